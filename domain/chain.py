@@ -1,0 +1,69 @@
+"""Pure hashing of the event chain (SPEC §3): canonical JSON, event hash, timestamps."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+HASHED_KEYS = (
+    "deal_id",
+    "version",
+    "type",
+    "data",
+    "occurred_at",
+    "recorded_at",
+    "actor",
+    "source",
+    "prev_hash",
+)
+
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))$"
+)
+
+
+def canonical_json(obj: Any) -> bytes:
+    """Keys sorted, no whitespace, non-ASCII kept as is, UTF-8."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
+
+
+def event_hash(envelope: Mapping[str, Any]) -> str:
+    """Lowercase hex SHA-256 of the canonical JSON of the envelope's hashed keys."""
+    return hashlib.sha256(canonical_json({k: envelope[k] for k in HASHED_KEYS})).hexdigest()
+
+
+def format_timestamp(dt: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC; naive datetimes are refused."""
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError(f"timestamp {dt.isoformat()} has no time zone")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Parse an RFC 3339 timestamp with ``Z`` or a numeric offset into an aware datetime.
+
+    Fractions beyond microseconds are truncated; anything else raises ``ValueError``.
+    """
+    match = _RFC3339.match(value)
+    if match is None:
+        raise ValueError(f"{value!r} is not an RFC 3339 timestamp with a zone offset")
+    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    if zulu:
+        tz: timezone = UTC
+    else:
+        hours, minutes = int(off_h), int(off_m)
+        if hours > 23 or minutes > 59:
+            raise ValueError(f"{value!r} has an invalid zone offset")
+        offset = timedelta(hours=hours, minutes=minutes)
+        tz = timezone(-offset if sign == "-" else offset)
+    return datetime(
+        int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=tz
+    )

@@ -1,0 +1,89 @@
+"""The app factory: nothing is built at import time; the lifespan owns every resource."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import psycopg
+import sqlalchemy as sa
+from eventsourcing.persistence import InterfaceError, OperationalError
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from domain.policy import load_policy_book
+from service import problems
+from service.auth import KeyStore
+from service.db import check_at_head, create_engine
+from service.ledger import Ledger
+from service.metrics import Metrics
+from service.routes import batches, deals, log, ops
+from service.settings import Settings
+
+logger = logging.getLogger("exim_ledger")
+
+DB_ERRORS = (
+    OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError,
+    sa.exc.OperationalError, sa.exc.InterfaceError, sqlite3.OperationalError,
+)
+
+
+def build_ledger(settings: Settings) -> Ledger:
+    policies = load_policy_book(settings.policy_file)
+    return Ledger(settings.eventsourcing_env(), policies, settings.snapshot_interval)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        try:
+            check_at_head(settings, engine)
+            keys = KeyStore(engine, settings.key_cache_seconds)
+            if settings.bootstrap_keys:
+                keys.load_bootstrap(settings.bootstrap_keys)
+            ledger = build_ledger(settings)
+        except Exception:
+            engine.dispose()
+            raise
+        app.state.settings, app.state.engine = settings, engine
+        app.state.keys, app.state.ledger = keys, ledger
+        try:
+            yield
+        finally:
+            ledger.close()
+            close_writer = getattr(ledger.store, "close_writer", None)
+            if close_writer:
+                close_writer()
+            engine.dispose()
+
+    app = FastAPI(
+        title="ExportAI Deal Ledger",
+        version="0.1.0",
+        summary="Event-sourced, hash-chained ledger of EXIM's AI export financing deals.",
+        lifespan=lifespan,
+    )
+    app.state.metrics = Metrics()
+    app.middleware("http")(app.state.metrics.middleware)
+    problems.install(app)
+
+    async def _db_down(_: Request, exc: Exception) -> Response:
+        logger.warning("database unavailable: %s", exc)
+        return problems.problem(503, "database_unavailable", "the database is unavailable",
+                                headers={"Retry-After": "1"})
+
+    for error in DB_ERRORS:
+        app.add_exception_handler(error, _db_down)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> Response:
+        logger.exception("unexpected error", exc_info=exc)
+        return problems.problem(500, "internal_error", "an unexpected error occurred")
+
+    for module in (deals, batches, log, ops):
+        app.include_router(module.router)
+    return app

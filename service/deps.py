@@ -1,0 +1,60 @@
+"""Request-scoped dependencies: the ledger, the key store and the authenticated key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from service.auth import ApiKey, KeyStore
+from service.ledger import Ledger
+from service.problems import ApiProblem
+from service.settings import Settings
+
+
+def get_ledger(request: Request) -> Ledger:
+    return request.app.state.ledger  # type: ignore[no-any-return]
+
+
+def get_keys(request: Request) -> KeyStore:
+    return request.app.state.keys  # type: ignore[no-any-return]
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def authenticate(request: Request) -> ApiKey:
+    header = request.headers.get("authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise ApiProblem(401, "unauthorized", "an API key is required: Authorization: Bearer <key>",
+                         headers={"WWW-Authenticate": "Bearer"})
+    key = await run_in_threadpool(get_keys(request).authenticate, secret.strip())
+    if key is None:
+        raise ApiProblem(401, "unauthorized", "the API key is unknown or revoked",
+                         headers={"WWW-Authenticate": "Bearer"})
+    request.state.api_key = key
+    return key
+
+
+def require(permission: str) -> Callable[..., Any]:
+    async def dependency(key: Annotated[ApiKey, Depends(authenticate)]) -> ApiKey:
+        if not key.may(permission):
+            raise ApiProblem(403, "forbidden",
+                             f"role {key.role!r} may not {permission}; ask an admin for a key")
+        return key
+
+    return dependency
+
+
+Writer = Annotated[ApiKey, Depends(require("write"))]
+Reader = Annotated[ApiKey, Depends(require("read"))]
+Auditor = Annotated[ApiKey, Depends(require("audit"))]
+Admin = Annotated[ApiKey, Depends(require("admin"))]

@@ -1,0 +1,97 @@
+"""RFC 9457 problem details: every error leaves through here."""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from domain.errors import LedgerError
+from service.store import StoreUnavailable
+
+PROBLEM_TYPE = "https://exim-ledger.example/problems/"
+MEDIA_TYPE = "application/problem+json"
+
+
+def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    title = code.replace("_", " ").capitalize()
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    body.update(extra)
+    return body
+
+
+def problem_json(status: int, code: str, detail: str, **extra: Any) -> str:
+    return json.dumps(problem_body(status, code, detail, **extra), ensure_ascii=False)
+
+
+def problem(
+    status: int, code: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    return Response(
+        problem_json(status, code, detail, **extra),
+        status_code=status,
+        media_type=MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def from_error(error: LedgerError) -> Response:
+    return problem(error.status, error.code, error.detail, **error.extra)
+
+
+def error_json(error: LedgerError) -> str:
+    return problem_json(error.status, error.code, error.detail, **error.extra)
+
+
+class ApiProblem(Exception):
+    """A problem raised by the HTTP layer itself (auth, headers, body framing)."""
+
+    def __init__(
+        self, status: int, code: str, detail: str,
+        headers: dict[str, str] | None = None, **extra: Any,
+    ):
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+        self.headers, self.extra = headers, extra
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(LedgerError)
+    async def _ledger(_: Request, exc: LedgerError) -> Response:
+        return from_error(exc)
+
+    @app.exception_handler(ApiProblem)
+    async def _api(_: Request, exc: ApiProblem) -> Response:
+        return problem(exc.status, exc.code, exc.detail, exc.headers, **exc.extra)
+
+    @app.exception_handler(StoreUnavailable)
+    async def _unavailable(_: Request, exc: StoreUnavailable) -> Response:
+        return problem(503, "database_unavailable", str(exc) or "database unavailable",
+                       headers={"Retry-After": "1"})
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())[1:]) or "request",
+             "message": str(e.get("msg", "invalid"))}
+            for e in exc.errors()
+        ]
+        return problem(422, "validation_error", "the request is invalid", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        phrase = HTTPStatus(exc.status_code).phrase
+        return problem(exc.status_code, code, str(exc.detail or phrase),
+                       headers=dict(exc.headers or {}))

@@ -1,0 +1,67 @@
+"""Atomic batches of up to 1000 events."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from service.deps import LedgerDep, Writer
+from service.ledger import Command
+from service.problems import ApiProblem
+from service.writes import expected_version, read_json, render_json, submit
+
+router = APIRouter(prefix="/v1/batches", tags=["batches"])
+MAX_ITEMS = 1000
+ITEM_KEYS = {"type", "data", "occurred_at", "expected_version", "deal_id", "application_number"}
+
+
+def _invalid(index: int, field: str, message: str) -> ApiProblem:
+    path = f"events[{index}].{field}"
+    return ApiProblem(422, "validation_error", f"{path}: {message}", index=index,
+                      errors=[{"field": path, "message": message}])
+
+
+def _command(index: int, item: Any) -> Command:
+    if not isinstance(item, dict):
+        raise _invalid(index, "", "must be an object")
+    unknown = sorted(set(item) - ITEM_KEYS)
+    if unknown:
+        raise _invalid(index, unknown[0], "unknown field")
+    deal_id = item.get("deal_id")
+    number = item.get("application_number")
+    if deal_id is not None:
+        if not isinstance(deal_id, str):
+            raise _invalid(index, "deal_id", "must be a UUID string")
+        try:
+            deal_id = UUID(deal_id)
+        except ValueError:
+            raise _invalid(index, "deal_id", "must be a UUID string") from None
+    if number is not None and (not isinstance(number, str) or not number):
+        raise _invalid(index, "application_number", "must be a string")
+    if item.get("type") != "DealApplied" and deal_id is None and number is None:
+        raise _invalid(index, "deal_id", "deal_id or application_number is required")
+    return Command(
+        item.get("type"), item.get("data"), deal_id=deal_id, application_number=number,
+        occurred_at=item.get("occurred_at"),
+        expected_version=expected_version(item.get("expected_version"),
+                                          f"events[{index}].expected_version"),
+        prefix=f"events[{index}].",
+    )
+
+
+@router.post("", status_code=201, summary="Post up to 1000 events atomically")
+async def post_batch(request: Request, ledger: LedgerDep, key: Writer) -> Response:
+    body = await read_json(request)
+    if not isinstance(body, dict) or set(body) != {"events"} or not isinstance(body["events"], list):
+        raise ApiProblem(422, "validation_error", 'the body must be {"events": [...]}',
+                         errors=[{"field": "events", "message": "a list of events is required"}])
+    items = body["events"]
+    if not 1 <= len(items) <= MAX_ITEMS:
+        raise ApiProblem(422, "validation_error", f"a batch holds 1 to {MAX_ITEMS} events",
+                         errors=[{"field": "events", "message": f"1 to {MAX_ITEMS} items"}])
+    commands = [_command(i, item) for i, item in enumerate(items)]
+    render = render_json(201, lambda envs: {"events": envs})
+    return await submit(request, ledger, key, body, commands, render)

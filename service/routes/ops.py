@@ -1,0 +1,39 @@
+"""Health, readiness and metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from service.db import check_at_head
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="The process is up")
+async def healthz() -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/readyz", summary="Database reachable and migrations at head")
+async def readyz(request: Request) -> Response:
+    state = request.app.state
+
+    def check() -> None:
+        state.ledger.store.ping()
+        check_at_head(state.settings, state.engine)
+
+    try:
+        await run_in_threadpool(check)
+    except Exception as e:  # any failure means not ready, with the reason
+        return JSONResponse({"status": "unavailable", "detail": str(e)}, status_code=503,
+                            headers={"Retry-After": "1"})
+    return JSONResponse({"status": "ready"})
+
+
+@router.get("/metrics", summary="Prometheus metrics")
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics.registry),
+                    media_type=CONTENT_TYPE_LATEST)
