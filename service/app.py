@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
@@ -19,7 +20,9 @@ from service.auth import KeyStore
 from service.db import check_at_head, create_engine
 from service.ledger import Ledger
 from service.metrics import Metrics
-from service.routes import batches, deals, log, ops
+from projections.registry import read_models
+from projections.runner import Runner
+from service.routes import audit, batches, deals, log, ops, portfolio, projections
 from service.settings import Settings
 
 logger = logging.getLogger("exim_ledger")
@@ -33,6 +36,13 @@ DB_ERRORS = (
 def build_ledger(settings: Settings) -> Ledger:
     policies = load_policy_book(settings.policy_file)
     return Ledger(settings.eventsourcing_env(), policies, settings.snapshot_interval)
+
+
+def build_runner(settings: Settings, ledger: Ledger, engine: sa.Engine) -> Runner:
+    def read_log(after: int, limit: int) -> list[dict[str, object]]:
+        return ledger.store.select_log(after, limit, internal=True)
+
+    return Runner(engine, read_log, ledger.store.head, read_models(ledger.policies))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -50,11 +60,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except Exception:
             engine.dispose()
             raise
+        runner = build_runner(settings, ledger, engine)
+        runner.ensure_rows()
+        loop = asyncio.get_running_loop()
+        feed_wake = asyncio.Event()
+        ledger.on_append.append(runner.wake.set)
+        ledger.on_append.append(lambda: loop.call_soon_threadsafe(feed_wake.set))
         app.state.settings, app.state.engine = settings, engine
         app.state.keys, app.state.ledger = keys, ledger
+        app.state.runner, app.state.feed_wake = runner, feed_wake
+        if settings.projections_in_process:
+            runner.start()
         try:
             yield
         finally:
+            runner.stop()
             ledger.close()
             close_writer = getattr(ledger.store, "close_writer", None)
             if close_writer:
@@ -84,6 +104,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logger.exception("unexpected error", exc_info=exc)
         return problems.problem(500, "internal_error", "an unexpected error occurred")
 
-    for module in (deals, batches, log, ops):
+    for module in (deals, batches, log, portfolio, projections, audit, ops):
         app.include_router(module.router)
     return app

@@ -109,3 +109,56 @@ def keys_revoke(name: str) -> None:
 
 def main() -> None:
     app()
+
+
+def _runner():  # type: ignore[no-untyped-def]
+    from service.app import build_ledger, build_runner
+    from service.db import check_at_head, create_engine
+
+    settings = Settings()
+    engine = create_engine(settings)
+    check_at_head(settings, engine)
+    ledger = build_ledger(settings)
+    return build_runner(settings, ledger, engine), ledger
+
+
+@app.command()
+def project() -> None:
+    """Run the projection runner in the foreground (for deployments with several API
+    instances: set LEDGER_PROJECTIONS_IN_PROCESS=false on them). Stop with Ctrl-C."""
+    import signal
+    import threading
+
+    runner, ledger = _runner()
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    runner.start()
+    err.print(f"projecting {', '.join(runner.projections)}; Ctrl-C to stop")
+    try:
+        while not done.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runner.stop()
+        ledger.close()
+
+
+@app.command()
+def rebuild(name: str) -> None:
+    """Rebuild one projection from the log into fresh tables, then swap them in."""
+    from rich.progress import Progress
+
+    runner, ledger = _runner()
+    if name not in runner.projections:
+        err.print(f"[red]error:[/red] no projection {name!r}; known: {', '.join(runner.projections)}")
+        raise typer.Exit(2)
+    with Progress(console=err) as bar:
+        task = bar.add_task(f"rebuilding {name}", total=None)
+
+        def progress(position: int, head: int) -> None:
+            bar.update(task, completed=position, total=head)
+
+        position = runner.rebuild(name, progress)
+    ledger.close()
+    typer.echo(f"{name} rebuilt up to position {position}")

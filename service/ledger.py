@@ -120,6 +120,7 @@ class Ledger(Application[UUID]):
     def __init__(self, env: dict[str, str], policies: PolicyBook, snapshot_interval: int = 100):
         self.policies = policies
         self.snapshot_interval = snapshot_interval
+        self.on_append: list[Callable[[], None]] = []  # e.g. wake the projection runner
         super().__init__(env=env)
 
     @property
@@ -169,6 +170,8 @@ class Ledger(Application[UUID]):
                 if replay is None:
                     raise
                 return replay
+            for notify in self.on_append:
+                notify()
             self._take_due_snapshots(touched)
             response = appended.response or render(appended.envelopes)
             return Outcome(response, appended.envelopes)

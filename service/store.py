@@ -118,6 +118,12 @@ def _first_versions(events: Sequence[NewEvent]) -> dict[UUID, int]:
     return firsts
 
 
+def _internal(env: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    if "controlled_eccns" in state:
+        env["controlled_eccns"] = state["controlled_eccns"]
+    return env
+
+
 def _envelopes(events: Sequence[NewEvent], positions: Sequence[int]) -> list[dict[str, Any]]:
     return [
         envelope(str(ev.deal_id), ev.version, pos, ev.topic, ev.state)
@@ -240,7 +246,10 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             row = cur.fetchone()
         return row["v"] if row else None
 
-    def select_log(self, after: int, limit: int) -> list[dict[str, Any]]:
+    def select_log(
+        self, after: int, limit: int, *, internal: bool = False
+    ) -> list[dict[str, Any]]:
+        """The log after ``after``; ``internal`` adds what projections need beyond the API."""
         with self.datastore.get_connection() as conn, conn.cursor() as cur:
             cur.execute(
                 f"SELECT originator_id, originator_version, notification_id, topic, state "
@@ -248,11 +257,14 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 "ORDER BY notification_id LIMIT %s",
                 (after, limit),
             )
-            return [
-                envelope(str(r["originator_id"]), r["originator_version"],
-                         r["notification_id"], r["topic"], json.loads(bytes(r["state"])))
-                for r in cur.fetchall()
-            ]
+            rows = cur.fetchall()
+        out = []
+        for r in rows:
+            state = json.loads(bytes(r["state"]))
+            env = envelope(str(r["originator_id"]), r["originator_version"],
+                           r["notification_id"], r["topic"], state)
+            out.append(_internal(env, state) if internal else env)
+        return out
 
     def head(self) -> int:
         return self.max_notification_id() or 0
@@ -387,17 +399,22 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         )
         return rows[0]["v"] if rows else None
 
-    def select_log(self, after: int, limit: int) -> list[dict[str, Any]]:
+    def select_log(
+        self, after: int, limit: int, *, internal: bool = False
+    ) -> list[dict[str, Any]]:
+        """The log after ``after``; ``internal`` adds what projections need beyond the API."""
         rows = self._read(
             f"SELECT rowid AS position, originator_id, originator_version, topic, state "
             f"FROM {EVENTS_TABLE} WHERE rowid > ? ORDER BY rowid LIMIT ?",
             (after, limit),
         )
-        return [
-            envelope(str(UUID(r["originator_id"])), r["originator_version"], r["position"],
-                     r["topic"], json.loads(r["state"]))
-            for r in rows
-        ]
+        out = []
+        for r in rows:
+            state = json.loads(r["state"])
+            env = envelope(str(UUID(r["originator_id"])), r["originator_version"],
+                           r["position"], r["topic"], state)
+            out.append(_internal(env, state) if internal else env)
+        return out
 
     def head(self) -> int:
         return self.max_notification_id() or 0

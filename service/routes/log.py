@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Query, Request
+from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
@@ -18,3 +24,33 @@ async def global_log(
 ) -> Response:
     events, next_after = await run_in_threadpool(ledger.log, after, limit)
     return JSONResponse({"events": events, "next_after": next_after})
+
+
+@router.get("/stream", summary="Server-Sent Events: one per ledger event, id = position")
+async def stream(
+    request: Request, ledger: LedgerDep, _: Reader,
+    after: int | None = Query(None, ge=0),
+) -> Response:
+    last_id = request.headers.get("last-event-id")
+    start = after or 0
+    if last_id is not None and last_id.strip().isdigit():
+        start = max(start, int(last_id.strip()))
+    wake: asyncio.Event = request.app.state.feed_wake
+
+    async def events() -> AsyncIterator[dict[str, str]]:
+        position = start
+        while True:
+            page = await run_in_threadpool(ledger.store.select_log, position, 500)
+            for ev in page:
+                position = ev["position"]
+                yield {"id": str(position), "event": ev["type"],
+                       "data": json.dumps(ev, ensure_ascii=False)}
+            if len(page) == 500:
+                continue
+            if await request.is_disconnected():
+                return
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=0.5)
+
+    return EventSourceResponse(events(), ping=15)

@@ -40,7 +40,8 @@ def test_the_default_policy_is_the_spec_version() -> None:
         ("5A992.c", False),
         ("EAR99", False),
         ("3A09", False),
-        ("4A090z", False),
+        ("5A002.za", False),
+        ("13A090", False),
     ],
 )
 def test_controlled_eccns_match_the_patterns_case_insensitively(

@@ -1,0 +1,115 @@
+"""The ``audit`` read model: one row per event — who, when, where from, what, its hash."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from projections.base import Envelope, Schema, Tables
+
+ENTRY_FIELDS = ("position", "event_id", "deal_id", "version", "type", "actor", "source",
+                "correlation_id", "recorded_at", "occurred_at", "summary", "hash")
+
+
+def define(metadata: sa.MetaData, slot: str) -> dict[str, sa.Table]:
+    entries = sa.Table(
+        f"audit_entries_{slot}",
+        metadata,
+        sa.Column("position", sa.BigInteger, primary_key=True),
+        sa.Column("event_id", sa.String(36), nullable=False),
+        sa.Column("deal_id", sa.String(36), nullable=False, index=True),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("type", sa.String(32), nullable=False, index=True),
+        sa.Column("actor", sa.String(200), nullable=False, index=True),
+        sa.Column("source", sa.String(200)),
+        sa.Column("correlation_id", sa.String(200)),
+        sa.Column("recorded_at", sa.String(32), nullable=False, index=True),
+        sa.Column("occurred_at", sa.String(32), nullable=False),
+        sa.Column("summary", sa.Text, nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+    )
+    return {"entries": entries}
+
+
+def _amount(value: str) -> str:
+    whole, _, cents = value.partition(".")
+    return f"{int(whole):,}.{cents or '00'}"
+
+
+def summarize(ev: Envelope) -> str:
+    d: Mapping[str, Any] = ev["data"]
+    t = ev["type"]
+    if t == "DealApplied":
+        return (f"{d['application_number']}: {d['exporter']['name']} ({d['exporter']['country']})"
+                f" applied for a {d['term']}-term {d['instrument']} of "
+                f"{_amount(d['financed_amount'])} USD on a {_amount(d['contract_value'])} USD "
+                f"contract with {d['buyer']['name']} ({d['buyer']['country']})")
+    if t == "LicenseRequested":
+        return f"export license {d['application_ref']} requested for {', '.join(d['eccns'])}"
+    if t == "CommerceLicenseApproved":
+        return (f"license {d['license_number']} ({d['application_ref']}) approved for "
+                f"{', '.join(d['eccns'])}, valid until {d['valid_until']}")
+    if t == "CommerceLicenseDenied":
+        return f"license application {d['application_ref']} denied: {d['reason']}"
+    if t == "BoardVoted":
+        votes = f"{d['votes_for']}-{d['votes_against']}-{d['abstentions']}"
+        amount = f" for {_amount(d['approved_amount'])} USD" if "approved_amount" in d else ""
+        return f"board {d['decision']}{amount} ({votes}) on {d['meeting_date']}"
+    if t == "DealFinanced":
+        return (f"financed by {d['instrument']}: {_amount(d['amount'])} USD committed, "
+                f"maturing {d['final_maturity_date']}")
+    if t == "FundsDisbursed":
+        return f"{_amount(d['amount'])} USD disbursed (ref {d['reference']})"
+    if t == "RepaymentReceived":
+        return (f"repayment of {_amount(d['principal'])} USD principal and "
+                f"{_amount(d['interest'])} USD interest (ref {d['reference']})")
+    if t == "ClaimPaid":
+        return f"claim of {_amount(d['amount'])} USD paid (ref {d['reference']})"
+    if t == "DealCancelled":
+        amount = f"{_amount(d['amount'])} USD" if "amount" in d else "the deal"
+        return f"cancelled {amount}: {d['reason']}"
+    return t
+
+
+def entry(ev: Envelope) -> dict[str, Any]:
+    return {
+        "position": int(ev["position"]), "event_id": ev["event_id"], "deal_id": str(ev["deal_id"]),
+        "version": int(ev["version"]), "type": ev["type"], "actor": ev["actor"],
+        "source": ev.get("source"), "correlation_id": ev.get("correlation_id"),
+        "recorded_at": ev["recorded_at"], "occurred_at": ev["occurred_at"],
+        "summary": summarize(ev), "hash": ev["hash"],
+    }
+
+
+class AuditProjection:
+    name = "audit"
+    schema = Schema(define)
+
+    def apply(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope]) -> None:
+        if events:
+            conn.execute(t.entries.insert(), [entry(ev) for ev in events])
+
+
+def query(
+    conn: sa.Connection, t: Tables, *, deal_id: str | None = None, actor: str | None = None,
+    type_name: str | None = None, recorded_from: str | None = None,
+    recorded_to: str | None = None, after: int = 0, limit: int | None = None,
+) -> list[dict[str, Any]]:
+    e = t.entries
+    q = sa.select(*(e.c[f] for f in ENTRY_FIELDS)).where(e.c.position > after)
+    if deal_id is not None:
+        q = q.where(e.c.deal_id == deal_id)
+    if actor is not None:
+        q = q.where(e.c.actor == actor)
+    if type_name is not None:
+        q = q.where(e.c.type == type_name)
+    if recorded_from is not None:
+        q = q.where(e.c.recorded_at >= recorded_from)
+    if recorded_to is not None:
+        q = q.where(e.c.recorded_at <= recorded_to)
+    q = q.order_by(e.c.position)
+    if limit is not None:
+        q = q.limit(limit)
+    return [dict(r._mapping) for r in conn.execute(q)]

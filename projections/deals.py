@@ -1,0 +1,131 @@
+"""The ``deals`` read model: one row per deal with its derived state and filter columns."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from domain.policy import PolicyBook
+from domain.state import DealState
+from projections.base import Envelope, Schema, Tables
+from projections.folding import apply_event, category_values, dump_state, figures, load_state
+
+MONEY = ("requested", "approved", "committed", "disbursed", "outstanding", "undisbursed",
+         "exposure")
+
+
+def define(metadata: sa.MetaData, slot: str) -> dict[str, sa.Table]:
+    deals = sa.Table(
+        f"deals_{slot}",
+        metadata,
+        sa.Column("deal_id", sa.String(36), primary_key=True),
+        sa.Column("application_number", sa.String(32), nullable=False),
+        sa.Column("applied_position", sa.BigInteger, nullable=False, unique=True),
+        sa.Column("position", sa.BigInteger, nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("stage", sa.String(32), nullable=False, index=True),
+        sa.Column("country", sa.String(2), nullable=False, index=True),
+        sa.Column("instrument", sa.String(32), nullable=False, index=True),
+        sa.Column("term", sa.String(16), nullable=False, index=True),
+        *(sa.Column(m, sa.BigInteger, nullable=False) for m in MONEY),
+        sa.Column("view", sa.Text, nullable=False),
+        sa.Column("state", sa.Text, nullable=False),
+    )
+    categories = sa.Table(
+        f"deal_categories_{slot}",
+        metadata,
+        sa.Column("deal_id", sa.String(36), primary_key=True),
+        sa.Column("category", sa.String(32), primary_key=True, index=True),
+        sa.Column("item_value", sa.BigInteger, nullable=False),
+    )
+    return {"deals": deals, "categories": categories}
+
+
+class DealsProjection:
+    name = "deals"
+    schema = Schema(define)
+
+    def __init__(self, policies: PolicyBook) -> None:
+        self.policies = policies
+
+    def apply(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope]) -> None:
+        ids = {str(ev["deal_id"]) for ev in events}
+        states: dict[str, DealState] = {}
+        applied_at: dict[str, int] = {}
+        for deal_id, text in conn.execute(
+            sa.select(t.deals.c.deal_id, t.deals.c.state).where(t.deals.c.deal_id.in_(ids))
+        ):
+            states[deal_id] = load_state(text)
+        existing = set(states)
+        last: dict[str, Envelope] = {}
+        for ev in events:
+            deal_id = str(ev["deal_id"])
+            states[deal_id] = apply_event(states.get(deal_id), ev, self.policies)
+            if ev["type"] == "DealApplied":
+                applied_at[deal_id] = int(ev["position"])
+            last[deal_id] = ev
+        new_rows, old_rows, category_rows = [], [], []
+        for deal_id, ev in last.items():
+            row = _row(deal_id, ev, states[deal_id])
+            if deal_id in existing:
+                old_rows.append({("b_" + k): v for k, v in row.items()})
+            else:
+                new_rows.append({**row, "application_number": states[deal_id].application_number,
+                                 "applied_position": applied_at[deal_id]})
+                category_rows += [
+                    {"deal_id": deal_id, "category": c, "item_value": v}
+                    for c, v in category_values(states[deal_id]).items()
+                ]
+        if new_rows:
+            conn.execute(t.deals.insert(), new_rows)
+        if category_rows:
+            conn.execute(t.categories.insert(), category_rows)
+        if old_rows:
+            columns = [k for k in old_rows[0] if k != "b_deal_id"]
+            conn.execute(
+                t.deals.update()
+                .where(t.deals.c.deal_id == sa.bindparam("b_deal_id"))
+                .values({k[2:]: sa.bindparam(k) for k in columns}),
+                old_rows,
+            )
+
+
+def _row(deal_id: str, ev: Envelope, state: DealState) -> dict[str, Any]:
+    f = figures(state)
+    view = state.derived_view(deal_id, int(ev["version"]))
+    return {
+        "deal_id": deal_id,
+        "position": int(ev["position"]),
+        "version": int(ev["version"]),
+        "stage": f["stage"],
+        "country": f["country"],
+        "instrument": f["instrument"],
+        "term": f["term"],
+        **{m: f[m] for m in MONEY},
+        "view": json.dumps(view, separators=(",", ":"), ensure_ascii=False),
+        "state": dump_state(state),
+    }
+
+
+def query_deals(
+    conn: sa.Connection, t: Tables, *, stage: str | None = None, country: str | None = None,
+    instrument: str | None = None, term: str | None = None, category: str | None = None,
+    limit: int = 100, after: int = 0,
+) -> tuple[list[dict[str, Any]], int | None]:
+    d = t.deals
+    q = sa.select(d.c.applied_position, d.c.view).where(d.c.applied_position > after)
+    for column, value in (("stage", stage), ("country", country), ("instrument", instrument),
+                          ("term", term)):
+        if value is not None:
+            q = q.where(d.c[column] == value)
+    if category is not None:
+        q = q.where(d.c.deal_id.in_(
+            sa.select(t.categories.c.deal_id).where(t.categories.c.category == category)))
+    rows = conn.execute(q.order_by(d.c.applied_position).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    deals = [json.loads(view) for _, view in rows]
+    return deals, (rows[-1][0] if more and rows else None)

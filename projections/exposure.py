@@ -1,0 +1,147 @@
+"""The ``exposure`` read model: a double-entry ledger of every money movement.
+
+Per deal: ``deal:<id>:authorised`` (memo of the board's approval),
+``deal:<id>:undisbursed`` and ``deal:<id>:outstanding``; program contra
+accounts on the other side. A deal's exposure is the debit balance of its
+undisbursed plus outstanding accounts, so the ledger's balances must equal the
+portfolio's exposure figures; ``reconcile`` checks that, and that debits equal
+credits.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from domain.policy import PolicyBook
+from projections.base import Envelope, Schema, Tables
+from projections.folding import apply_event, figures, load_states, money, save_states, states_table
+
+# kind, figure whose increase is posted, debit account, credit account ("{d}" = deal prefix)
+MOVEMENTS = (
+    ("authorised", "approved", "{d}:authorised", "program:authorisations"),
+    ("committed", "committed", "{d}:undisbursed", "program:commitments"),
+    ("disbursed", "disbursed", "{d}:outstanding", "{d}:undisbursed"),
+    ("repaid", "principal_repaid", "program:repayments", "{d}:outstanding"),
+    ("claimed", "claims_paid", "program:claims", "{d}:outstanding"),
+    ("cancelled", "cancelled", "program:cancellations", "{d}:undisbursed"),
+    ("interest", "interest_received", "program:cash", "program:interest_income"),
+)
+ZERO_FIGURES = {m[1]: 0 for m in MOVEMENTS}
+
+
+def define(metadata: sa.MetaData, slot: str) -> dict[str, sa.Table]:
+    postings = sa.Table(
+        f"exposure_postings_{slot}",
+        metadata,
+        sa.Column("position", sa.BigInteger, primary_key=True),
+        sa.Column("entry", sa.Integer, primary_key=True),
+        sa.Column("deal_id", sa.String(36), nullable=False, index=True),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("account", sa.String(64), nullable=False, index=True),
+        sa.Column("debit", sa.BigInteger, nullable=False),
+        sa.Column("credit", sa.BigInteger, nullable=False),
+        sa.Column("recorded_at", sa.String(32), nullable=False),
+    )
+    balances = sa.Table(
+        f"exposure_balances_{slot}",
+        metadata,
+        sa.Column("account", sa.String(64), primary_key=True),
+        sa.Column("debit", sa.BigInteger, nullable=False),
+        sa.Column("credit", sa.BigInteger, nullable=False),
+    )
+    return {"postings": postings, "balances": balances,
+            "states": states_table(metadata, f"exposure_states_{slot}")}
+
+
+def postings_for(ev: Envelope, before: dict[str, int], after: dict[str, int]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    prefix = f"deal:{ev['deal_id']}"
+    for kind, figure, debit, credit in MOVEMENTS:
+        amount = after[figure] - before[figure]
+        if not amount:
+            continue
+        dr, cr = debit.format(d=prefix), credit.format(d=prefix)
+        if amount < 0:  # a replaced board approval is reversed
+            dr, cr, amount = cr, dr, -amount
+        for account, d, c in ((dr, amount, 0), (cr, 0, amount)):
+            rows.append({"position": int(ev["position"]), "entry": len(rows),
+                         "deal_id": str(ev["deal_id"]), "kind": kind, "account": account,
+                         "debit": d, "credit": c, "recorded_at": ev["recorded_at"]})
+    return rows
+
+
+class ExposureProjection:
+    name = "exposure"
+    schema = Schema(define)
+
+    def __init__(self, policies: PolicyBook) -> None:
+        self.policies = policies
+
+    def apply(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope]) -> None:
+        states = load_states(conn, t.states, {str(ev["deal_id"]) for ev in events})
+        existing = set(states)
+        versions: dict[str, int] = {}
+        postings: list[dict[str, Any]] = []
+        for ev in events:
+            deal_id = str(ev["deal_id"])
+            state = states.get(deal_id)
+            before = figures(state) if state is not None else ZERO_FIGURES
+            states[deal_id] = apply_event(state, ev, self.policies)
+            postings += postings_for(ev, before, figures(states[deal_id]))
+            versions[deal_id] = int(ev["version"])
+        save_states(conn, t.states, {d: (v, states[d]) for d, v in versions.items()}, existing)
+        if postings:
+            conn.execute(t.postings.insert(), postings)
+            _add_balances(conn, t.balances, postings)
+
+
+def _add_balances(conn: sa.Connection, table: sa.Table, postings: list[dict[str, Any]]) -> None:
+    delta: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for p in postings:
+        delta[p["account"]][0] += p["debit"]
+        delta[p["account"]][1] += p["credit"]
+    names = list(delta)
+    have = set()
+    for i in range(0, len(names), 500):
+        have |= {a for (a,) in conn.execute(
+            sa.select(table.c.account).where(table.c.account.in_(names[i:i + 500])))}
+    new = [{"account": a, "debit": d, "credit": c} for a, (d, c) in delta.items() if a not in have]
+    old = [{"b_a": a, "b_d": d, "b_c": c} for a, (d, c) in delta.items() if a in have]
+    if new:
+        conn.execute(table.insert(), new)
+    if old:
+        conn.execute(
+            table.update().where(table.c.account == sa.bindparam("b_a")).values(
+                debit=table.c.debit + sa.bindparam("b_d"),
+                credit=table.c.credit + sa.bindparam("b_c")),
+            old,
+        )
+
+
+def totals(conn: sa.Connection, t: Tables) -> dict[str, int]:
+    b = t.balances
+    debit, credit = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(b.c.debit), 0),
+                  sa.func.coalesce(sa.func.sum(b.c.credit), 0))
+    ).one()
+    exposure = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(b.c.debit - b.c.credit), 0)).where(
+            sa.or_(b.c.account.like("deal:%:undisbursed"), b.c.account.like("deal:%:outstanding")))
+    ).scalar_one()
+    committed = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(b.c.credit - b.c.debit), 0)).where(
+            b.c.account == "program:commitments")
+    ).scalar_one()
+    return {"debits": int(debit), "credits": int(credit), "exposure": int(exposure),
+            "committed": int(committed)}
+
+
+def deal_balances(conn: sa.Connection, t: Tables, deal_id: str) -> dict[str, str]:
+    b = t.balances
+    rows = conn.execute(
+        sa.select(b.c.account, b.c.debit, b.c.credit).where(b.c.account.like(f"deal:{deal_id}:%")))
+    return {a.rsplit(":", 1)[1]: money(d - c) for a, d, c in rows}

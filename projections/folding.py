@@ -1,0 +1,143 @@
+"""Shared machinery for projections that need each deal's running state.
+
+A batch loads the states of the deals it touches in one query, folds the
+events in memory with the domain's own ``DealState`` (so read models and the
+aggregate can never disagree), and writes the states back in bulk.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any, get_type_hints
+
+import sqlalchemy as sa
+
+from domain.policy import PolicyBook
+from domain.state import DealState
+
+Envelope = Mapping[str, Any]
+_DECIMALS = frozenset(k for k, v in get_type_hints(DealState).items() if v is Decimal)
+STAGES = (
+    "applied", "license_pending", "license_approved", "license_denied", "board_approved",
+    "board_rejected", "financed", "disbursing", "repaying", "repaid", "cancelled",
+)
+
+
+def dump_state(state: DealState) -> str:
+    return json.dumps(
+        {k: (str(v) if isinstance(v, Decimal) else v) for k, v in vars(state).items()},
+        separators=(",", ":"),
+    )
+
+
+def load_state(text: str) -> DealState:
+    state = DealState()
+    for k, v in json.loads(text).items():
+        setattr(state, k, Decimal(v) if k in _DECIMALS and v is not None else v)
+    return state
+
+
+def cents(value: Decimal) -> int:
+    return int(value * 100)
+
+
+def money(value: int | None) -> str:
+    v = int(value or 0)
+    sign = "-" if v < 0 else ""
+    v = abs(v)
+    return f"{sign}{v // 100}.{v % 100:02d}"
+
+
+def apply_event(state: DealState | None, ev: Envelope, book: PolicyBook) -> DealState:
+    if ev["type"] == "DealApplied":
+        state = DealState()
+        controlled = ev.get("controlled_eccns")
+        if controlled is None:
+            policy = book.by_id(str(ev.get("policy_version")))
+            controlled = (policy or book.versions[0]).controlled(
+                item["eccn"] for item in ev["data"]["items"]
+            )
+        state.apply_payload("DealApplied", ev["data"], ev["recorded_at"], list(controlled))
+        return state
+    if state is None:
+        raise ValueError(f"event {ev['type']} at position {ev['position']} has no DealApplied")
+    state.apply_payload(ev["type"], ev["data"], ev["recorded_at"])
+    return state
+
+
+def figures(state: DealState) -> dict[str, Any]:
+    """What portfolio rows sum over, as integer cents."""
+    return {
+        "stage": state.stage,
+        "country": state.buyer["country"],
+        "instrument": state.instrument,
+        "term": state.term,
+        "requested": cents(state.requested),
+        "approved": cents(state.approved),
+        "committed": cents(state.committed),
+        "disbursed": cents(state.disbursed),
+        "principal_repaid": cents(state.principal_repaid),
+        "interest_received": cents(state.interest_received),
+        "claims_paid": cents(state.claims_paid),
+        "cancelled": cents(state.cancelled),
+        "outstanding": cents(state.outstanding),
+        "undisbursed": cents(state.undisbursed),
+        "exposure": cents(state.exposure),
+    }
+
+
+def category_values(state: DealState) -> dict[str, int]:
+    values: dict[str, int] = {}
+    for item in state.items:
+        values[item["category"]] = values.get(item["category"], 0) + cents(Decimal(item["value"]))
+    return values
+
+
+def states_table(metadata: sa.MetaData, name: str) -> sa.Table:
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("deal_id", sa.String(36), primary_key=True),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("state", sa.Text, nullable=False),
+    )
+
+
+def load_states(conn: sa.Connection, table: sa.Table, ids: Iterable[str]) -> dict[str, DealState]:
+    wanted = list(set(ids))
+    found: dict[str, DealState] = {}
+    for chunk in range(0, len(wanted), 500):
+        rows = conn.execute(
+            sa.select(table.c.deal_id, table.c.state).where(
+                table.c.deal_id.in_(wanted[chunk:chunk + 500])
+            )
+        )
+        for deal_id, text in rows:
+            found[deal_id] = load_state(text)
+    return found
+
+
+def save_states(
+    conn: sa.Connection, table: sa.Table, states: Mapping[str, tuple[int, DealState]],
+    existing: Iterable[str],
+) -> None:
+    known = set(existing)
+    new = [
+        {"deal_id": d, "version": v, "state": dump_state(s)}
+        for d, (v, s) in states.items() if d not in known
+    ]
+    old = [
+        {"b_id": d, "b_version": v, "b_state": dump_state(s)}
+        for d, (v, s) in states.items() if d in known
+    ]
+    if new:
+        conn.execute(table.insert(), new)
+    if old:
+        conn.execute(
+            table.update()
+            .where(table.c.deal_id == sa.bindparam("b_id"))
+            .values(version=sa.bindparam("b_version"), state=sa.bindparam("b_state")),
+            old,
+        )

@@ -1,0 +1,165 @@
+"""The ``portfolio`` read model: totals and breakdowns kept up to date by deltas."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from domain.policy import PolicyBook
+from domain.state import DealState
+from projections.base import Envelope, Schema, Tables
+from projections.folding import (
+    STAGES,
+    apply_event,
+    category_values,
+    figures,
+    load_states,
+    money,
+    save_states,
+    states_table,
+)
+
+SUMS = ("requested", "approved", "committed", "disbursed", "outstanding", "exposure")
+COUNTERS = ("deals", *SUMS, "item_value")
+LISTS = ("country", "instrument", "term")
+
+
+def define(metadata: sa.MetaData, slot: str) -> dict[str, sa.Table]:
+    rows = sa.Table(
+        f"portfolio_figures_{slot}",
+        metadata,
+        sa.Column("dimension", sa.String(16), primary_key=True),
+        sa.Column("key", sa.String(32), primary_key=True),
+        *(sa.Column(c, sa.BigInteger, nullable=False, default=0) for c in COUNTERS),
+    )
+    return {"figures": rows, "states": states_table(metadata, f"portfolio_states_{slot}")}
+
+
+def contributions(state: DealState) -> dict[tuple[str, str], dict[str, int]]:
+    """What one deal adds to each portfolio row."""
+    f = figures(state)
+    money_part = {k: f[k] for k in SUMS}
+    out: dict[tuple[str, str], dict[str, int]] = {
+        ("total", ""): {"deals": 1, **money_part},
+        ("stage", f["stage"]): {"deals": 1, **money_part},
+    }
+    for dim in LISTS:
+        out[(dim, f[dim])] = {"deals": 1, **money_part}
+    for category, value in category_values(state).items():
+        out[("category", category)] = {"deals": 1, "item_value": value}
+    return out
+
+
+def add(acc: dict[tuple[str, str], dict[str, int]], part: dict[tuple[str, str], dict[str, int]],
+        sign: int) -> None:
+    for key, values in part.items():
+        row = acc[key]
+        for k, v in values.items():
+            row[k] = row.get(k, 0) + sign * v
+
+
+class PortfolioProjection:
+    name = "portfolio"
+    schema = Schema(define)
+
+    def __init__(self, policies: PolicyBook) -> None:
+        self.policies = policies
+
+    def apply(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope]) -> None:
+        ids = {str(ev["deal_id"]) for ev in events}
+        states = load_states(conn, t.states, ids)
+        existing = set(states)
+        delta: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+        for deal_id, state in states.items():
+            add(delta, contributions(state), -1)
+        versions: dict[str, int] = {}
+        for ev in events:
+            deal_id = str(ev["deal_id"])
+            states[deal_id] = apply_event(states.get(deal_id), ev, self.policies)
+            versions[deal_id] = int(ev["version"])
+        for deal_id in versions:
+            add(delta, contributions(states[deal_id]), +1)
+        save_states(conn, t.states, {d: (v, states[d]) for d, v in versions.items()}, existing)
+        _write(conn, t.figures, delta)
+
+
+def _write(conn: sa.Connection, table: sa.Table,
+           delta: dict[tuple[str, str], dict[str, int]]) -> None:
+    changed = {k: v for k, v in delta.items() if any(v.values())}
+    if not changed:
+        return
+    have = set()
+    keys = list(changed)
+    for dim in {d for d, _ in keys}:
+        names = [k for d, k in keys if d == dim]
+        for (key,) in conn.execute(
+            sa.select(table.c.key).where(table.c.dimension == dim, table.c.key.in_(names))
+        ):
+            have.add((dim, key))
+    inserts = [
+        {"dimension": d, "key": k, **{c: changed[(d, k)].get(c, 0) for c in COUNTERS}}
+        for d, k in keys if (d, k) not in have
+    ]
+    if inserts:
+        conn.execute(table.insert(), inserts)
+    updates = [
+        {"b_dim": d, "b_key": k, **{f"b_{c}": changed[(d, k)].get(c, 0) for c in COUNTERS}}
+        for d, k in keys if (d, k) in have
+    ]
+    if updates:
+        conn.execute(
+            table.update()
+            .where(table.c.dimension == sa.bindparam("b_dim"), table.c.key == sa.bindparam("b_key"))
+            .values({c: table.c[c] + sa.bindparam(f"b_{c}") for c in COUNTERS}),
+            updates,
+        )
+
+
+def summary(rows: Iterable[dict[str, Any]], position: int) -> dict[str, Any]:
+    """The API shape of the portfolio from (dimension, key, counters...) rows."""
+    by_dim: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_dim[r["dimension"]].append(r)
+
+    def figures_of(r: dict[str, Any] | None) -> dict[str, Any]:
+        r = r or {}
+        return {"deals": int(r.get("deals") or 0), **{s: money(r.get(s)) for s in SUMS}}
+
+    total = by_dim.get("total", [None])[0]
+    stages = {s: 0 for s in STAGES}
+    for r in by_dim.get("stage", []):
+        stages[r["key"]] = int(r["deals"])
+    out: dict[str, Any] = {"position": position, "totals": figures_of(total), "by_stage": stages}
+    for dim in LISTS:
+        out[f"by_{dim}"] = [
+            {dim: r["key"], **figures_of(r)}
+            for r in sorted(by_dim.get(dim, []), key=lambda r: r["key"]) if r["deals"]
+        ]
+    out["by_category"] = [
+        {"category": r["key"], "deals": int(r["deals"]), "item_value": money(r["item_value"])}
+        for r in sorted(by_dim.get("category", []), key=lambda r: r["key"]) if r["deals"]
+    ]
+    return out
+
+
+def read(conn: sa.Connection, t: Tables, position: int) -> dict[str, Any]:
+    rows = [dict(r._mapping) for r in conn.execute(sa.select(t.figures))]
+    return summary(rows, position)
+
+
+def from_events(events: Iterable[Envelope], policies: PolicyBook) -> dict[str, Any]:
+    """The portfolio folded straight from the log (time travel, and a cross-check)."""
+    states: dict[str, DealState] = {}
+    position = 0
+    for ev in events:
+        states[str(ev["deal_id"])] = apply_event(states.get(str(ev["deal_id"])), ev, policies)
+        position = int(ev["position"])
+    acc: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    for state in states.values():
+        add(acc, contributions(state), +1)
+    rows = [{"dimension": d, "key": k, **{c: v.get(c, 0) for c in COUNTERS}}
+            for (d, k), v in acc.items()]
+    return summary(rows, position)

@@ -1,0 +1,295 @@
+"""The projection runner: exactly once, in batches, one transaction per batch.
+
+Each batch reads the log after the projection's position, writes the rows and
+moves the position in one transaction, guarded by ``WHERE position = old AND
+slot = old``: a batch that raced another runner (or a rebuild's swap) rolls
+back whole, so an event is never skipped and never applied twice, across
+crashes and restarts. On PostgreSQL an advisory lock per projection keeps one
+active runner per projection; another process waits as a standby.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from projections.base import SLOTS, Envelope, Projection
+from projections.positions import positions
+
+logger = logging.getLogger("exim_ledger.projections")
+ReadLog = Callable[[int, int], Sequence[Envelope]]
+Progress = Callable[[int, int], None]
+
+
+class Superseded(Exception):
+    """The position or slot moved under this batch; it rolled back and will be retried."""
+
+
+def lock_key(name: str) -> int:
+    return zlib.crc32(f"exim-ledger:projection:{name}".encode()) & 0x7FFFFFFF
+
+
+class Runner:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        read_log: ReadLog,
+        head: Callable[[], int],
+        projections: Sequence[Projection],
+        *,
+        batch_size: int = 1000,
+        poll_interval: float = 0.5,
+    ) -> None:
+        self.engine = engine
+        self.read_log = read_log
+        self.head = head
+        self.projections = {p.name: p for p in projections}
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.is_postgres = engine.dialect.name == "postgresql"
+        self.wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._leases: dict[str, sa.Connection] = {}
+        self._guards = {name: threading.Lock() for name in self.projections}
+
+    # ---- positions ------------------------------------------------------------------------
+
+    def ensure_rows(self) -> None:
+        with self.engine.begin() as conn:
+            have = {r[0] for r in conn.execute(sa.select(positions.c.name))}
+            for name in self.projections:
+                if name not in have:
+                    conn.execute(positions.insert().values(
+                        name=name, slot="a", position=0, status="idle",
+                        updated_at=datetime.now(UTC)))
+
+    def state(self, conn: sa.Connection, name: str) -> tuple[str, int]:
+        row = conn.execute(
+            sa.select(positions.c.slot, positions.c.position).where(positions.c.name == name)
+        ).one()
+        return str(row.slot), int(row.position)
+
+    def statuses(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(positions).order_by(positions.c.name)).all()
+        return [dict(r._mapping) for r in rows if r.name in self.projections]
+
+    # ---- one batch ------------------------------------------------------------------------
+
+    def step(self, name: str, limit: int | None = None) -> int:
+        """Apply the next batch to the live slot; the number of events applied."""
+        projection = self.projections[name]
+        with self._guards[name]:
+            with self.engine.connect() as conn:
+                slot, position = self.state(conn, name)
+            events = self.read_log(position, limit or self.batch_size)
+            if not events:
+                return 0
+            with self.engine.begin() as conn:
+                projection.apply(conn, projection.schema[slot], events)
+                self._advance(conn, name, slot, position, int(events[-1]["position"]), "running")
+            return len(events)
+
+    def _advance(self, conn: sa.Connection, name: str, slot: str, old: int, new: int,
+                 status: str, new_slot: str | None = None) -> None:
+        moved = conn.execute(
+            positions.update()
+            .where(positions.c.name == name, positions.c.position == old, positions.c.slot == slot)
+            .values(position=new, slot=new_slot or slot, status=status, last_error=None,
+                    updated_at=datetime.now(UTC))
+        )
+        if moved.rowcount != 1:
+            raise Superseded(f"{name} moved past {old} in slot {slot}")
+
+    def catch_up(self, name: str) -> int:
+        done = 0
+        while not self._stop.is_set():
+            n = self.step(name)
+            if n == 0:
+                return done
+            done += n
+        return done
+
+    def run_once(self) -> int:
+        """Catch every projection this runner leads up to the head."""
+        total = 0
+        for name in self.projections:
+            if not self._lead(name):
+                continue
+            try:
+                total += self.catch_up(name)
+            except Superseded:
+                continue
+            except Exception as e:  # a failing batch is retried, never skipped
+                logger.exception("projection %s failed", name)
+                self._record_failure(name, e)
+        return total
+
+    def _record_failure(self, name: str, error: Exception) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(positions.update().where(positions.c.name == name).values(
+                    status="failed", last_error=f"{type(error).__name__}: {error}"[:2000],
+                    updated_at=datetime.now(UTC)))
+        except Exception:
+            logger.exception("could not record the failure of %s", name)
+
+    # ---- leadership (PostgreSQL) ------------------------------------------------------------
+
+    def _lead(self, name: str) -> bool:
+        if not self.is_postgres:
+            return True
+        if name in self._leases:
+            return True
+        conn = self.engine.connect()
+        got = conn.execute(sa.select(sa.func.pg_try_advisory_lock(lock_key(name)))).scalar()
+        conn.commit()
+        if got:
+            self._leases[name] = conn
+            return True
+        conn.close()
+        return False
+
+    def leads(self, name: str) -> bool:
+        return not self.is_postgres or name in self._leases
+
+    def _release(self) -> None:
+        for conn in self._leases.values():
+            try:
+                conn.close()  # closing the session releases its advisory locks
+            except Exception:
+                logger.exception("releasing a projection lease")
+        self._leases.clear()
+
+    # ---- the loop ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.ensure_rows()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="projection-runner", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        listener = _Listener(self) if self.is_postgres else None
+        try:
+            while not self._stop.is_set():
+                try:
+                    self.run_once()
+                except Exception:
+                    logger.exception("projection runner round failed")
+                self.wake.wait(self.poll_interval)
+                self.wake.clear()
+        finally:
+            if listener:
+                listener.stop()
+            self._release()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        else:
+            self._release()
+
+    # ---- rebuild ---------------------------------------------------------------------------
+
+    def rebuild(self, name: str, progress: Progress | None = None) -> int:
+        """Rebuild ``name`` from the log into its idle slot, then swap it in atomically."""
+        projection = self.projections[name]
+        self.ensure_rows()
+        with self.engine.connect() as conn:
+            live_slot, _ = self.state(conn, name)
+        spare = SLOTS[1 - SLOTS.index(live_slot)]
+        tables = projection.schema[spare]
+        with self.engine.begin() as conn:
+            for table in reversed(tables.all()):
+                conn.execute(table.delete())
+        position, head = 0, self.head()
+        while True:
+            events = self.read_log(position, self.batch_size)
+            if not events:
+                break
+            with self.engine.begin() as conn:
+                projection.apply(conn, tables, events)
+            position = int(events[-1]["position"])
+            if progress:
+                progress(position, max(head, position))
+        return self._swap(name, spare, position, progress)
+
+    def _swap(self, name: str, spare: str, position: int, progress: Progress | None) -> int:
+        projection = self.projections[name]
+        while True:
+            with self._guards[name], self.engine.begin() as conn:
+                if self.is_postgres:
+                    conn.execute(sa.select(positions.c.name).where(positions.c.name == name)
+                                 .with_for_update())
+                live_slot, live_position = self.state(conn, name)
+                while position < live_position:  # catch the spare slot up to the live one
+                    events = [e for e in self.read_log(position, self.batch_size)
+                              if int(e["position"]) <= live_position]
+                    if not events:
+                        break
+                    projection.apply(conn, projection.schema[spare], events)
+                    position = int(events[-1]["position"])
+                if position >= live_position:
+                    self._advance(conn, name, live_slot, live_position, position, "running",
+                                  new_slot=spare)
+                    if progress:
+                        progress(position, position)
+                    return position
+
+
+class _Listener:
+    """Wakes the runner on PostgreSQL NOTIFY from the event store's inserts."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._listen, name="projection-listen", daemon=True)
+        self._thread.start()
+
+    def _listen(self) -> None:
+        import psycopg
+
+        url = self.runner.engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False)
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute("LISTEN ledger_events")
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0):
+                            self.runner.wake.set()
+            except Exception:
+                logger.warning("LISTEN connection lost; polling until it is back")
+                time.sleep(1.0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(3.0)
+
+
+def wait_for(
+    engine: sa.Engine, names: Sequence[str], position: int, timeout: float
+) -> bool:
+    """Whether every named projection reached ``position`` within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(positions.c.position).where(
+                positions.c.name.in_(list(names)))).all()
+        if rows and len(rows) == len(names) and min(r[0] for r in rows) >= position:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)

@@ -1,0 +1,48 @@
+"""Projection freshness, reconciliation and rebuilds."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from service.deps import Admin, LedgerDep, Reader
+from service.problems import ApiProblem
+from service.readmodels import reconcile, runner
+
+router = APIRouter(prefix="/v1/projections", tags=["projections"])
+logger = logging.getLogger("exim_ledger.reconciliation")
+
+
+@router.get("", summary="Each projection's position, lag and status; reconciliation")
+async def list_projections(request: Request, ledger: LedgerDep, _: Reader) -> Response:
+    r = runner(request)
+    head = await run_in_threadpool(ledger.store.head)
+    rows = await run_in_threadpool(r.statuses)
+    recon = await run_in_threadpool(reconcile, r)
+    if not recon["ok"]:
+        logger.error("exposure ledger does not reconcile: %s", recon)
+    out = []
+    for row in rows:
+        status = row["status"]
+        if row["name"] == "exposure" and not recon["ok"]:
+            status = "unreconciled"
+        out.append({
+            "name": row["name"], "position": row["position"], "head": head,
+            "lag": max(head - row["position"], 0), "status": status,
+            "last_error": row["last_error"], "slot": row["slot"],
+            "updated_at": row["updated_at"].isoformat() if row["updated_at"] else None,
+        })
+    return JSONResponse({"projections": out, "reconciliation": recon})
+
+
+@router.post("/{name}/rebuild", summary="Rebuild a projection from the log and swap it in")
+async def rebuild(name: str, request: Request, _: Admin) -> Response:
+    r = runner(request)
+    if name not in r.projections:
+        raise ApiProblem(404, "not_found", f"no projection named {name!r}",
+                         known=sorted(r.projections))
+    position = await run_in_threadpool(r.rebuild, name)
+    return JSONResponse({"name": name, "position": position, "status": "rebuilt"})

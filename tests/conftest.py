@@ -1,0 +1,110 @@
+"""Shared fixtures: one parametrised database fixture runs every integration and HTTP
+test on SQLite and on PostgreSQL, each test on a clean database."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.settings import Settings
+
+PG_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+KEYS = {
+    "admin": "admin-secret-0123456789",
+    "writer": "writer-secret-0123456789",
+    "reader": "reader-secret-0123456789",
+    "auditor": "auditor-secret-0123456789",
+}
+BOOTSTRAP = ",".join(f"{role}:{role}-key:{secret}" for role, secret in KEYS.items())
+
+
+def auth(role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {KEYS[role]}"}
+
+
+def _pg_reason() -> str | None:
+    import psycopg
+
+    try:
+        with psycopg.connect(PG_URL, connect_timeout=3):
+            return None
+    except Exception as e:  # unreachable for any reason
+        return f"PostgreSQL at {PG_URL} unreachable: {e}"
+
+
+@pytest.fixture(scope="session")
+def pg_ready() -> str:
+    reason = _pg_reason()
+    if reason:
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    import psycopg
+
+    from service.db import migrate
+
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+    migrate(Settings(database_url=PG_URL))
+    return PG_URL
+
+
+def _truncate_pg(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"
+            )
+        ]
+        if tables:
+            conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from service.db import migrate
+
+    path = tmp_path_factory.mktemp("template") / "ledger.db"
+    migrate(Settings(database_url=f"sqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "ledger.db"
+        shutil.copy(template, path)
+        yield f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("pg_ready")
+        _truncate_pg(url)
+        yield url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, bootstrap_keys=BOOTSTRAP, snapshot_interval=10)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    from service.app import create_app
+
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ledger") as c:
+            c.app = app  # type: ignore[attr-defined]
+            yield c

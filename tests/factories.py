@@ -1,0 +1,214 @@
+"""Valid payloads to start from; tests change one thing at a time."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from typing import Any
+
+_numbers = itertools.count(1)
+
+
+def application(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "application_number": f"EXIM-{next(_numbers):06d}",
+        "exporter": {"name": "Cerebral Silicon Inc.", "country": "US"},
+        "buyer": {"name": "Rheinland Rechenzentrum GmbH", "country": "DE"},
+        "instrument": "loan_guarantee",
+        "term": "medium",
+        "contract_value": "10000000.00",
+        "financed_amount": "8500000.00",
+        "tenor_years": 5,
+        "items": [
+            {"description": "AI accelerators", "category": "accelerator", "eccn": "3A090.a",
+             "quantity": 64, "value": "8000000.00"},
+            {"description": "Rack servers", "category": "server", "eccn": "5A992.c",
+             "quantity": 8, "value": "2000000.00"},
+        ],
+    }
+    body.update(copy.deepcopy(changes))
+    return body
+
+
+def event(type_name: str, **data: Any) -> dict[str, Any]:
+    return {"type": type_name, "data": data}
+
+
+LICENSE_REQUESTED = {"application_ref": "Z-1001", "eccns": ["3A090.a"]}
+LICENSE_APPROVED = {"application_ref": "Z-1001", "license_number": "D-555", "eccns": ["3A090.a"],
+                    "valid_until": "2030-12-31"}
+BOARD_APPROVED = {"meeting_date": "2026-06-01", "votes_for": 4, "votes_against": 1,
+                  "abstentions": 0, "decision": "approved", "approved_amount": "8500000.00"}
+FINANCED = {"instrument": "loan_guarantee", "amount": "8500000.00", "exposure_fee_pct": "2.25",
+            "final_maturity_date": "2031-06-30"}
+
+
+def lifecycle_to_financed() -> list[dict[str, Any]]:
+    return [
+        event("LicenseRequested", **LICENSE_REQUESTED),
+        event("CommerceLicenseApproved", **LICENSE_APPROVED),
+        event("BoardVoted", **BOARD_APPROVED),
+        event("DealFinanced", **FINANCED),
+    ]
+
+
+# --- HTTP helpers for the e2e and integration suites ---------------------------------
+# (imports stay local so this module keeps importing nothing but the standard library)
+
+PROBLEM_KEYS = frozenset({"type", "title", "status", "detail", "code"})
+ENVELOPE_KEYS = frozenset({
+    "event_id", "deal_id", "version", "position", "type", "data", "occurred_at",
+    "recorded_at", "actor", "source", "correlation_id", "idempotency_key",
+    "policy_version", "prev_hash", "hash",
+})
+HASHED_KEYS = ("deal_id", "version", "type", "data", "occurred_at", "recorded_at", "actor",
+               "source", "prev_hash")
+
+
+def direct_loan_application(**changes: Any) -> dict[str, Any]:
+    """A long-term direct loan: same goods, a 10-year tenor."""
+    return application(instrument="direct_loan", term="long", tenor_years=10, **changes)
+
+
+def uncontrolled_application(**changes: Any) -> dict[str, Any]:
+    """No controlled ECCN: needs no Commerce license."""
+    items = [
+        {"description": "Rack servers", "category": "server", "eccn": "5A992.c",
+         "quantity": 80, "value": "8000000.00"},
+        {"description": "Switches", "category": "networking", "eccn": "EAR99",
+         "quantity": 20, "value": "2000000.00"},
+    ]
+    return application(items=items, **changes)
+
+
+def financing_for(instrument: str, **changes: Any) -> dict[str, Any]:
+    data = dict(FINANCED, instrument=instrument)
+    if instrument == "direct_loan":
+        data["interest_rate_pct"] = "4.125"
+    data.update(changes)
+    return data
+
+
+def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
+    """An RFC 9457 problem with the given status and code; returns its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json"), \
+        response.headers["content-type"]
+    body: dict[str, Any] = response.json()
+    assert PROBLEM_KEYS <= body.keys(), body
+    assert body["status"] == status, body
+    assert body["code"] == code, body
+    assert isinstance(body["type"], str) and body["type"]
+    assert isinstance(body["title"], str) and body["title"]
+    assert isinstance(body["detail"], str) and body["detail"]
+    return body
+
+
+def error_fields(problem: dict[str, Any]) -> list[str]:
+    errors = problem.get("errors")
+    assert isinstance(errors, list) and errors, problem
+    for error in errors:
+        assert isinstance(error.get("field"), str) and isinstance(error.get("message"), str)
+    return [e["field"] for e in errors]
+
+
+def recompute_hash(envelope: dict[str, Any]) -> str:
+    import hashlib
+    import json
+
+    material = {k: envelope[k] for k in HASHED_KEYS}
+    text = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def writer_headers(**extra: str) -> dict[str, str]:
+    from tests.conftest import auth
+
+    return {**auth("writer"), **extra}
+
+
+async def apply_deal(client: Any, body: dict[str, Any] | None = None,
+                     **headers: str) -> dict[str, Any]:
+    """POST /v1/deals, asserting 201; the DealApplied envelope."""
+    r = await client.post("/v1/deals", json=body or application(), headers=writer_headers(**headers))
+    assert r.status_code == 201, r.text
+    envelope: dict[str, Any] = r.json()
+    return envelope
+
+
+async def post_event(client: Any, deal_id: str, type_name: str, data: dict[str, Any],
+                     headers: dict[str, str] | None = None, **body: Any) -> Any:
+    return await client.post(f"/v1/deals/{deal_id}/events",
+                             json={"type": type_name, "data": data, **body},
+                             headers=headers or writer_headers())
+
+
+async def append_all(client: Any, deal_id: str,
+                     steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Post each step (``{"type", "data", ...}``), asserting 201; their envelopes."""
+    envelopes = []
+    for step in steps:
+        r = await client.post(f"/v1/deals/{deal_id}/events", json=step, headers=writer_headers())
+        assert r.status_code == 201, r.text
+        envelopes.append(r.json())
+    return envelopes
+
+
+async def financed_deal(client: Any, body: dict[str, Any] | None = None) -> str:
+    """A deal taken through license, board and financing; its id."""
+    body = body or application()
+    deal_id: str = (await apply_deal(client, body))["deal_id"]
+    await append_all(client, deal_id, lifecycle_to_financed()[:-1] + [
+        event("DealFinanced", **financing_for(body["instrument"])),
+    ])
+    return deal_id
+
+
+async def whole_log(client: Any, page: int = 1000) -> list[dict[str, Any]]:
+    """Every event of GET /v1/events, paging with next_after."""
+    from tests.conftest import auth
+
+    events: list[dict[str, Any]] = []
+    after = 0
+    while True:
+        r = await client.get("/v1/events", params={"after": after, "limit": page},
+                             headers=auth("reader"))
+        assert r.status_code == 200, r.text
+        body = r.json()
+        events += body["events"]
+        if not body["events"]:
+            return events
+        after = body["next_after"]
+
+
+async def deal_version(client: Any, deal_id: str) -> int | None:
+    """The deal's version, or None when there is no such deal."""
+    from tests.conftest import auth
+
+    r = await client.get(f"/v1/deals/{deal_id}", headers=auth("reader"))
+    if r.status_code == 404:
+        return None
+    assert r.status_code == 200, r.text
+    version: int = r.json()["version"]
+    return version
+
+
+def ledger_client(settings: Any) -> Any:
+    """An httpx client on a freshly built app for ``settings`` (conftest's pattern), for
+    tests that need non-default settings."""
+    from contextlib import asynccontextmanager
+
+    import httpx
+
+    from service.app import create_app
+
+    @asynccontextmanager
+    async def running() -> Any:
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://ledger") as c:
+                c.app = app  # type: ignore[attr-defined]
+                yield c
+
+    return running()

@@ -1,0 +1,204 @@
+"""Many writers at once, on SQLite and PostgreSQL: optimistic concurrency never loses or
+duplicates an acknowledged event, and one Idempotency-Key writes once."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+from uuid import UUID
+
+import pytest
+
+from domain.errors import LedgerError
+from service.app import build_ledger
+from service.ledger import Command, Context, Idempotency, Ledger, Outcome
+from service.settings import Settings
+from service.writes import render_error, render_json
+from tests.factories import BOARD_APPROVED, application, recompute_hash
+
+THREADS = 20
+T = TypeVar("T")
+render_envelope = render_json(201, lambda envs: envs[0],
+                              lambda envs: f"/v1/deals/{envs[0]['deal_id']}")
+
+
+@pytest.fixture
+def ledger(settings: Settings) -> Iterator[Ledger]:
+    ledger = build_ledger(settings)
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+        close_writer = getattr(ledger.store, "close_writer", None)
+        if close_writer:
+            close_writer()
+
+
+def submit(ledger: Ledger, command: Command, actor: str = "writer-key",
+           idem: Idempotency | None = None) -> Outcome:
+    ctx = Context(actor=actor, idempotency_key=idem.key if idem else None)
+    return ledger.submit([command], ctx, render_envelope, render_error, idem)
+
+
+def all_at_once(work: Callable[[int], T]) -> list[T | LedgerError]:
+    """Run ``work(i)`` on THREADS threads released together; results or LedgerErrors."""
+    barrier = threading.Barrier(THREADS)
+
+    def run(i: int) -> T | LedgerError:
+        barrier.wait(timeout=30)
+        try:
+            return work(i)
+        except LedgerError as error:
+            return error
+
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        return list(pool.map(run, range(THREADS)))
+
+
+def new_deal(ledger: Ledger) -> UUID:
+    outcome = submit(ledger, Command("DealApplied", application()))
+    return UUID(outcome.envelopes[0]["deal_id"])
+
+
+def vote(deal_id: UUID, n: int, expected_version: int | None = None) -> Command:
+    data = dict(BOARD_APPROVED, conditions=[f"writer {n}"])
+    return Command("BoardVoted", data, deal_id=deal_id, expected_version=expected_version)
+
+
+def assert_stream_is_sound(ledger: Ledger, deal_id: UUID) -> list[dict[str, Any]]:
+    events = ledger.deal_events(deal_id)
+    assert [e["version"] for e in events] == list(range(1, len(events) + 1))
+    prev = None
+    for env in events:
+        assert env["prev_hash"] == prev
+        assert env["hash"] == recompute_hash(env)
+        prev = env["hash"]
+    log = ledger.log(0, 1000)[0]
+    positions = [e["position"] for e in log]
+    assert positions == sorted(set(positions))
+    stamps = [e["recorded_at"] for e in log]
+    assert stamps == sorted(stamps)
+    return events
+
+
+def test_of_twenty_writers_expecting_the_same_version_exactly_one_wins(ledger: Ledger):
+    deal_id = new_deal(ledger)
+    results = all_at_once(lambda i: submit(ledger, vote(deal_id, i, expected_version=1)))
+    winners = [r for r in results if isinstance(r, Outcome)]
+    losers = [r for r in results if isinstance(r, LedgerError)]
+    assert len(winners) == 1
+    assert len(losers) == THREADS - 1
+    assert all((e.status, e.code, e.extra["current_version"]) == (409, "version_conflict", 2)
+               for e in losers), [(e.status, e.code, e.extra) for e in losers]
+    events = assert_stream_is_sound(ledger, deal_id)
+    assert [e["version"] for e in events] == [1, 2]
+    assert events[1] == winners[0].envelopes[0]
+
+
+def test_twenty_writers_retrying_on_conflict_all_land_once_with_gapless_versions(
+    ledger: Ledger,
+):
+    deal_id = new_deal(ledger)
+    conflicts: list[LedgerError] = []
+    lock = threading.Lock()
+
+    def append_with_retries(i: int) -> Outcome:
+        for _ in range(500):
+            version = ledger.deal_state(deal_id)["version"]
+            try:
+                return submit(ledger, vote(deal_id, i, expected_version=version))
+            except LedgerError as error:
+                if error.code != "version_conflict":
+                    raise
+                with lock:
+                    conflicts.append(error)
+        raise AssertionError(f"writer {i} never got its event in")
+
+    results = all_at_once(append_with_retries)
+    acknowledged = [r for r in results if isinstance(r, Outcome)]
+    assert len(acknowledged) == THREADS, [r for r in results if not isinstance(r, Outcome)]
+    assert all(e.status == 409 and isinstance(e.extra["current_version"], int)
+               for e in conflicts)
+    events = assert_stream_is_sound(ledger, deal_id)
+    assert len(events) == THREADS + 1
+    by_id = {e["event_id"]: e for e in events}
+    for outcome in acknowledged:
+        env = outcome.envelopes[0]
+        assert by_id[env["event_id"]] == env
+        assert json.loads(outcome.response.body) == env
+    assert sorted(e["data"]["conditions"][0] for e in events[1:]) == sorted(
+        f"writer {i}" for i in range(THREADS))
+
+
+def test_twenty_writers_without_expected_version_all_land_in_one_gapless_stream(
+    ledger: Ledger,
+):
+    deal_id = new_deal(ledger)
+    results = all_at_once(lambda i: submit(ledger, vote(deal_id, i)))
+    assert all(isinstance(r, Outcome) for r in results), results
+    events = assert_stream_is_sound(ledger, deal_id)
+    assert len(events) == THREADS + 1
+    acknowledged = {r.envelopes[0]["event_id"] for r in results if isinstance(r, Outcome)}
+    assert acknowledged == {e["event_id"] for e in events[1:]}
+
+
+def test_concurrent_requests_with_one_idempotency_key_append_one_event(ledger: Ledger):
+    deal_id = new_deal(ledger)
+    idem = Idempotency("writer-key", "vote-once", "fingerprint-of-the-same-body")
+    results = all_at_once(lambda i: submit(ledger, vote(deal_id, 0), idem=idem))
+    outcomes = [r for r in results if isinstance(r, Outcome)]
+    assert len(outcomes) == THREADS, [r for r in results if not isinstance(r, Outcome)]
+    assert {(o.response.status, o.response.body) for o in outcomes} == {
+        (outcomes[0].response.status, outcomes[0].response.body)}
+    assert sum(not o.replayed for o in outcomes) == 1
+    events = assert_stream_is_sound(ledger, deal_id)
+    assert [e["type"] for e in events] == ["DealApplied", "BoardVoted"]
+    assert events[1]["idempotency_key"] == "vote-once"
+
+
+def test_concurrent_applications_with_one_idempotency_key_create_one_deal(ledger: Ledger):
+    body = application()
+    idem = Idempotency("writer-key", "apply-once", "fingerprint-of-the-same-application")
+    results = all_at_once(lambda i: submit(ledger, Command("DealApplied", dict(body)), idem=idem))
+    outcomes = [r for r in results if isinstance(r, Outcome)]
+    errors = [(r.status, r.code) for r in results if isinstance(r, LedgerError)]
+    assert not errors, f"every identical retry should replay the 201, got {errors}"
+    assert {(o.response.status, o.response.body) for o in outcomes} == {
+        (201, outcomes[0].response.body)}
+    assert sum(not o.replayed for o in outcomes) == 1
+    assert len(ledger.log(0, 1000)[0]) == 1
+
+
+def test_concurrent_applications_with_one_number_create_one_deal(ledger: Ledger):
+    body = application()
+    results = all_at_once(lambda i: submit(ledger, Command("DealApplied", dict(body))))
+    created = [r for r in results if isinstance(r, Outcome)]
+    refused = [r for r in results if isinstance(r, LedgerError)]
+    assert len(created) == 1
+    assert {(e.status, e.code) for e in refused} == {(409, "duplicate_application")}
+    assert len(ledger.log(0, 1000)[0]) == 1
+
+
+def test_concurrent_disbursements_never_exceed_the_commitment(ledger: Ledger):
+    deal_id = new_deal(ledger)
+    steps = [
+        ("LicenseRequested", {"application_ref": "Z-1001", "eccns": ["3A090.a"]}),
+        ("CommerceLicenseApproved", {"application_ref": "Z-1001", "license_number": "D-555",
+                                     "eccns": ["3A090.a"], "valid_until": "2030-12-31"}),
+        ("BoardVoted", BOARD_APPROVED),
+        ("DealFinanced", {"instrument": "loan_guarantee", "amount": "8500000.00",
+                          "exposure_fee_pct": "2.25", "final_maturity_date": "2031-06-30"}),
+    ]
+    for type_name, data in steps:
+        submit(ledger, Command(type_name, data, deal_id=deal_id))
+    results = all_at_once(lambda i: submit(ledger, Command(
+        "FundsDisbursed", {"amount": "1000000.00", "reference": f"D-{i}"}, deal_id=deal_id)))
+    accepted = [r for r in results if isinstance(r, Outcome)]
+    refused = [r for r in results if isinstance(r, LedgerError)]
+    assert len(accepted) == 8
+    assert {e.code for e in refused} == {"disbursement_exceeds_commitment"}
+    assert ledger.deal_state(deal_id)["disbursed"] == "8000000.00"
+    assert_stream_is_sound(ledger, deal_id)
