@@ -9,6 +9,7 @@ idempotency key.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from collections.abc import Callable, Sequence
@@ -32,11 +33,12 @@ from service.store import (
     KeyAlreadyBound,
     LedgerRecorder,
     NewEvent,
-    StoreUnavailable,
     StoredResponse,
+    StoreUnavailable,
     StreamConflict,
 )
 
+logger = logging.getLogger("exim_ledger.ledger")
 DEAL_NAMESPACE = UUID("6f1c1a52-5b8e-4d0f-9a57-0e4b7c6d2a11")
 FUTURE_TOLERANCE = timedelta(minutes=5)
 RFC3339 = re.compile(
@@ -306,7 +308,10 @@ class Ledger(Application[UUID]):
         interval = self.snapshot_interval
         for deal_id, (before, after) in touched.items():
             if after // interval > before // interval:
-                self.take_snapshot(deal_id, version=(after // interval) * interval)
+                try:
+                    self.take_snapshot(deal_id, version=(after // interval) * interval)
+                except Exception:  # a snapshot only speeds loading up; the events are saved
+                    logger.warning("snapshot of %s at %s not taken", deal_id, after, exc_info=True)
 
     # ---- reads --------------------------------------------------------------------------
 

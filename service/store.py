@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -25,54 +24,22 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from domain.chain import event_hash, format_timestamp, parse_timestamp
 from domain.envelope import envelope, type_from_topic
+from service.groupcommit import GroupCommitter, Unit, plan
+from service.store_types import (
+    Appended,
+    Binding,
+    KeyAlreadyBound,
+    NewEvent,
+    StoredResponse,
+    StoreUnavailable,
+    StreamConflict,
+)
 
 EVENTS_TABLE = "ledger_events"
 SNAPSHOTS_TABLE = "ledger_snapshots"
 
-
-class StreamConflict(Exception):
-    """Another writer appended to one of the deals first."""
-
-
-class KeyAlreadyBound(Exception):
-    """A concurrent request bound the same idempotency key first."""
-
-
-class StoreUnavailable(Exception):
-    """The database could not be reached or the write lock not obtained."""
-
-
-@dataclass
-class NewEvent:
-    deal_id: UUID
-    version: int
-    topic: str
-    state: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class StoredResponse:
-    status: int
-    body: str
-    location: str | None = None
-
-
-@dataclass
-class Binding:
-    """An idempotency key to bind, and how to render the response it replays."""
-
-    scope: str
-    key: str
-    fingerprint: str
-    render: Callable[[list[dict[str, Any]]], StoredResponse] | None = None
-    response: StoredResponse | None = None
-
-
-@dataclass
-class Appended:
-    envelopes: list[dict[str, Any]]
-    response: StoredResponse | None = None
-    positions: list[int] = field(default_factory=list)
+__all__ = ["Appended", "Binding", "KeyAlreadyBound", "NewEvent", "StoredResponse",
+           "StoreUnavailable", "StreamConflict"]
 
 
 def _dumps(obj: Any) -> bytes:
@@ -134,77 +101,90 @@ def _envelopes(events: Sequence[NewEvent], positions: Sequence[int]) -> list[dic
 class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = EVENTS_TABLE):
         super().__init__(datastore, events_table_name=EVENTS_TABLE)
+        self._committer: GroupCommitter | None = None
+        self._committer_lock = threading.Lock()
 
     def append(self, events: Sequence[NewEvent], binding: Binding | None = None) -> Appended:
+        """Append one unit (all or nothing); concurrent units share a transaction."""
+        with self._committer_lock:
+            if self._committer is None:
+                self._committer = GroupCommitter(self._commit_group, "pg-group-commit")
+        return self._committer.submit(events, binding)
+
+    def close_writer(self) -> None:
+        with self._committer_lock:
+            if self._committer is not None:
+                self._committer.close()
+                self._committer = None
+
+    def _commit_group(self, units: list[Unit]) -> None:
         try:
-            return self._append(events, binding)
+            self._commit_units(units)
+        except (psycopg.OperationalError, psycopg.errors.LockNotAvailable,
+                ESOperationalError) as e:
+            raise StoreUnavailable(str(e)) from e
         except psycopg.errors.UniqueViolation as e:
             if e.diag.table_name == "idempotency_keys":
                 raise KeyAlreadyBound from e
             raise StreamConflict from e
-        except (psycopg.OperationalError, psycopg.errors.LockNotAvailable) as e:
-            raise StoreUnavailable(str(e)) from e
-        except ESOperationalError as e:
-            raise StoreUnavailable(str(e)) from e
 
-    def _append(self, events: Sequence[NewEvent], binding: Binding | None) -> Appended:
-        firsts = {d: v for d, v in _first_versions(events).items() if v > 1}
+    def _commit_units(self, units: list[Unit]) -> None:
+        deal_ids = list({ev.deal_id for u in units for ev in u.events})
+        keys = [(u.binding.scope, u.binding.key) for u in units if u.binding]
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute(
+                f"SET LOCAL lock_timeout = '{self.datastore.lock_timeout}s';"
+                f"LOCK TABLE {EVENTS_TABLE} IN EXCLUSIVE MODE"
+            )
+            cur.execute(
+                f"SELECT recorded_at FROM {EVENTS_TABLE} ORDER BY notification_id DESC LIMIT 1"
+            )
+            row = cur.fetchone()
+            last = format_timestamp(row["recorded_at"]) if row else None
+            heads: dict[UUID, int] = {}
+            hashes: dict[UUID, str | None] = {}
+            if deal_ids:
+                cur.execute(
+                    f"SELECT DISTINCT ON (originator_id) originator_id, originator_version, state "
+                    f"FROM {EVENTS_TABLE} WHERE originator_id = ANY(%s) "
+                    "ORDER BY originator_id, originator_version DESC",
+                    (deal_ids,),
+                )
+                for r in cur.fetchall():
+                    heads[r["originator_id"]] = r["originator_version"]
+                    hashes[r["originator_id"]] = json.loads(bytes(r["state"]))["hash"]
+            taken: set[tuple[str, str]] = set()
+            if keys:
+                cur.execute(
+                    "SELECT scope, key FROM idempotency_keys WHERE (scope, key) IN "
+                    "(SELECT * FROM unnest(%s::text[], %s::text[]))",
+                    ([k[0] for k in keys], [k[1] for k in keys]),
+                )
+                taken = {(r["scope"], r["key"]) for r in cur.fetchall()}
+            accepted = plan(units, heads, taken)
+            events = [ev for u in accepted for ev in u.events]
             positions: list[int] = []
             if events:
-                cur.execute(
-                    f"SET LOCAL lock_timeout = '{self.datastore.lock_timeout}s';"
-                    f"LOCK TABLE {EVENTS_TABLE} IN EXCLUSIVE MODE"
-                )
-                cur.execute(
-                    f"SELECT recorded_at FROM {EVENTS_TABLE} "
-                    "ORDER BY notification_id DESC LIMIT 1"
-                )
-                row = cur.fetchone()
-                last = format_timestamp(row["recorded_at"]) if row else None
-                prev = self._prev_hashes(cur, firsts)
-                recorded_at, states = _stamp(events, prev, last)
+                recorded_at, states = _stamp(events, hashes, last)
                 cur.execute(
                     f"INSERT INTO {EVENTS_TABLE} "
                     "(originator_id, originator_version, topic, state, recorded_at) "
                     "SELECT i, v, t, s, %s::timestamptz FROM "
                     "unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) AS u(i, v, t, s) "
                     "RETURNING notification_id",
-                    (
-                        recorded_at,
-                        [e.deal_id for e in events],
-                        [e.version for e in events],
-                        [e.topic for e in events],
-                        states,
-                    ),
+                    (recorded_at, [e.deal_id for e in events], [e.version for e in events],
+                     [e.topic for e in events], states),
                 )
                 positions = sorted(r["notification_id"] for r in cur.fetchall())
                 cur.execute(f"NOTIFY {EVENTS_TABLE}")
-            envs = _envelopes(events, positions)
-            response = _bind(binding, envs)
-            if binding is not None and response is not None:
-                cur.execute(
+            bound = _results(accepted, positions)
+            if bound:
+                cur.executemany(
                     "INSERT INTO idempotency_keys "
                     "(scope, key, fingerprint, status, body, location, created_at) "
                     "VALUES (%s, %s, %s, %s, %s, %s, now())",
-                    (binding.scope, binding.key, binding.fingerprint, response.status,
-                     response.body, response.location),
+                    bound,
                 )
-        return Appended(envs, response, positions)
-
-    def _prev_hashes(self, cur: Any, firsts: dict[UUID, int]) -> dict[UUID, str | None]:
-        if not firsts:
-            return {}
-        cur.execute(
-            f"SELECT originator_id, state FROM {EVENTS_TABLE} e "
-            "JOIN unnest(%s::uuid[], %s::bigint[]) AS k(i, v) "
-            "ON e.originator_id = k.i AND e.originator_version = k.v",
-            (list(firsts), [v - 1 for v in firsts.values()]),
-        )
-        found = {r["originator_id"]: json.loads(bytes(r["state"]))["hash"] for r in cur}
-        if len(found) != len(firsts):
-            raise StreamConflict("a deal's previous event is missing")
-        return found
 
     def lookup_binding(self, scope: str, key: str) -> tuple[str, StoredResponse] | None:
         with self.datastore.get_connection() as conn, conn.cursor() as cur:
@@ -273,11 +253,78 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn, conn.cursor() as cur:
             cur.execute("SELECT 1")
 
+    # ---- integrity (issue 4): raw rows for verification, and import into an empty ledger
+
+    def select_raw(
+        self, after: int, limit: int, deal_id: UUID | None = None
+    ) -> list[tuple[str, int, int, str, bytes, str]]:
+        """Rows after ``after`` in position order, as stored: ``(deal_id, version,
+        position, topic, state bytes, recorded_at column)``."""
+        sql = (
+            f"SELECT originator_id, originator_version, notification_id, topic, state, "
+            f"recorded_at FROM {EVENTS_TABLE} WHERE notification_id > %s"
+        )
+        params: list[Any] = [after]
+        if deal_id is not None:
+            sql += " AND originator_id = %s"
+            params.append(deal_id)
+        sql += " ORDER BY notification_id LIMIT %s"
+        params.append(limit)
+        with self.datastore.get_connection() as conn, conn.cursor() as cur:
+            cur.execute(sql, params)
+            rows = cur.fetchall()
+        return [
+            (str(r["originator_id"]), r["originator_version"], r["notification_id"],
+             r["topic"], bytes(r["state"]), format_timestamp(r["recorded_at"]))
+            for r in rows
+        ]
+
+    def import_events(
+        self, rows: Iterable[tuple[UUID, int, int, str, bytes, str]], batch: int = 1000
+    ) -> int:
+        """Insert ``(deal_id, version, position, topic, state, recorded_at)`` rows with
+        their positions, in one transaction under the write lock, into an empty store
+        (else ``StreamConflict``). Anything ``rows`` raises rolls the whole import back."""
+        count = 0
+        try:
+            with self.datastore.get_connection() as conn, conn.transaction(), \
+                    conn.cursor() as cur:
+                cur.execute(
+                    f"SET LOCAL lock_timeout = '{self.datastore.lock_timeout}s';"
+                    f"LOCK TABLE {EVENTS_TABLE} IN EXCLUSIVE MODE"
+                )
+                cur.execute(f"SELECT 1 FROM {EVENTS_TABLE} LIMIT 1")
+                if cur.fetchone() is not None:
+                    raise StreamConflict("the ledger already holds events")
+                last = 0
+                for chunk in _chunks(rows, batch):
+                    cur.execute(
+                        f"INSERT INTO {EVENTS_TABLE} (originator_id, originator_version, "
+                        "notification_id, topic, state, recorded_at) "
+                        "SELECT i, v, n, t, s, r FROM unnest(%s::uuid[], %s::bigint[], "
+                        "%s::bigint[], %s::text[], %s::bytea[], %s::timestamptz[]) "
+                        "AS u(i, v, n, t, s, r)",
+                        [list(column) for column in zip(*chunk, strict=True)],
+                    )
+                    count += len(chunk)
+                    last = chunk[-1][2]
+                if count:
+                    cur.execute(
+                        "SELECT setval(pg_get_serial_sequence(%s, 'notification_id'), %s)",
+                        (EVENTS_TABLE, last),
+                    )
+                    cur.execute(f"NOTIFY {EVENTS_TABLE}")
+        except (psycopg.OperationalError, psycopg.errors.LockNotAvailable) as e:
+            raise StoreUnavailable(str(e)) from e
+        return count
+
 
 class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = EVENTS_TABLE):
         super().__init__(datastore, EVENTS_TABLE)
         self._writer_lock = threading.Lock()
+        self._committer: GroupCommitter | None = None
+        self._committer_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
         self._db_name = datastore.pool.db_name
         self._timeout = float(datastore.pool.lock_timeout or 10)
@@ -295,6 +342,13 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         return self._writer
 
     def append(self, events: Sequence[NewEvent], binding: Binding | None = None) -> Appended:
+        """Append one unit (all or nothing); concurrent units share a transaction."""
+        with self._committer_lock:
+            if self._committer is None:
+                self._committer = GroupCommitter(self._commit_group, "sqlite-group-commit")
+        return self._committer.submit(events, binding)
+
+    def _commit_group(self, units: list[Unit]) -> None:
         with self._writer_lock:
             conn = self._connection()
             try:
@@ -302,9 +356,13 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             except sqlite3.OperationalError as e:
                 raise StoreUnavailable(str(e)) from e
             try:
-                result = self._append(conn, events, binding)
+                self._commit_units(conn, units)
+                conn.execute("COMMIT")
             except BaseException as e:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                for unit in units:
+                    unit.result = None
                 if isinstance(e, sqlite3.IntegrityError):
                     if "idempotency_keys" in str(e):
                         raise KeyAlreadyBound from e
@@ -312,33 +370,32 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                 if isinstance(e, sqlite3.OperationalError):
                     raise StoreUnavailable(str(e)) from e
                 raise
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.OperationalError as e:
-                conn.execute("ROLLBACK")
-                raise StoreUnavailable(str(e)) from e
-            return result
 
-    def _append(
-        self, conn: sqlite3.Connection, events: Sequence[NewEvent], binding: Binding | None
-    ) -> Appended:
+    def _commit_units(self, conn: sqlite3.Connection, units: list[Unit]) -> None:
+        row = conn.execute(
+            f"SELECT recorded_at FROM {EVENTS_TABLE} ORDER BY rowid DESC LIMIT 1"
+        ).fetchone()
+        heads: dict[UUID, int] = {}
+        hashes: dict[UUID, str | None] = {}
+        for deal_id in {ev.deal_id for u in units for ev in u.events}:
+            r = conn.execute(
+                f"SELECT originator_version, state FROM {EVENTS_TABLE} "
+                "WHERE originator_id = ? ORDER BY originator_version DESC LIMIT 1",
+                (deal_id.hex,),
+            ).fetchone()
+            if r is not None:
+                heads[deal_id] = r["originator_version"]
+                hashes[deal_id] = json.loads(r["state"])["hash"]
+        taken = {
+            (u.binding.scope, u.binding.key) for u in units if u.binding
+            and conn.execute("SELECT 1 FROM idempotency_keys WHERE scope = ? AND key = ?",
+                             (u.binding.scope, u.binding.key)).fetchone()
+        }
+        accepted = plan(units, heads, taken)
+        events = [ev for u in accepted for ev in u.events]
         positions: list[int] = []
         if events:
-            row = conn.execute(
-                f"SELECT recorded_at FROM {EVENTS_TABLE} ORDER BY rowid DESC LIMIT 1"
-            ).fetchone()
-            prev: dict[UUID, str | None] = {}
-            for deal_id, version in _first_versions(events).items():
-                if version > 1:
-                    r = conn.execute(
-                        f"SELECT state FROM {EVENTS_TABLE} "
-                        "WHERE originator_id = ? AND originator_version = ?",
-                        (deal_id.hex, version - 1),
-                    ).fetchone()
-                    if r is None:
-                        raise sqlite3.IntegrityError("a deal's previous event is missing")
-                    prev[deal_id] = json.loads(r["state"])["hash"]
-            recorded_at, states = _stamp(events, prev, row["recorded_at"] if row else None)
+            recorded_at, states = _stamp(events, hashes, row["recorded_at"] if row else None)
             for ev, state in zip(events, states, strict=True):
                 cur = conn.execute(
                     f"INSERT INTO {EVENTS_TABLE} "
@@ -347,17 +404,14 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                     (ev.deal_id.hex, ev.version, ev.topic, state, recorded_at),
                 )
                 positions.append(int(cur.lastrowid or 0))
-        envs = _envelopes(events, positions)
-        response = _bind(binding, envs)
-        if binding is not None and response is not None:
-            conn.execute(
-                "INSERT INTO idempotency_keys "
-                "(scope, key, fingerprint, status, body, location, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (binding.scope, binding.key, binding.fingerprint, response.status,
-                 response.body, response.location, datetime.now(UTC).isoformat()),
-            )
-        return Appended(envs, response, positions)
+        bound = _results(accepted, positions)
+        now = datetime.now(UTC).isoformat()
+        conn.executemany(
+            "INSERT INTO idempotency_keys "
+            "(scope, key, fingerprint, status, body, location, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(*b, now) for b in bound],
+        )
 
     def _read(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
         with self.datastore.transaction(commit=False) as c:
@@ -423,10 +477,86 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         self._read("SELECT 1", ())
 
     def close_writer(self) -> None:
+        with self._committer_lock:
+            if self._committer is not None:
+                self._committer.close()
+                self._committer = None
         with self._writer_lock:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
+
+    # ---- integrity (issue 4): raw rows for verification, and import into an empty ledger
+
+    def select_raw(
+        self, after: int, limit: int, deal_id: UUID | None = None
+    ) -> list[tuple[str, int, int, str, bytes, str]]:
+        """Rows after ``after`` in position order, as stored: ``(deal_id, version,
+        position, topic, state bytes, recorded_at column)``."""
+        sql = (
+            f"SELECT originator_id, originator_version, rowid AS position, topic, state, "
+            f"recorded_at FROM {EVENTS_TABLE} WHERE rowid > ?"
+        )
+        params: list[Any] = [after]
+        if deal_id is not None:
+            sql += " AND originator_id = ?"
+            params.append(deal_id.hex)
+        sql += " ORDER BY rowid LIMIT ?"
+        params.append(limit)
+        return [
+            (str(UUID(r["originator_id"])), r["originator_version"], r["position"],
+             r["topic"], bytes(r["state"]) if not isinstance(r["state"], str)
+             else r["state"].encode("utf-8"), str(r["recorded_at"]))
+            for r in self._read(sql, params)
+        ]
+
+    def import_events(
+        self, rows: Iterable[tuple[UUID, int, int, str, bytes, str]], batch: int = 1000
+    ) -> int:
+        """Insert ``(deal_id, version, position, topic, state, recorded_at)`` rows with
+        their positions, in one transaction under the write lock, into an empty store
+        (else ``StreamConflict``). Anything ``rows`` raises rolls the whole import back."""
+        with self._writer_lock:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as e:
+                raise StoreUnavailable(str(e)) from e
+            count = 0
+            try:
+                if conn.execute(f"SELECT 1 FROM {EVENTS_TABLE} LIMIT 1").fetchone():
+                    raise StreamConflict("the ledger already holds events")
+                for chunk in _chunks(rows, batch):
+                    conn.executemany(
+                        f"INSERT INTO {EVENTS_TABLE} (rowid, originator_id, originator_version, "
+                        "topic, state, recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
+                        [(n, d.hex, v, t, s, r) for d, v, n, t, s, r in chunk],
+                    )
+                    count += len(chunk)
+                conn.execute("COMMIT")
+            except BaseException as e:
+                conn.execute("ROLLBACK")
+                if isinstance(e, sqlite3.OperationalError):
+                    raise StoreUnavailable(str(e)) from e
+                raise
+            return count
+
+
+def _results(accepted: list[Unit], positions: list[int]) -> list[tuple[Any, ...]]:
+    """Give each accepted unit its envelopes and response; the idempotency rows to insert."""
+    rows: list[tuple[Any, ...]] = []
+    offset = 0
+    for unit in accepted:
+        n = len(unit.events)
+        envs = _envelopes(unit.events, positions[offset:offset + n])
+        offset += n
+        response = _bind(unit.binding, envs)
+        unit.result = Appended(envs, response, positions[offset - n:offset])
+        if unit.binding is not None and response is not None:
+            b = unit.binding
+            rows.append((b.scope, b.key, b.fingerprint, response.status, response.body,
+                         response.location))
+    return rows
 
 
 def _bind(binding: Binding | None, envs: list[dict[str, Any]]) -> StoredResponse | None:
@@ -440,3 +570,16 @@ def _bind(binding: Binding | None, envs: list[dict[str, Any]]) -> StoredResponse
 
 
 LedgerRecorder = PostgresLedgerRecorder | SQLiteLedgerRecorder
+
+
+def _chunks(
+    rows: Iterable[tuple[UUID, int, int, str, bytes, str]], size: int
+) -> Iterator[list[tuple[UUID, int, int, str, bytes, str]]]:
+    chunk: list[tuple[UUID, int, int, str, bytes, str]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,128 @@
+"""Group commit: concurrent appends share one transaction and one fsync.
+
+Request threads hand their unit (events + idempotency binding) to one
+committer thread and wait. The committer takes everything queued, and inside
+the serialised write section checks each unit against the stored stream heads
+and bound keys (and against the units before it in the group), rejects the
+losers individually, and commits the rest together. One commit per event
+can never beat the disk's fsync rate; one commit per group can.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from service.store_types import Appended, Binding, KeyAlreadyBound, NewEvent, StreamConflict
+
+logger = logging.getLogger("exim_ledger.groupcommit")
+MAX_UNITS = 256
+MAX_EVENTS = 5000
+
+
+@dataclass
+class Unit:
+    events: Sequence[NewEvent]
+    binding: Binding | None
+    result: Appended | None = None
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def firsts(self) -> dict[UUID, int]:
+        firsts: dict[UUID, int] = {}
+        for ev in self.events:
+            firsts.setdefault(ev.deal_id, ev.version)
+        return firsts
+
+
+def plan(
+    units: Sequence[Unit], heads: dict[UUID, int], taken: set[tuple[str, str]]
+) -> list[Unit]:
+    """The units that can commit together; the others get their error set."""
+    heads = dict(heads)
+    taken = set(taken)
+    accepted = []
+    for unit in units:
+        if any(v != heads.get(d, 0) + 1 for d, v in unit.firsts().items()):
+            unit.error = StreamConflict("another writer appended to this deal first")
+            continue
+        key = (unit.binding.scope, unit.binding.key) if unit.binding else None
+        if key is not None and key in taken:
+            unit.error = KeyAlreadyBound()
+            continue
+        for ev in unit.events:
+            heads[ev.deal_id] = ev.version
+        if key is not None:
+            taken.add(key)
+        accepted.append(unit)
+    return accepted
+
+
+class GroupCommitter:
+    def __init__(self, commit: Callable[[list[Unit]], None], name: str) -> None:
+        self._commit = commit
+        self._queue: queue.Queue[Unit | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, events: Sequence[NewEvent], binding: Binding | None) -> Appended:
+        unit = Unit(events, binding)
+        self._queue.put(unit)
+        unit.done.wait()
+        if unit.error is not None:
+            raise unit.error
+        assert unit.result is not None
+        return unit.result
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(10.0)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group, count, stop = [first], len(first.events), False
+            while len(group) < MAX_UNITS and count < MAX_EVENTS:
+                try:
+                    unit = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if unit is None:
+                    stop = True
+                    break
+                group.append(unit)
+                count += len(unit.events)
+            self._commit_isolated(group)
+            if stop:
+                return
+
+    def _commit_isolated(self, group: list[Unit]) -> None:
+        try:
+            self._commit(group)
+        except BaseException as e:  # the group failed whole: retry alone, or report
+            if len(group) > 1 and not _is_unavailable(e):
+                logger.warning("group commit of %d units failed; retrying one by one: %s",
+                               len(group), e)
+                for unit in group:
+                    unit.result = unit.error = None
+                    self._commit_isolated([unit])
+                return
+            for unit in group:  # nothing of the group was committed
+                unit.result = None
+                if unit.error is None:
+                    unit.error = e
+        finally:
+            for unit in group:
+                unit.done.set()
+
+
+def _is_unavailable(error: BaseException) -> bool:
+    from service.store_types import StoreUnavailable
+
+    return isinstance(error, StoreUnavailable)
