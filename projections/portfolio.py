@@ -116,6 +116,14 @@ def _write(conn: sa.Connection, table: sa.Table,
             .values({c: table.c[c] + sa.bindparam(f"b_{c}") for c in COUNTERS}),
             updates,
         )
+        # a row whose deals all moved elsewhere is deleted, so a rebuild gives the same rows
+        conn.execute(
+            table.delete().where(
+                table.c.dimension == sa.bindparam("b_dim"), table.c.key == sa.bindparam("b_key"),
+                *(table.c[c] == 0 for c in COUNTERS),
+            ),
+            [{"b_dim": u["b_dim"], "b_key": u["b_key"]} for u in updates],
+        )
 
 
 def summary(rows: Iterable[dict[str, Any]], position: int) -> dict[str, Any]:

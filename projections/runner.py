@@ -93,9 +93,19 @@ class Runner:
             events = self.read_log(position, limit or self.batch_size)
             if not events:
                 return 0
-            with self.engine.begin() as conn:
-                projection.apply(conn, projection.schema[slot], events)
-                self._advance(conn, name, slot, position, int(events[-1]["position"]), "running")
+            try:
+                with self.engine.begin() as conn:
+                    projection.apply(conn, projection.schema[slot], events)
+                    self._advance(conn, name, slot, position, int(events[-1]["position"]),
+                                  "running")
+            except Superseded:
+                raise
+            except Exception as e:
+                with self.engine.connect() as conn:
+                    if self.state(conn, name) != (slot, position):
+                        # another runner (or a rebuild) moved on: our rows collided with its own
+                        raise Superseded(f"{name} moved past {position}") from e
+                raise
             return len(events)
 
     def _advance(self, conn: sa.Connection, name: str, slot: str, old: int, new: int,
@@ -162,9 +172,11 @@ class Runner:
         return not self.is_postgres or name in self._leases
 
     def _release(self) -> None:
-        for conn in self._leases.values():
+        for name, conn in self._leases.items():
             try:
-                conn.close()  # closing the session releases its advisory locks
+                conn.execute(sa.select(sa.func.pg_advisory_unlock(lock_key(name))))
+                conn.commit()
+                conn.close()
             except Exception:
                 logger.exception("releasing a projection lease")
         self._leases.clear()
@@ -268,11 +280,11 @@ class _Listener:
                 with psycopg.connect(url, autocommit=True) as conn:
                     conn.execute("LISTEN ledger_events")
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=1.0):
+                        for _ in conn.notifies(timeout=0.2):
                             self.runner.wake.set()
             except Exception:
                 logger.warning("LISTEN connection lost; polling until it is back")
-                time.sleep(1.0)
+                self._stop.wait(1.0)
 
     def stop(self) -> None:
         self._stop.set()

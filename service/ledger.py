@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +28,7 @@ from domain.chain import format_timestamp, parse_timestamp
 from domain.deal import Deal, EventMeta
 from domain.errors import LedgerError, NotFound, RuleViolation, VersionConflict
 from domain.policy import PolicyBook
-from service.payloads import PayloadError, parse_event_data
+from service.payloads import EVENT_TYPES, PayloadError, parse_event_data
 from service.store import (
     SNAPSHOTS_TABLE,
     Binding,
@@ -44,7 +46,7 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII
 )
-MAX_ATTEMPTS = 8
+CONTENTION_BUDGET_SECONDS = 10.0
 
 
 def deal_id_for(application_number: str) -> UUID:
@@ -155,29 +157,36 @@ class Ledger(Application[UUID]):
             replay = self._replay(idem)
             if replay is not None:
                 return replay
-        for _ in range(MAX_ATTEMPTS):
+        deadline = time.monotonic() + CONTENTION_BUDGET_SECONDS
+        while True:
             try:
                 events, touched = self._decide(commands, ctx)
             except LedgerError as error:
+                # A concurrent twin with the same key may have won meanwhile: its answer counts.
+                replay = self._replay(idem) if idem is not None else None
+                if replay is not None:
+                    return replay
                 if idem is not None and binds_rejection(error):
-                    self._bind_rejection(idem, render_error(error))
+                    replay = self._bind_rejection(idem, render_error(error))
+                    if replay is not None:
+                        return replay
                 raise
             binding = Binding(idem.scope, idem.key, idem.fingerprint, render=render) if idem else None
             try:
                 appended = self.store.append(events, binding)
-            except StreamConflict:
+            except (StreamConflict, KeyAlreadyBound):
+                replay = self._replay(idem) if idem is not None else None
+                if replay is not None:
+                    return replay
+                if time.monotonic() > deadline:
+                    raise StoreUnavailable("too much write contention on these deals; retry") from None
+                time.sleep(random.uniform(0, 0.002))  # de-synchronise the losers
                 continue  # re-decide against the new state; an expected_version now fails
-            except KeyAlreadyBound:
-                replay = self._replay(idem) if idem else None
-                if replay is None:
-                    raise
-                return replay
             for notify in self.on_append:
                 notify()
             self._take_due_snapshots(touched)
             response = appended.response or render(appended.envelopes)
             return Outcome(response, appended.envelopes)
-        raise StoreUnavailable("too much write contention on these deals; retry")
 
     def _replay(self, idem: Idempotency) -> Outcome | None:
         found = self.store.lookup_binding(idem.scope, idem.key)
@@ -188,11 +197,12 @@ class Ledger(Application[UUID]):
             raise IdempotencyKeyReused()
         return Outcome(response, replayed=True)
 
-    def _bind_rejection(self, idem: Idempotency, response: StoredResponse) -> None:
+    def _bind_rejection(self, idem: Idempotency, response: StoredResponse) -> Outcome | None:
         try:
             self.store.append([], Binding(idem.scope, idem.key, idem.fingerprint, response=response))
         except KeyAlreadyBound:
-            pass  # a concurrent identical request bound it first
+            return self._replay(idem)  # a concurrent twin bound it first: its answer counts
+        return None
 
     def _decide(
         self, commands: Sequence[Command], ctx: Context
@@ -212,17 +222,14 @@ class Ledger(Application[UUID]):
             except LedgerError as error:
                 if batch:
                     error.extra["index"] = index
-                    if "errors" in error.extra:
-                        error.extra["errors"] = _prefixed(
-                            error.extra["errors"], command.prefix  # type: ignore[arg-type]
-                        )
                 raise
             start = touched.get(deal.id, (deal.version - 1, 0))[0]
             for ev in deal.collect_events():
                 stored = self.mapper.to_stored_event(ev)
-                events.append(
-                    NewEvent(deal.id, ev.originator_version, stored.topic, json.loads(stored.state))
-                )
+                state = json.loads(stored.state)
+                if command.occurred_at is None:
+                    state["occurred_at"] = None  # the store makes it equal to recorded_at
+                events.append(NewEvent(deal.id, ev.originator_version, stored.topic, state))
             touched[deal.id] = (start, deal.version)
         return events, touched
 
@@ -230,6 +237,9 @@ class Ledger(Application[UUID]):
         type_name = command.type
         if not isinstance(type_name, str) or not type_name:
             raise InvalidRequest([{"field": command.prefix + "type", "message": "required string"}])
+        if type_name not in EVENT_TYPES:
+            raise InvalidRequest([{"field": command.prefix + "type",
+                                   "message": f"must be one of {', '.join(EVENT_TYPES)}"}])
         occurred_at = self._occurred_at(command)
         data = parse_event_data(type_name, command.data)
         meta = EventMeta(
@@ -279,7 +289,8 @@ class Ledger(Application[UUID]):
             )
         try:
             moment = parse_timestamp(raw)
-        except ValueError:
+            format_timestamp(moment)
+        except (ValueError, OverflowError):
             raise InvalidRequest(
                 [{"field": field_name, "message": "not a valid date and time"}]
             ) from None

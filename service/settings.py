@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     bootstrap_keys: str = ""
     policy_file: str | None = None
     snapshot_interval: int = Field(default=100, ge=2)
+    aggregate_cache_size: int = Field(default=10_000, ge=1)
     lock_timeout_seconds: int = Field(default=10, ge=1)
     pool_size: int = Field(default=10, ge=1)
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
@@ -53,6 +54,11 @@ class Settings(BaseSettings):
         env = {
             "CREATE_TABLE": "false",  # alembic owns every table
             "IS_SNAPSHOTTING_ENABLED": "y",
+            # Cached deals are fast-forwarded from the store on every load, so the cache
+            # never serves a stale version, even with several processes writing.
+            "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size),
+            "AGGREGATE_CACHE_FASTFORWARD": "y",
+            "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
         }
         if self.is_postgres:
             url = urlsplit(self.database_url)

@@ -58,6 +58,8 @@ def _stamp(
     for ev in events:
         st = ev.state
         st["recorded_at"] = recorded_at
+        if st.get("occurred_at") is None:  # not given by the poster: it defaults to recorded_at
+            st["occurred_at"] = recorded_at
         st["timestamp"] = {"_type_": "datetime_iso", "_data_": now.isoformat()}
         st["prev_hash"] = heads.get(ev.deal_id) if ev.version > 1 else None
         st["hash"] = event_hash(

@@ -95,7 +95,7 @@ def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
     assert response.headers["content-type"].startswith("application/problem+json"), \
         response.headers["content-type"]
     body: dict[str, Any] = response.json()
-    assert PROBLEM_KEYS <= body.keys(), body
+    assert body.keys() >= PROBLEM_KEYS, body
     assert body["status"] == status, body
     assert body["code"] == code, body
     assert isinstance(body["type"], str) and body["type"]
@@ -130,7 +130,8 @@ def writer_headers(**extra: str) -> dict[str, str]:
 async def apply_deal(client: Any, body: dict[str, Any] | None = None,
                      **headers: str) -> dict[str, Any]:
     """POST /v1/deals, asserting 201; the DealApplied envelope."""
-    r = await client.post("/v1/deals", json=body or application(), headers=writer_headers(**headers))
+    r = await client.post("/v1/deals", json=body or application(),
+                          headers=writer_headers(**headers))
     assert r.status_code == 201, r.text
     envelope: dict[str, Any] = r.json()
     return envelope
@@ -193,9 +194,10 @@ async def deal_version(client: Any, deal_id: str) -> int | None:
     return version
 
 
-def ledger_client(settings: Any) -> Any:
+def ledger_client(settings: Any, raise_app_exceptions: bool = True) -> Any:
     """An httpx client on a freshly built app for ``settings`` (conftest's pattern), for
-    tests that need non-default settings."""
+    tests that need non-default settings. ``raise_app_exceptions=False`` lets a test see
+    the 500 response an unexpected exception becomes, as a real client would."""
     from contextlib import asynccontextmanager
 
     import httpx
@@ -206,7 +208,7 @@ def ledger_client(settings: Any) -> Any:
     async def running() -> Any:
         app = create_app(settings)
         async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
             async with httpx.AsyncClient(transport=transport, base_url="http://ledger") as c:
                 c.app = app  # type: ignore[attr-defined]
                 yield c

@@ -26,7 +26,7 @@ PAGE = 1000
 @router.get("/deals/{deal_id}", summary="Every event of one deal: who, when, what, hash")
 async def deal_trail(
     deal_id: str, request: Request, ledger: LedgerDep, _: Auditor,
-    min_position: int | None = Query(None, ge=0),
+    min_position: int | None = Query(None, ge=0, le=2**62),
 ) -> Response:
     deal = parse_deal_id(deal_id)
     await ensure_fresh(request, ["audit"], min_position)
@@ -50,7 +50,7 @@ async def audit_log(
     actor: str | None = None, type: str | None = None, deal_id: str | None = None,
     format: str = Query("json", pattern="^(json|jsonl|csv)$"),
     limit: int = Query(100, ge=1, le=1000), cursor: str | None = None,
-    min_position: int | None = Query(None, ge=0),
+    min_position: int | None = Query(None, ge=0, le=2**62),
 ) -> Response:
     if cursor is not None and (not cursor.isdigit() or len(cursor) > 18):
         raise ApiProblem(422, "validation_error", "cursor is not one this API returned",

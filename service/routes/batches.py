@@ -11,6 +11,7 @@ from starlette.responses import Response
 from service.deps import LedgerDep, Writer
 from service.ledger import Command
 from service.problems import ApiProblem
+from service.routes.deals import APPLICATION_NUMBER
 from service.writes import expected_version, read_json, render_json, submit
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
@@ -39,8 +40,10 @@ def _command(index: int, item: Any) -> Command:
             deal_id = UUID(deal_id)
         except ValueError:
             raise _invalid(index, "deal_id", "must be a UUID string") from None
-    if number is not None and (not isinstance(number, str) or not number):
-        raise _invalid(index, "application_number", "must be a string")
+    if number is not None and (
+        not isinstance(number, str) or not APPLICATION_NUMBER.fullmatch(number)
+    ):
+        raise _invalid(index, "application_number", "must be 3-32 characters A-Z, 0-9 and -")
     if item.get("type") != "DealApplied" and deal_id is None and number is None:
         raise _invalid(index, "deal_id", "deal_id or application_number is required")
     return Command(

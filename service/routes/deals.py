@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from uuid import UUID
 
@@ -9,13 +10,15 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from domain.chain import parse_timestamp
+from domain.chain import format_timestamp, parse_timestamp
 from service.deps import LedgerDep, Reader, Writer
 from service.ledger import RFC3339, Command, deal_id_for
 from service.problems import ApiProblem
 from service.writes import expected_version, if_match_version, read_json, render_json, submit
 
 router = APIRouter(prefix="/v1/deals", tags=["deals"])
+MAX_INT = 2**62
+APPLICATION_NUMBER = re.compile(r"[A-Z0-9-]{3,32}", re.ASCII)
 
 
 def parse_deal_id(raw: str) -> UUID:
@@ -30,8 +33,10 @@ def parse_moment(raw: str, field: str) -> Any:
         raise ApiProblem(422, "validation_error", f"{field} must be an RFC 3339 timestamp",
                          errors=[{"field": field, "message": "RFC 3339 timestamp with offset"}])
     try:
-        return parse_timestamp(raw)
-    except ValueError:
+        moment = parse_timestamp(raw)
+        format_timestamp(moment)  # representable in UTC
+        return moment
+    except (ValueError, OverflowError):
         raise ApiProblem(422, "validation_error", f"{field} is not a valid timestamp",
                          errors=[{"field": field, "message": "invalid date or time"}]) from None
 
@@ -89,7 +94,7 @@ async def append(deal_id: str, request: Request, ledger: LedgerDep, key: Writer)
 async def get_deal(
     deal_id: str, ledger: LedgerDep, _: Reader,
     as_of: str | None = Query(None, description="RFC 3339 timestamp"),
-    version: int | None = Query(None, ge=1),
+    version: int | None = Query(None, ge=1, le=MAX_INT),
 ) -> Response:
     deal = parse_deal_id(deal_id)
     moment = parse_moment(as_of, "as_of") if as_of is not None else None
@@ -101,9 +106,10 @@ async def get_deal(
 async def lookup(
     ledger: LedgerDep, _: Reader, application_number: str | None = Query(None)
 ) -> Response:
-    if not application_number:
-        raise ApiProblem(422, "validation_error", "application_number is required",
-                         errors=[{"field": "application_number", "message": "required"}])
+    if not application_number or not APPLICATION_NUMBER.fullmatch(application_number):
+        raise ApiProblem(422, "validation_error", "application_number is required: 3-32 "
+                         "characters A-Z, 0-9 and -",
+                         errors=[{"field": "application_number", "message": "invalid"}])
     state = await run_in_threadpool(ledger.deal_state, deal_id_for(application_number))
     return JSONResponse(state, headers={"ETag": f'"{state["version"]}"'})
 

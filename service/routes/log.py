@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1/events", tags=["log"])
 @router.get("", summary="The global log, paged by position")
 async def global_log(
     ledger: LedgerDep, _: Reader,
-    after: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000),
+    after: int = Query(0, ge=0, le=2**62), limit: int = Query(100, ge=1, le=1000),
 ) -> Response:
     events, next_after = await run_in_threadpool(ledger.log, after, limit)
     return JSONResponse({"events": events, "next_after": next_after})
@@ -29,11 +29,11 @@ async def global_log(
 @router.get("/stream", summary="Server-Sent Events: one per ledger event, id = position")
 async def stream(
     request: Request, ledger: LedgerDep, _: Reader,
-    after: int | None = Query(None, ge=0),
+    after: int | None = Query(None, ge=0, le=2**62),
 ) -> Response:
     last_id = request.headers.get("last-event-id")
     start = after or 0
-    if last_id is not None and last_id.strip().isdigit():
+    if last_id is not None and last_id.strip().isdigit() and len(last_id.strip()) < 19:
         start = max(start, int(last_id.strip()))
     wake: asyncio.Event = request.app.state.feed_wake
 

@@ -37,7 +37,7 @@ def _as_of(ledger: Ledger, moment: str) -> dict[str, object]:
 @router.get("", summary="Portfolio totals and breakdowns (as_of for time travel)")
 async def get_portfolio(
     request: Request, ledger: LedgerDep, _: Reader,
-    as_of: str | None = Query(None), min_position: int | None = Query(None, ge=0),
+    as_of: str | None = Query(None), min_position: int | None = Query(None, ge=0, le=2**62),
 ) -> Response:
     if as_of is not None:
         moment = format_timestamp(parse_moment(as_of, "as_of"))
@@ -69,7 +69,7 @@ async def list_deals(
     stage: str | None = None, country: str | None = None, instrument: str | None = None,
     term: str | None = None, category: str | None = None,
     limit: int = Query(100, ge=1, le=1000), cursor: str | None = None,
-    min_position: int | None = Query(None, ge=0),
+    min_position: int | None = Query(None, ge=0, le=2**62),
 ) -> Response:
     after = _cursor(cursor)
     await ensure_fresh(request, ["deals"], min_position)

@@ -16,9 +16,9 @@ from tests.factories import (
     BOARD_APPROVED,
     LICENSE_APPROVED,
     LICENSE_REQUESTED,
-    apply_deal,
     append_all,
     application,
+    apply_deal,
     assert_problem,
     deal_version,
     direct_loan_application,
@@ -262,7 +262,8 @@ async def test_financing_is_refused_after_the_latest_vote_rejected_the_deal(
 ):
     rejected = {"meeting_date": "2026-07-01", "votes_for": 1, "votes_against": 3,
                 "abstentions": 1, "decision": "rejected"}
-    deal_id = await deal_at(client, LICENSED + APPROVED_BY_BOARD + [event("BoardVoted", **rejected)])
+    deal_id = await deal_at(client,
+                            LICENSED + APPROVED_BY_BOARD + [event("BoardVoted", **rejected)])
     await refused(client, deal_id, "DealFinanced", financing_for("loan_guarantee"),
                   "board_approval_required")
 

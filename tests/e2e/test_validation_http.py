@@ -14,8 +14,8 @@ from service.settings import Settings
 from tests.conftest import BOOTSTRAP, auth
 from tests.factories import (
     BOARD_APPROVED,
-    apply_deal,
     application,
+    apply_deal,
     assert_problem,
     error_fields,
     ledger_client,
@@ -468,3 +468,78 @@ async def test_authentication_is_checked_before_the_body(client: httpx.AsyncClie
     assert_problem(r, 403, "forbidden")
     r = await client.post("/v1/deals", content=b"{not json")
     assert_problem(r, 401, "unauthorized")
+
+
+async def test_an_unknown_event_type_in_a_batch_is_named_by_its_item_path(
+    client: httpx.AsyncClient, deal_id: str
+):
+    before = await whole_log(client)
+    r = await client.post("/v1/batches", json={"events": [
+        {"type": "BoardVoted", "deal_id": deal_id, "data": BOARD_APPROVED},
+        {"type": "DealExploded", "deal_id": deal_id, "data": {}}]}, headers=writer_headers())
+    problem = assert_problem(r, 422, "validation_error")
+    assert problem["index"] == 1
+    assert error_fields(problem) == ["events[1].type"]
+    assert await whole_log(client) == before
+
+
+# --- no input ever produces a 5xx ------------------------------------------------------
+
+
+@pytest.fixture
+async def real_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """Unexpected exceptions come back as the 500 a real client would see."""
+    async with ledger_client(settings, raise_app_exceptions=False) as c:
+        yield c
+
+
+BEYOND_64_BITS = "100000000000000000000"
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [("/v1/deals/{deal_id}", {"version": BEYOND_64_BITS}),
+     ("/v1/events", {"after": BEYOND_64_BITS}),
+     ("/v1/deals/{deal_id}", {"as_of": "0001-01-01T00:00:00+01:00"}),
+     ("/v1/deals/{deal_id}", {"as_of": "9999-12-31T23:59:59-01:00"})],
+    ids=["version_beyond_64_bits", "after_beyond_64_bits", "as_of_before_year_1_in_utc",
+         "as_of_after_year_9999_in_utc"],
+)
+async def test_an_extreme_read_parameter_is_never_a_server_error(
+    real_client: httpx.AsyncClient, path: str, params: dict[str, str]
+):
+    deal_id = (await apply_deal(real_client))["deal_id"]
+    r = await real_client.get(path.format(deal_id=deal_id), params=params,
+                              headers=auth("reader"))
+    assert r.status_code < 500, r.text
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"],
+                         ids=["before_year_1_in_utc", "after_year_9999_in_utc"])
+async def test_an_occurred_at_outside_the_representable_range_is_a_validation_error(
+    real_client: httpx.AsyncClient, when: str
+):
+    deal_id = (await apply_deal(real_client))["deal_id"]
+    before = await whole_log(real_client)
+    r = await post_event_raw(real_client, f"/v1/deals/{deal_id}/events",
+                             {"type": "BoardVoted", "data": BOARD_APPROVED, "occurred_at": when})
+    problem = assert_problem(r, 422, "validation_error")
+    assert error_fields(problem) == ["occurred_at"]
+    assert await whole_log(real_client) == before
+
+
+async def test_an_application_number_with_a_lone_surrogate_in_a_batch_is_a_4xx(
+    real_client: httpx.AsyncClient,
+):
+    r = await post_event_raw(real_client, "/v1/batches", {"events": [
+        {"type": "BoardVoted", "application_number": "EXIM-\ud800", "data": BOARD_APPROVED}]})
+    assert 400 <= r.status_code < 500, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+
+
+async def post_event_raw(client: httpx.AsyncClient, path: str, body: Any) -> httpx.Response:
+    """JSON with \\u escapes (lone surrogates cannot be sent as UTF-8)."""
+    import json
+
+    return await client.post(path, content=json.dumps(body).encode("ascii"),
+                             headers=writer_headers(**{"Content-Type": "application/json"}))

@@ -3,6 +3,7 @@ duplicates an acknowledged event, and one Idempotency-Key writes once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -10,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from uuid import UUID
 
+import httpx
 import pytest
 
 from domain.errors import LedgerError
@@ -17,7 +19,16 @@ from service.app import build_ledger
 from service.ledger import Command, Context, Idempotency, Ledger, Outcome
 from service.settings import Settings
 from service.writes import render_error, render_json
-from tests.factories import BOARD_APPROVED, application, recompute_hash
+from tests.factories import (
+    BOARD_APPROVED,
+    application,
+    apply_deal,
+    assert_problem,
+    post_event,
+    recompute_hash,
+    whole_log,
+    writer_headers,
+)
 
 THREADS = 20
 T = TypeVar("T")
@@ -202,3 +213,35 @@ def test_concurrent_disbursements_never_exceed_the_commitment(ledger: Ledger):
     assert {e.code for e in refused} == {"disbursement_exceeds_commitment"}
     assert ledger.deal_state(deal_id)["disbursed"] == "8000000.00"
     assert_stream_is_sound(ledger, deal_id)
+
+
+# --- the same races over HTTP (the ASGI app runs each write in its thread pool) -------
+
+
+async def test_concurrent_http_posts_expecting_one_version_get_one_201_and_409s(
+    client: httpx.AsyncClient,
+):
+    deal_id = (await apply_deal(client))["deal_id"]
+    responses = await asyncio.gather(*(
+        post_event(client, deal_id, "BoardVoted", BOARD_APPROVED, expected_version=1)
+        for _ in range(THREADS)))
+    assert sorted(r.status_code for r in responses) == [201] + [409] * (THREADS - 1), [
+        r.text for r in responses if r.status_code not in (201, 409)]
+    for r in responses:
+        if r.status_code == 409:
+            assert assert_problem(r, 409, "version_conflict")["current_version"] == 2
+    assert [e["version"] for e in await whole_log(client)] == [1, 2]
+
+
+async def test_concurrent_http_posts_with_one_idempotency_key_write_one_event(
+    client: httpx.AsyncClient,
+):
+    deal_id = (await apply_deal(client))["deal_id"]
+    headers = writer_headers(**{"Idempotency-Key": "vote-over-http"})
+    responses = await asyncio.gather(*(
+        post_event(client, deal_id, "BoardVoted", BOARD_APPROVED, headers=headers)
+        for _ in range(THREADS)))
+    assert {(r.status_code, r.content) for r in responses} == {
+        (201, responses[0].content)}, [r.text for r in responses if r.status_code != 201]
+    assert sum("idempotency-replayed" not in r.headers for r in responses) == 1
+    assert [e["type"] for e in await whole_log(client)] == ["DealApplied", "BoardVoted"]
