@@ -70,7 +70,7 @@ def summarize(ev: Envelope) -> str:
     if t == "DealCancelled":
         amount = f"{_amount(d['amount'])} USD" if "amount" in d else "the deal"
         return f"cancelled {amount}: {d['reason']}"
-    return t
+    return str(t)
 
 
 def entry(ev: Envelope) -> dict[str, Any]:

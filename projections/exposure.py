@@ -57,7 +57,9 @@ def define(metadata: sa.MetaData, slot: str) -> dict[str, sa.Table]:
             "states": states_table(metadata, f"exposure_states_{slot}")}
 
 
-def postings_for(ev: Envelope, before: dict[str, int], after: dict[str, int]) -> list[dict[str, Any]]:
+def postings_for(
+    ev: Envelope, before: dict[str, int], after: dict[str, int]
+) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     prefix = f"deal:{ev['deal_id']}"
     for kind, figure, debit, credit in MOVEMENTS:

@@ -207,10 +207,10 @@ def _leaf(conn: sa.Connection, t: Tables, condition: sa.ColumnElement[bool]) -> 
 def _to_leaf(row: sa.Row[tuple[object, ...]]) -> Leaf:
     m = row._mapping
     return Leaf(
-        leaf_index=int(m["leaf_index"]),  # type: ignore[call-overload]
-        position=int(m["position"]),  # type: ignore[call-overload]
+        leaf_index=int(m["leaf_index"]),
+        position=int(m["position"]),
         event_id=str(m["event_id"]),
         deal_id=str(m["deal_id"]),
-        version=int(m["version"]),  # type: ignore[call-overload]
-        hash=bytes(m["hash"]),  # type: ignore[call-overload]
+        version=int(m["version"]),
+        hash=bytes(m["hash"]),
     )

@@ -73,7 +73,7 @@ class PortfolioProjection:
         states = load_states(conn, t.states, ids)
         existing = set(states)
         delta: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
-        for deal_id, state in states.items():
+        for state in states.values():
             add(delta, contributions(state), -1)
         versions: dict[str, int] = {}
         for ev in events:

@@ -15,14 +15,14 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from domain.policy import load_policy_book
+from projections.registry import read_models
+from projections.runner import Runner
 from service import problems
 from service.auth import KeyStore
 from service.db import check_at_head, create_engine
 from service.ledger import Ledger
 from service.metrics import Metrics
-from projections.registry import read_models
-from projections.runner import Runner
-from service.routes import audit, batches, deals, log, ops, portfolio, projections
+from service.routes import audit, batches, deals, integrity, log, ops, portfolio, projections
 from service.settings import Settings
 
 logger = logging.getLogger("exim_ledger")
@@ -104,6 +104,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logger.exception("unexpected error", exc_info=exc)
         return problems.problem(500, "internal_error", "an unexpected error occurred")
 
-    for module in (deals, batches, log, portfolio, projections, audit, ops):
+    for module in (deals, batches, log, portfolio, projections, audit, integrity, ops):
         app.include_router(module.router)
     return app

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from service.cli_integrity import register as register_integrity
 from service.settings import Settings
 
 app = typer.Typer(help="ExportAI Deal Ledger", no_args_is_help=True, add_completion=False)
@@ -19,7 +20,8 @@ err = Console(stderr=True)
 @app.command()
 def migrate() -> None:
     """Create or upgrade every table (alembic) to the current head."""
-    from service.db import head_revision, migrate as run
+    from service.db import head_revision
+    from service.db import migrate as run
 
     settings = Settings()
     run(settings)
@@ -151,7 +153,8 @@ def rebuild(name: str) -> None:
 
     runner, ledger = _runner()
     if name not in runner.projections:
-        err.print(f"[red]error:[/red] no projection {name!r}; known: {', '.join(runner.projections)}")
+        known = ", ".join(runner.projections)
+        err.print(f"[red]error:[/red] no projection {name!r}; known: {known}")
         raise typer.Exit(2)
     with Progress(console=err) as bar:
         task = bar.add_task(f"rebuilding {name}", total=None)
@@ -162,3 +165,6 @@ def rebuild(name: str) -> None:
         position = runner.rebuild(name, progress)
     ledger.close()
     typer.echo(f"{name} rebuilt up to position {position}")
+
+
+register_integrity(app)

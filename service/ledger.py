@@ -171,7 +171,9 @@ class Ledger(Application[UUID]):
                     if replay is not None:
                         return replay
                 raise
-            binding = Binding(idem.scope, idem.key, idem.fingerprint, render=render) if idem else None
+            binding = (
+                Binding(idem.scope, idem.key, idem.fingerprint, render=render) if idem else None
+            )
             try:
                 appended = self.store.append(events, binding)
             except (StreamConflict, KeyAlreadyBound):
@@ -179,7 +181,9 @@ class Ledger(Application[UUID]):
                 if replay is not None:
                     return replay
                 if time.monotonic() > deadline:
-                    raise StoreUnavailable("too much write contention on these deals; retry") from None
+                    raise StoreUnavailable(
+                        "too much write contention on these deals; retry"
+                    ) from None
                 time.sleep(random.uniform(0, 0.002))  # de-synchronise the losers
                 continue  # re-decide against the new state; an expected_version now fails
             for notify in self.on_append:
@@ -199,7 +203,8 @@ class Ledger(Application[UUID]):
 
     def _bind_rejection(self, idem: Idempotency, response: StoredResponse) -> Outcome | None:
         try:
-            self.store.append([], Binding(idem.scope, idem.key, idem.fingerprint, response=response))
+            binding = Binding(idem.scope, idem.key, idem.fingerprint, response=response)
+            self.store.append([], binding)
         except KeyAlreadyBound:
             return self._replay(idem)  # a concurrent twin bound it first: its answer counts
         return None
@@ -215,7 +220,8 @@ class Ledger(Application[UUID]):
             try:
                 deal = self._decide_one(command, ctx, deals)
             except PayloadError as e:
-                error: LedgerError = InvalidRequest(_prefixed(e.errors, command.prefix + command.data_path))
+                path = command.prefix + command.data_path
+                error: LedgerError = InvalidRequest(_prefixed(e.errors, path))
                 if batch:
                     error.extra["index"] = index
                 raise error from None
@@ -285,7 +291,8 @@ class Ledger(Application[UUID]):
         field_name = command.prefix + "occurred_at"
         if not isinstance(raw, str) or not RFC3339.fullmatch(raw):
             raise InvalidRequest(
-                [{"field": field_name, "message": "must be an RFC 3339 timestamp with a zone offset"}]
+                [{"field": field_name,
+                  "message": "must be an RFC 3339 timestamp with a zone offset"}]
             )
         try:
             moment = parse_timestamp(raw)
@@ -306,7 +313,8 @@ class Ledger(Application[UUID]):
             deal_id = deal_id_for(command.application_number)
         if deal_id is None:
             raise InvalidRequest(
-                [{"field": command.prefix + "deal_id", "message": "deal_id or application_number required"}]
+                [{"field": command.prefix + "deal_id",
+                  "message": "deal_id or application_number required"}]
             )
         if deal_id not in deals:
             deals[deal_id] = self.load(deal_id)
@@ -360,4 +368,6 @@ class Ledger(Application[UUID]):
 
 
 def _prefixed(errors: Sequence[dict[str, str]], prefix: str) -> list[dict[str, str]]:
-    return [{**e, "field": prefix + e["field"] if e["field"] else prefix.rstrip(".")} for e in errors]
+    return [
+        {**e, "field": prefix + e["field"] if e["field"] else prefix.rstrip(".")} for e in errors
+    ]

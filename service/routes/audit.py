@@ -87,8 +87,10 @@ async def audit_log(
 
     if format == "jsonl":
         lines = (json.dumps(e, ensure_ascii=False) + "\n" for e in rows())
-        return StreamingResponse(lines, media_type="application/x-ndjson",
-                                 headers={"Content-Disposition": "attachment; filename=audit.jsonl"})
+        return StreamingResponse(
+            lines, media_type="application/x-ndjson",
+            headers={"Content-Disposition": "attachment; filename=audit.jsonl"},
+        )
     return StreamingResponse(_csv(rows()), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": "attachment; filename=audit.csv"})
 

@@ -58,7 +58,8 @@ def _command(index: int, item: Any) -> Command:
 @router.post("", status_code=201, summary="Post up to 1000 events atomically")
 async def post_batch(request: Request, ledger: LedgerDep, key: Writer) -> Response:
     body = await read_json(request)
-    if not isinstance(body, dict) or set(body) != {"events"} or not isinstance(body["events"], list):
+    if not (isinstance(body, dict) and set(body) == {"events"}
+            and isinstance(body["events"], list)):
         raise ApiProblem(422, "validation_error", 'the body must be {"events": [...]}',
                          errors=[{"field": "events", "message": "a list of events is required"}])
     items = body["events"]
