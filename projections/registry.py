@@ -7,6 +7,7 @@ from projections.audit import AuditProjection
 from projections.base import Projection
 from projections.deals import DealsProjection
 from projections.exposure import ExposureProjection
+from projections.merkle_log import MerkleProjection
 from projections.portfolio import PortfolioProjection
 
 
@@ -16,4 +17,5 @@ def read_models(policies: PolicyBook) -> list[Projection]:
         PortfolioProjection(policies),
         ExposureProjection(policies),
         AuditProjection(),
+        MerkleProjection(),
     ]

@@ -1,0 +1,156 @@
+"""``exim-ledger verify``, ``export`` and ``import``: integrity from the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TextIO
+from uuid import UUID
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from service.settings import Settings
+
+err = Console(stderr=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("verify")(verify)
+    app.command("export")(export)
+    app.command("import")(import_)
+
+
+@contextmanager
+def _ledger() -> Iterator[tuple[Any, Any, Settings]]:
+    from service.app import build_ledger
+    from service.db import MigrationsNotAtHead, check_at_head, create_engine
+
+    settings = Settings()
+    engine = create_engine(settings)
+    try:
+        check_at_head(settings, engine)
+    except MigrationsNotAtHead as e:
+        engine.dispose()
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
+    ledger = build_ledger(settings)
+    try:
+        yield ledger, engine, settings
+    finally:
+        ledger.close()
+        close_writer = getattr(ledger.store, "close_writer", None)
+        if close_writer:
+            close_writer()
+        engine.dispose()
+
+
+def _progress(what: str) -> Progress:
+    return Progress(TextColumn(f"[bold]{what}[/bold]"), BarColumn(),
+                    TextColumn("position"), MofNCompleteColumn(),
+                    TextColumn("{task.fields[events]} events"), TimeElapsedColumn(),
+                    console=err, transient=False)
+
+
+def verify(
+    deal_id: Annotated[str | None, typer.Option("--deal-id", help="one deal only")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Check every stored event's hash, chain link, version and Merkle leaf.
+
+    Recomputes from the rows as stored; exit status 1 on any failure."""
+    from service.integrity import verify as run
+
+    deal = None
+    if deal_id is not None:
+        try:
+            deal = UUID(deal_id)
+        except ValueError:
+            err.print(f"[red]error:[/red] {deal_id!r} is not a deal id")
+            raise typer.Exit(2) from None
+    with _ledger() as (ledger, engine, _), _progress("verifying") as bar:
+        task = bar.add_task("verify", total=ledger.store.head() or None, events=0)
+
+        def progress(checked: int, position: int) -> None:
+            bar.update(task, completed=position, events=checked)
+
+        report = run(ledger.store, engine, deal, progress=progress)
+        bar.update(task, completed=bar.tasks[0].total or 0)
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+    elif report.failures:
+        table = Table("deal_id", "version", "position", "reason", "detail", title="failures")
+        for f in report.failures:
+            table.add_row(str(f.deal_id), str(f.version), str(f.position), f.reason, f.detail)
+        Console().print(table)
+    if not report.ok:
+        more = " (first 1000 listed)" if report.failures_total > len(report.failures) else ""
+        err.print(f"[red]NOT verified:[/red] {report.failures_total} failure(s){more} in "
+                  f"{report.events_checked} events")
+        raise typer.Exit(1)
+    err.print(f"[green]verified[/green] {report.events_checked} events: hashes, chains, "
+              "versions and Merkle leaves")
+
+
+def export(
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="file to write (default: standard output)")] = None,
+) -> None:
+    """Write the whole log (envelopes with hashes) as JSON Lines, in position order."""
+    from service.integrity import export_lines
+
+    with _ledger() as (ledger, _, _settings), _progress("exporting") as bar:
+        task = bar.add_task("export", total=ledger.store.head() or None, events=0)
+
+        def progress(count: int, position: int) -> None:
+            bar.update(task, completed=position, events=count)
+
+        handle: TextIO = (open(output, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+                          if output else sys.stdout)
+        try:
+            for line in export_lines(ledger.store, progress=progress):
+                handle.write(line)
+            handle.flush()
+        finally:
+            if output:
+                handle.close()
+    if output:
+        err.print(f"exported to {output}")
+
+
+def import_(
+    file: Annotated[Path, typer.Argument(help="a JSON Lines export; - for standard input")],
+    expect_root: Annotated[str | None, typer.Option(
+        "--expect-root", help="refuse unless the file's Merkle root is this (hex), e.g. the "
+                              "source ledger's signed digest root")] = None,
+) -> None:
+    """Replay an export into an EMPTY ledger, checking every hash and chain link.
+
+    Keeps ids, versions, times, actors and hashes; a file that fails writes nothing."""
+    from service.integrity import ImportRefused, LedgerNotEmpty, import_log
+
+    with _ledger() as (ledger, _, _settings):
+        handle: TextIO = (sys.stdin if str(file) == "-"
+                          else open(file, encoding="utf-8", newline="\n"))  # noqa: SIM115
+        try:
+            result = import_log(ledger.store, handle, ledger.policies, expect_root)
+        except ImportRefused as e:
+            err.print(f"[red]refused, nothing imported:[/red] line {e.line}: {e.reason}",
+                      soft_wrap=True)
+            raise typer.Exit(1) from None
+        except LedgerNotEmpty as e:
+            err.print(f"[red]refused:[/red] {e.detail}")
+            raise typer.Exit(1) from None
+        except UnicodeDecodeError as e:
+            err.print(f"[red]refused, nothing imported:[/red] the file is not UTF-8 ({e})")
+            raise typer.Exit(1) from None
+        finally:
+            if handle is not sys.stdin:
+                handle.close()
+    typer.echo(f"imported {result.events} events of {result.deals} deals up to position "
+               f"{result.last_position}; Merkle root {result.root}")

@@ -1,0 +1,138 @@
+"""Integrity for auditors: verification, the signed Merkle digest, and proofs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+from uuid import UUID
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from domain.errors import NotFound
+from projections.base import Tables
+from projections.merkle import MerkleError
+from service import integrity
+from service.deps import Auditor, LedgerDep
+from service.problems import ApiProblem
+from service.readmodels import ensure_fresh
+
+router = APIRouter(prefix="/v1/audit", tags=["integrity"])
+logger = logging.getLogger("exim_ledger.integrity")
+T = TypeVar("T")
+MIN_POSITION = Query(None, ge=0, description="wait up to 5 s for the tree to reach it")
+
+
+@router.get("/verify", summary="Recompute every hash, chain link and version; compare leaves")
+async def verify(
+    ledger: LedgerDep, request: Request, _: Auditor, deal_id: str | None = None
+) -> Response:
+    deal = None
+    if deal_id is not None:
+        try:
+            deal = UUID(deal_id)
+        except ValueError:
+            raise ApiProblem(422, "validation_error", "deal_id must be a deal id (a UUID)",
+                             errors=[{"field": "deal_id", "message": "not a UUID"}]) from None
+    engine = request.app.state.engine
+    report = await run_in_threadpool(integrity.verify, ledger.store, engine, deal)
+    if deal is not None and report.events_checked == 0 and report.ok:
+        raise NotFound(f"deal {deal} not found")
+    return JSONResponse(report.as_dict())
+
+
+@router.get("/digest", summary="The signed Merkle tree head of the global log")
+async def digest(
+    ledger: LedgerDep, request: Request, _: Auditor, min_position: int | None = MIN_POSITION
+) -> Response:
+    await _fresh(request, ledger, min_position)
+    signer = await run_in_threadpool(_signer, request)
+    return JSONResponse(await _read(request, lambda c, t: integrity.digest(c, t, signer)))
+
+
+@router.get("/public-key", summary="The Ed25519 key that signs digests")
+async def public_key(request: Request, _: Auditor) -> Response:
+    signer = await run_in_threadpool(_signer, request)
+    return JSONResponse(signer.public_key())
+
+
+@router.get("/proof", summary="Inclusion proof of one event in a tree of a given size")
+async def proof(
+    ledger: LedgerDep, request: Request, _: Auditor,
+    event_id: str = Query(..., description="the event's id"),
+    tree_size: int | None = Query(None, ge=1, description="default: the current size"),
+    min_position: int | None = MIN_POSITION,
+) -> Response:
+    await _fresh(request, ledger, min_position)
+    return JSONResponse(
+        await _read(request, lambda c, t: integrity.inclusion(c, t, event_id, tree_size)))
+
+
+@router.get("/consistency", summary="Proof that tree `first` is a prefix of tree `second`")
+async def consistency(
+    ledger: LedgerDep, request: Request, _: Auditor,
+    first: int = Query(..., ge=0), second: int = Query(..., ge=0),
+    min_position: int | None = MIN_POSITION,
+) -> Response:
+    await _fresh(request, ledger, min_position)
+    return JSONResponse(
+        await _read(request, lambda c, t: integrity.consistency(c, t, first, second)))
+
+
+async def _read(request: Request, query: Callable[[sa.Connection, Tables], T]) -> T:
+    engine: sa.Engine = request.app.state.engine
+
+    def run() -> T:
+        with engine.connect() as conn:
+            tables, _ = integrity.merkle_tables(conn)
+            return query(conn, tables)
+
+    try:
+        return await run_in_threadpool(run)
+    except MerkleError as e:
+        logger.error("merkle projection inconsistent: %s", e)
+        raise ApiProblem(503, "merkle_unavailable", "the Merkle tree is being rebuilt or is "
+                         "incomplete; retry", headers={"Retry-After": "1"}) from None
+
+
+async def _fresh(request: Request, ledger: Any, min_position: int | None) -> None:
+    """A runner-maintained tree waits for ``min_position``; an unmanaged one (no runner
+    has registered ``merkle``) is caught up here, incrementally."""
+    state = request.app.state
+    engine: sa.Engine = state.engine
+
+    def managed() -> bool:
+        with engine.connect() as conn:
+            return integrity.merkle_tables(conn)[1]
+
+    if await run_in_threadpool(managed):
+        await ensure_fresh(request, [integrity.MERKLE], min_position)
+        return
+    lock = getattr(state, "merkle_catch_up_lock", None)
+    if lock is None:
+        lock = state.merkle_catch_up_lock = threading.Lock()
+
+    def run() -> None:
+        with lock:
+            integrity.catch_up(engine, ledger.store)
+
+    await run_in_threadpool(run)
+
+
+def _signer(request: Request) -> integrity.Signer:
+    state = request.app.state
+    signer = getattr(state, "signer", None)
+    if signer is None:
+        try:
+            signer = integrity.load_signer(state.settings)
+        except (OSError, ValueError) as e:
+            logger.error("signing key unavailable: %s", e)
+            raise ApiProblem(503, "signing_key_unavailable",
+                             "the digest signing key cannot be loaded; see the server log",
+                             headers={"Retry-After": "10"}) from None
+        state.signer = signer
+    return signer

@@ -1,0 +1,311 @@
+"""``exim-ledger export`` then ``exim-ledger import`` into a second, empty database gives
+the same stored rows, the same Merkle root and the same projections, on SQLite and
+PostgreSQL; a file that fails verification is refused whole, naming its line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from projections.runner import wait_for
+from service import integrity
+from service.app import build_ledger
+from service.cli import app as cli
+from service.db import migrate
+from service.settings import Settings
+from tests.conftest import BOOTSTRAP, _truncate_pg, auth
+from tests.factories import (
+    append_all,
+    application,
+    apply_deal,
+    event,
+    financed_deal,
+    ledger_client,
+    lifecycle_to_financed,
+    whole_log,
+    writer_headers,
+)
+
+AUDITOR = auth("auditor")
+
+
+@pytest.fixture(scope="session")
+def pg_import_url(pg_ready: str) -> str:
+    import psycopg
+
+    parts = urlsplit(pg_ready)
+    url = urlunsplit(parts._replace(path="/test_import"))
+    with psycopg.connect(pg_ready, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS test_import WITH (FORCE)")
+        conn.execute("CREATE DATABASE test_import")
+    migrate(Settings(database_url=url))
+    return url
+
+
+@pytest.fixture
+def target(settings: Settings, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """A second, empty, migrated database of the same kind as the source."""
+    if settings.is_postgres:
+        url = request.getfixturevalue("pg_import_url")
+        _truncate_pg(url)
+    else:
+        path = tmp_path / "imported" / "ledger.db"
+        path.parent.mkdir()
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        url = f"sqlite:///{path}"
+    return Settings(database_url=url, bootstrap_keys=BOOTSTRAP, snapshot_interval=10)
+
+
+def run(args: list[str], settings: Settings, **kwargs: Any) -> Any:
+    return CliRunner().invoke(cli, args, env={"LEDGER_DATABASE_URL": settings.database_url},
+                              **kwargs)
+
+
+def raw_rows(settings: Settings) -> list[tuple[Any, ...]]:
+    ledger = build_ledger(settings)
+    try:
+        return ledger.store.select_raw(0, 1_000_000)
+    finally:
+        ledger.close()
+        close = getattr(ledger.store, "close_writer", None)
+        if close:
+            close()
+
+
+async def populate(client: httpx.AsyncClient) -> list[dict[str, Any]]:
+    """Deals with everything an envelope can carry: non-ASCII text, source, correlation
+    and idempotency headers, a batch, a cancellation, repayments."""
+    unicode_buyer = {"name": "Société Générale de Calcul — Ünïcode ✓", "country": "FR"}
+    headers = writer_headers(**{"X-Source-System": "crm", "X-Correlation-ID": "corr-1",
+                                "Idempotency-Key": "idem-1"})
+    first = await apply_deal(client, application(buyer=unicode_buyer), **headers)
+    await append_all(client, first["deal_id"], lifecycle_to_financed())
+    financed = await financed_deal(client)
+    await append_all(client, financed, [
+        event("FundsDisbursed", amount="5000000", reference="DISB-1"),
+        event("RepaymentReceived", principal="1000000", interest="12.5", reference="R-1"),
+    ])
+    cancelled = await apply_deal(client)
+    await append_all(client, cancelled["deal_id"], [event("DealCancelled", reason="withdrawn")])
+    batch = {"events": [
+        {"type": "DealApplied", "data": application(application_number="EXIM-BATCH-1")},
+        {"type": "LicenseRequested", "application_number": "EXIM-BATCH-1",
+         "data": {"application_ref": "Z-7", "eccns": ["3A090.a"]}},
+    ]}
+    r = await client.post("/v1/batches", json=batch, headers=writer_headers())
+    assert r.status_code == 201, r.text
+    return await whole_log(client)
+
+
+async def fresh_digest(client: httpx.AsyncClient, head: int) -> dict[str, Any]:
+    r = await client.get("/v1/audit/digest", params={"min_position": head}, headers=AUDITOR)
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    assert body["position"] == head
+    return body
+
+
+def projection_rows(client: httpx.AsyncClient, head: int) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every projection's live slot, once all have reached ``head``."""
+    runner = client.app.state.runner  # type: ignore[attr-defined]
+    assert wait_for(runner.engine, list(runner.projections), head, 10.0)
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with runner.engine.connect() as conn:
+        live = {name: p.schema[runner.state(conn, name)[0]]
+                for name, p in runner.projections.items()}
+        live["merkle"] = integrity.merkle_tables(conn)[0]
+        for name, tables in live.items():
+            for table in tables.all():
+                key = table.name.rsplit("_", 1)[0]
+                rows = [tuple(r) for r in conn.execute(sa.select(table))]
+                if key == "portfolio_figures":  # a row whose counters fell back to zero
+                    rows = [r for r in rows if any(r[2:])]  # is the same as no row
+                out[f"{name}.{key}"] = sorted(rows)
+    return out
+
+
+async def test_export_then_import_gives_the_same_rows_root_and_projections(
+    client: httpx.AsyncClient, settings: Settings, target: Settings, tmp_path: Path
+):
+    events = await populate(client)
+    head = events[-1]["position"]
+    source_digest = await fresh_digest(client, head)
+    source_projections = projection_rows(client, head)
+
+    exported = tmp_path / "ledger.jsonl"
+    result = run(["export", "--output", str(exported)], settings)
+    assert result.exit_code == 0, result.output
+    lines = exported.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == events
+    assert "Ünïcode ✓" in lines[0]
+    stdout = run(["export"], settings)
+    assert stdout.stdout.splitlines() == lines
+
+    result = run(["import", str(exported), "--expect-root", source_digest["root"]], target)
+    assert result.exit_code == 0, result.output
+    assert source_digest["root"] in result.output
+    assert raw_rows(target) == raw_rows(settings)
+
+    async with ledger_client(target) as imported:
+        assert await whole_log(imported) == events
+        digest = await fresh_digest(imported, head)
+        assert {k: digest[k] for k in ("tree_size", "root", "position")} == {
+            k: source_digest[k] for k in ("tree_size", "root", "position")}
+        assert projection_rows(imported, head) == source_projections
+        report = (await imported.get("/v1/audit/verify", headers=AUDITOR)).json()
+        assert report["ok"] is True and report["events_checked"] == len(events)
+
+        last = [e for e in events if e["deal_id"] == events[0]["deal_id"]][-1]
+        r = await imported.post(f"/v1/deals/{last['deal_id']}/events",
+                                json=event("FundsDisbursed", amount="100.00", reference="D"),
+                                headers=writer_headers())
+        assert r.status_code == 201, r.text
+        new = r.json()
+        assert new["version"] == last["version"] + 1 and new["prev_hash"] == last["hash"]
+        assert new["position"] > head
+        again = await imported.post("/v1/deals", json=application(
+            application_number=events[0]["data"]["application_number"]),
+            headers=writer_headers())
+        assert again.status_code == 409 and again.json()["code"] == "duplicate_application"
+
+
+async def test_positions_with_gaps_are_kept_and_the_root_does_not_depend_on_them(
+    client: httpx.AsyncClient, settings: Settings, target: Settings, tmp_path: Path
+):
+    events = await populate(client)
+    source_root = (await fresh_digest(client, events[-1]["position"]))["root"]
+    spaced = [{**e, "position": 10 + 7 * i} for i, e in enumerate(events)]
+    file = tmp_path / "spaced.jsonl"
+    file.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in spaced),
+                    encoding="utf-8")
+    assert run(["import", str(file)], target).exit_code == 0
+    async with ledger_client(target) as imported:
+        assert await whole_log(imported) == spaced
+        digest = await fresh_digest(imported, spaced[-1]["position"])
+        assert digest["root"] == source_root
+        r = await imported.post(f"/v1/deals/{events[0]['deal_id']}/events",
+                                json=event("FundsDisbursed", amount="1.00", reference="D"),
+                                headers=writer_headers())
+        assert r.status_code == 201 and r.json()["position"] > spaced[-1]["position"]
+
+
+async def test_import_refuses_a_ledger_that_already_holds_events(
+    client: httpx.AsyncClient, settings: Settings, tmp_path: Path
+):
+    events = await populate(client)
+    exported = tmp_path / "ledger.jsonl"
+    assert run(["export", "-o", str(exported)], settings).exit_code == 0
+    result = run(["import", str(exported)], settings)
+    assert result.exit_code == 1
+    assert "already holds events" in result.output
+    assert len(raw_rows(settings)) == len(events)
+
+
+Corrupt = Callable[[list[dict[str, Any]]], tuple[list[str], int, str]]
+
+
+def _lines(events: list[dict[str, Any]]) -> list[str]:
+    return [json.dumps(e, ensure_ascii=False) for e in events]
+
+
+def _changed_data(events: list[dict[str, Any]]) -> tuple[list[str], int, str]:
+    i = next(i for i, e in enumerate(events) if e["type"] == "BoardVoted")
+    events[i]["data"]["votes_for"] = 5
+    return _lines(events), i + 1, "does not match the content"
+
+
+def _missing_event(events: list[dict[str, Any]]) -> tuple[list[str], int, str]:
+    i = next(i for i, e in enumerate(events) if e["version"] == 2)
+    deal = events[i]["deal_id"]
+    following = next(j for j in range(i + 1, len(events)) if events[j]["deal_id"] == deal)
+    lines = _lines(events)
+    del lines[i]
+    return lines, following, "follows version 1"
+
+
+def _swapped_lines(events: list[dict[str, Any]]) -> tuple[list[str], int, str]:
+    lines = _lines(events)
+    lines[1], lines[2] = lines[2], lines[1]
+    return lines, 2, "version 3 follows version 1"
+
+
+def _forged_hash_and_link(events: list[dict[str, Any]]) -> tuple[list[str], int, str]:
+    i = next(i for i, e in enumerate(events) if e["version"] == 3)
+    forged = "ab" * 32
+    events[i]["hash"] = forged
+    for later in events[i + 1:]:
+        if later["deal_id"] == events[i]["deal_id"]:
+            later["prev_hash"] = forged
+            break
+    return _lines(events), i + 1, "does not match the content"
+
+
+def _not_json(events: list[dict[str, Any]]) -> tuple[list[str], int, str]:
+    lines = _lines(events)
+    lines[3] = lines[3][:-5]
+    return lines, 4, ""
+
+
+def _duplicated_line(events: list[dict[str, Any]]) -> tuple[list[str], int, str]:
+    lines = _lines(events)
+    lines.insert(5, lines[4])
+    return lines, 6, "does not follow"
+
+
+def _unknown_policy(events: list[dict[str, Any]]) -> tuple[list[str], int, str]:
+    events[-1]["policy_version"] = "1999-01-01"
+    return _lines(events), len(events), "policy book"
+
+
+def _unknown_key(events: list[dict[str, Any]]) -> tuple[list[str], int, str]:
+    events[0]["extra"] = 1
+    return _lines(events), 1, "unknown key"
+
+
+@pytest.mark.parametrize("corrupt", [
+    _changed_data, _missing_event, _swapped_lines, _forged_hash_and_link, _not_json,
+    _duplicated_line, _unknown_policy, _unknown_key,
+], ids=lambda f: f.__name__.strip("_"))
+async def test_a_file_that_fails_verification_is_refused_whole_naming_its_line(
+    client: httpx.AsyncClient, target: Settings, tmp_path: Path, corrupt: Corrupt
+):
+    events = await populate(client)
+    lines, line_number, reason = corrupt(events)
+    file = tmp_path / "bad.jsonl"
+    file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run(["import", str(file)], target)
+    assert result.exit_code == 1, result.output
+    assert f"line {line_number}:" in result.output and reason in result.output, result.output
+    assert "nothing imported" in result.output
+    assert raw_rows(target) == []
+
+
+async def test_a_wrong_expected_root_is_refused_and_nothing_is_written(
+    client: httpx.AsyncClient, settings: Settings, target: Settings, tmp_path: Path
+):
+    await populate(client)
+    file = tmp_path / "ledger.jsonl"
+    assert run(["export", "-o", str(file)], settings).exit_code == 0
+    result = run(["import", str(file), "--expect-root", "00" * 32], target)
+    assert result.exit_code == 1 and "Merkle root" in result.output
+    assert raw_rows(target) == []
+
+
+async def test_import_reads_standard_input(
+    client: httpx.AsyncClient, settings: Settings, target: Settings
+):
+    events = await populate(client)
+    exported = run(["export"], settings).stdout
+    result = run(["import", "-"], target, input=exported)
+    assert result.exit_code == 0, result.output
+    assert f"imported {len(events)} events" in result.output
+    assert raw_rows(target) == raw_rows(settings)
