@@ -17,11 +17,11 @@ from starlette.responses import Response
 from domain.policy import load_policy_book
 from projections.registry import read_models
 from projections.runner import Runner
-from service import problems
+from service import openapi, problems
 from service.auth import KeyStore
 from service.db import check_at_head, create_engine
 from service.ledger import Ledger
-from service.metrics import Metrics
+from service.metrics import Metrics, MetricsMiddleware
 from service.routes import audit, batches, deals, integrity, log, ops, portfolio, projections
 from service.settings import Settings
 
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         loop = asyncio.get_running_loop()
         feed_wake = asyncio.Event()
         ledger.on_append.append(runner.wake.set)
+        ledger.on_append.append(app.state.metrics.appended.inc)
         ledger.on_append.append(lambda: loop.call_soon_threadsafe(feed_wake.set))
         app.state.settings, app.state.engine = settings, engine
         app.state.keys, app.state.ledger = keys, ledger
@@ -88,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.metrics = Metrics()
-    app.middleware("http")(app.state.metrics.middleware)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     problems.install(app)
 
     async def _db_down(_: Request, exc: Exception) -> Response:
@@ -106,4 +107,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for module in (deals, batches, log, portfolio, projections, audit, integrity, ops):
         app.include_router(module.router)
+    openapi.install(app)
     return app

@@ -51,9 +51,21 @@ def serve(
     base = f"http://{host}:{port}"
     err.print(f"ExportAI Deal Ledger on {base}  (database: {_safe(settings.database_url)})")
     err.print(f"  API docs:   {base}/docs")
-    err.print("  API key:    exim-ledger keys create --role admin --name <you>")
+    err.print(f"  API key:    {_command()} keys create --role admin --name <you>")
     uvicorn.run("service.app:create_app", factory=True, host=host, port=port,
                 workers=workers, log_level=os.environ.get("LEDGER_LOG_LEVEL", "info"))
+
+
+def _command() -> str:
+    """How to run this command again, as the user can type it from here."""
+    import sys
+    from pathlib import Path
+
+    path = Path(sys.argv[0])
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path.name if path.parent == Path(".") else str(path)
 
 
 def _safe(url: str) -> str:

@@ -36,7 +36,10 @@ async def authenticate(request: Request) -> ApiKey:
     if scheme.lower() != "bearer" or not secret.strip():
         raise ApiProblem(401, "unauthorized", "an API key is required: Authorization: Bearer <key>",
                          headers={"WWW-Authenticate": "Bearer"})
-    key = await run_in_threadpool(get_keys(request).authenticate, secret.strip())
+    keys = get_keys(request)
+    found, key = keys.cached(secret.strip())
+    if not found:
+        key = await run_in_threadpool(keys.authenticate, secret.strip())
     if key is None:
         raise ApiProblem(401, "unauthorized", "the API key is unknown or revoked",
                          headers={"WWW-Authenticate": "Bearer"})
