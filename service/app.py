@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 import psycopg
 import sqlalchemy as sa
 from eventsourcing.persistence import InterfaceError, OperationalError
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from starlette.responses import Response
 
 from domain.policy import load_policy_book
@@ -20,6 +20,7 @@ from projections.runner import Runner
 from service import openapi, problems
 from service.auth import KeyStore
 from service.db import check_at_head, create_engine
+from service.deps import clean_query
 from service.ledger import Ledger
 from service.metrics import Metrics, MetricsMiddleware
 from service.routes import audit, batches, deals, integrity, log, ops, portfolio, projections
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Event-sourced, hash-chained ledger of EXIM's AI export financing deals.",
         lifespan=lifespan,
+        dependencies=[Depends(clean_query)],
     )
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -64,7 +64,7 @@ def verify(
     """Check every stored event's hash, chain link, version and Merkle leaf.
 
     Recomputes from the rows as stored; exit status 1 on any failure."""
-    from service.integrity import verify as run
+    from service.verification import verify as run
 
     deal = None
     if deal_id is not None:
@@ -102,7 +102,7 @@ def export(
         "--output", "-o", help="file to write (default: standard output)")] = None,
 ) -> None:
     """Write the whole log (envelopes with hashes) as JSON Lines, in position order."""
-    from service.integrity import export_lines
+    from service.transfer import export_lines
 
     with _ledger() as (ledger, _, _settings), _progress("exporting") as bar:
         task = bar.add_task("export", total=ledger.store.head() or None, events=0)
@@ -132,7 +132,7 @@ def import_(
     """Replay an export into an EMPTY ledger, checking every hash and chain link.
 
     Keeps ids, versions, times, actors and hashes; a file that fails writes nothing."""
-    from service.integrity import ImportRefused, LedgerNotEmpty, import_log
+    from service.transfer import ImportRefused, LedgerNotEmpty, import_log
 
     with _ledger() as (ledger, _, _settings):
         handle: TextIO = (sys.stdin if str(file) == "-"

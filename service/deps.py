@@ -14,6 +14,15 @@ from service.problems import ApiProblem
 from service.settings import Settings
 
 
+async def clean_query(request: Request) -> None:
+    """No stored text can hold NUL: a query value with one can match nothing and is refused."""
+    for name, value in request.query_params.multi_items():
+        if "\x00" in value or "\x00" in name:
+            raise ApiProblem(422, "validation_error", f"query parameter {name!r} contains NUL",
+                             errors=[{"field": name.replace("\x00", "\\0"),
+                                      "message": "contains NUL"}])
+
+
 def get_ledger(request: Request) -> Ledger:
     return request.app.state.ledger  # type: ignore[no-any-return]
 

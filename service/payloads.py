@@ -64,10 +64,28 @@ class _Bad:
 
 _BAD = _Bad()
 
-Validator = Callable[[object, str, Errors], Any]
+Check = Callable[[object, str, Errors], Any]
+JsonSchema = dict[str, Any]
 
 
-def _leaf(check: Callable[[object], Any]) -> Validator:
+@dataclass(frozen=True, eq=False)
+class Validator:
+    """A check, and the JSON Schema that describes what it accepts (service/openapi.py
+    publishes it), built side by side from the same constants so the two cannot drift."""
+
+    check: Check
+    json_schema: JsonSchema
+
+    def __call__(self, value: object, path: str, errors: Errors) -> Any:
+        return self.check(value, path, errors)
+
+
+def anchored(regex: re.Pattern[str]) -> str:
+    """The ECMA-262 `pattern` a JSON Schema needs for `regex.fullmatch`."""
+    return f"^(?:{regex.pattern})$"
+
+
+def _leaf(check: Callable[[object], Any], json_schema: JsonSchema) -> Validator:
     def validate(value: object, path: str, errors: Errors) -> Any:
         try:
             return check(value)
@@ -75,7 +93,7 @@ def _leaf(check: Callable[[object], Any]) -> Validator:
             errors.append({"field": path, "message": str(exc)})
             return _BAD
 
-    return validate
+    return Validator(validate, json_schema)
 
 
 def _kind(value: object) -> str:
@@ -140,7 +158,11 @@ def _pct_text(value: object) -> str:
 
 
 def _money(*, allow_zero: bool = False) -> Validator:
-    return _leaf(lambda value: _money_text(value, allow_zero))
+    low = "0" if allow_zero else "greater than 0"
+    return _leaf(lambda value: _money_text(value, allow_zero), {
+        "type": "string", "pattern": anchored(_MONEY), "examples": ["1250000.00"],
+        "description": f"USD amount as a decimal string, {low}, at most {MONEY_MAX}",
+    })
 
 
 def _string(max_len: int) -> Validator:
@@ -157,7 +179,10 @@ def _string(max_len: int) -> Validator:
             raise _Invalid("must not contain unpaired surrogates")
         return value
 
-    return _leaf(check)
+    return _leaf(check, {
+        "type": "string", "minLength": 1, "maxLength": max_len, "pattern": r"\S",
+        "description": "not blank; no U+0000",
+    })
 
 
 def _pattern(regex: re.Pattern[str], message: str) -> Validator:
@@ -168,7 +193,7 @@ def _pattern(regex: re.Pattern[str], message: str) -> Validator:
             raise _Invalid(message)
         return value
 
-    return _leaf(check)
+    return _leaf(check, {"type": "string", "pattern": anchored(regex)})
 
 
 def _one_of(choices: tuple[str, ...]) -> Validator:
@@ -179,7 +204,7 @@ def _one_of(choices: tuple[str, ...]) -> Validator:
             raise _Invalid(f"must be one of {listed}")
         return value
 
-    return _leaf(check)
+    return _leaf(check, {"type": "string", "enum": list(choices)})
 
 
 def _integer(low: int, high: int) -> Validator:
@@ -190,7 +215,7 @@ def _integer(low: int, high: int) -> Validator:
             raise _Invalid(f"must be between {low} and {high}")
         return value
 
-    return _leaf(check)
+    return _leaf(check, {"type": "integer", "minimum": low, "maximum": high})
 
 
 def _date_text(value: object) -> str:
@@ -213,8 +238,15 @@ def _country_text(value: object) -> str:
     return value
 
 
-_date = _leaf(_date_text)
-_country = _leaf(_country_text)
+_date = _leaf(_date_text, {"type": "string", "format": "date", "examples": ["2026-01-31"]})
+_country = _leaf(_country_text, {
+    "type": "string", "pattern": anchored(_COUNTRY),
+    "description": "ISO 3166-1 alpha-2 code, upper case (an unassigned code is refused)",
+})
+_pct = _leaf(_pct_text, {
+    "type": "string", "pattern": anchored(_PCT), "examples": ["2.5"],
+    "description": "percentage as a decimal string, 0 to 100",
+})
 _eccn = _pattern(_ECCN, 'must be an ECCN like "3A090.a" or "EAR99" (1-32 characters)')
 _name = _string(NAME_MAX)
 _text = _string(TEXT_MAX)
@@ -237,6 +269,16 @@ def _key_path(path: str, key: object) -> str:
     return f"{path}.{key}" if path else key
 
 
+def object_schema(fields: tuple[Field, ...]) -> JsonSchema:
+    """The JSON Schema of an object holding exactly `fields` (unknown keys refused)."""
+    return {
+        "type": "object",
+        "properties": {f.name: f.validate.json_schema for f in fields},
+        "required": [f.name for f in fields if f.required],
+        "additionalProperties": False,
+    }
+
+
 def _object(fields: tuple[Field, ...]) -> Validator:
     known = {f.name for f in fields}
 
@@ -257,7 +299,7 @@ def _object(fields: tuple[Field, ...]) -> Validator:
                 errors.append({"field": _key_path(path, key), "message": "unknown field"})
         return result
 
-    return validate
+    return Validator(validate, object_schema(fields))
 
 
 def _list_of(item: Validator, *, low: int, high: int, unique: bool = False) -> Validator:
@@ -281,7 +323,11 @@ def _list_of(item: Validator, *, low: int, high: int, unique: bool = False) -> V
             result.append(parsed)
         return result
 
-    return validate
+    json_schema: JsonSchema = {"type": "array", "items": item.json_schema,
+                               "minItems": low, "maxItems": high}
+    if unique:
+        json_schema["uniqueItems"] = True
+    return Validator(validate, json_schema)
 
 
 _party = _object((Field("name", _name), Field("country", _country)))
@@ -302,6 +348,7 @@ Rule = Callable[[dict[str, Any], dict[str, Any], Errors], None]
 
 
 def _board_amount_rule(raw: dict[str, Any], parsed: dict[str, Any], errors: Errors) -> None:
+    """approved_amount is required when the decision is approved, refused when rejected."""
     decision = parsed.get("decision")
     if decision == "approved" and "approved_amount" not in raw:
         errors.append({"field": "approved_amount", "message": "is required when approved"})
@@ -310,11 +357,13 @@ def _board_amount_rule(raw: dict[str, Any], parsed: dict[str, Any], errors: Erro
 
 
 def _interest_rate_rule(raw: dict[str, Any], parsed: dict[str, Any], errors: Errors) -> None:
+    """interest_rate_pct is required for a direct_loan."""
     if parsed.get("instrument") == "direct_loan" and "interest_rate_pct" not in raw:
         errors.append({"field": "interest_rate_pct", "message": "is required for direct_loan"})
 
 
 def _repayment_rule(raw: dict[str, Any], parsed: dict[str, Any], errors: Errors) -> None:
+    """principal and interest are not both 0."""
     if parsed.get("principal") == "0.00" and parsed.get("interest") == "0.00":
         errors.append({"field": "principal", "message": "principal and interest are both 0"})
 
@@ -339,7 +388,7 @@ SCHEMAS: dict[str, _Schema] = {
         Field("financed_amount", _money()),
         Field("tenor_years", _integer(1, 18)),
         Field("items", _list_of(_item, low=1, high=ITEMS_MAX)),
-        Field("us_content_pct", _leaf(_pct_text), required=False),
+        Field("us_content_pct", _pct, required=False),
     )),
     "LicenseRequested": _Schema((Field("application_ref", _name), Field("eccns", _eccns))),
     "CommerceLicenseApproved": _Schema((
@@ -362,8 +411,8 @@ SCHEMAS: dict[str, _Schema] = {
     "DealFinanced": _Schema((
         Field("instrument", _one_of(INSTRUMENTS)),
         Field("amount", _money()),
-        Field("exposure_fee_pct", _leaf(_pct_text)),
-        Field("interest_rate_pct", _leaf(_pct_text), required=False),
+        Field("exposure_fee_pct", _pct),
+        Field("interest_rate_pct", _pct, required=False),
         Field("final_maturity_date", _date),
     ), _interest_rate_rule),
     "FundsDisbursed": _AMOUNT_AND_REFERENCE,

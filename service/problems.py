@@ -32,7 +32,8 @@ def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str,
 
 
 def problem_json(status: int, code: str, detail: str, **extra: Any) -> str:
-    return json.dumps(problem_body(status, code, detail, **extra), ensure_ascii=False)
+    # ASCII-escaped: a problem may echo client input, which must never break the response
+    return json.dumps(problem_body(status, code, detail, **extra))
 
 
 def problem(

@@ -20,7 +20,10 @@ from service.problems import ApiProblem, error_json
 from service.store import StoredResponse
 
 HEADER_TEXT = re.compile(r"[\x21-\x7e][\x20-\x7e]*", re.ASCII)
-IF_MATCH = re.compile(r'(?:W/)?"?(\d{1,18})"?', re.ASCII)
+DIGITS = re.compile(r"[0-9]{1,18}", re.ASCII)
+IF_MATCH = re.compile(r'"([0-9]{1,18})"|([0-9]{1,18})', re.ASCII)
+HEADER_MAX = 200  # X-Source-System, X-Correlation-ID
+IDEMPOTENCY_KEY_MAX = 128
 
 
 def _no_constants(name: str) -> Any:
@@ -36,10 +39,15 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-async def read_json(request: Request) -> Any:
+def ensure_text(value: Any) -> None:
+    """Raise UnicodeEncodeError if ``value`` holds a lone surrogate (from a \\ud800 escape)."""
+    json.dumps(value, ensure_ascii=False).encode("utf-8")
+
+
+async def read_json(request: Request, *, check_text: bool = True) -> Any:
     limit: int = request.app.state.settings.max_body_bytes
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if declared and DIGITS.fullmatch(declared) and int(declared) > limit:
         raise ApiProblem(413, "payload_too_large", f"the body exceeds {limit} bytes")
     body = bytearray()
     async for chunk in request.stream():
@@ -50,8 +58,15 @@ async def read_json(request: Request) -> Any:
         raise ApiProblem(422, "validation_error", "the request body is empty",
                          errors=[{"field": "body", "message": "a JSON object is required"}])
     try:
-        return json.loads(bytes(body).decode("utf-8"), parse_constant=_no_constants,
-                          object_pairs_hook=_unique_keys)
+        parsed = json.loads(bytes(body).decode("utf-8"), parse_constant=_no_constants,
+                            object_pairs_hook=_unique_keys)
+        if check_text:  # \ud800-style escapes decode to lone surrogates: not storable text
+            ensure_text(parsed)
+        return parsed
+    except UnicodeEncodeError:
+        raise ApiProblem(422, "validation_error", "the body contains an unpaired surrogate "
+                         "escape (\\ud800-\\udfff), which is not text",
+                         errors=[{"field": "body", "message": "unpaired surrogate"}]) from None
     except (UnicodeDecodeError, ValueError) as e:
         raise ApiProblem(422, "validation_error", f"the body is not valid UTF-8 JSON: {e}",
                          errors=[{"field": "body", "message": "malformed JSON"}]) from None
@@ -79,15 +94,15 @@ def if_match_version(request: Request) -> int | None:
     if not m:
         raise ApiProblem(422, "validation_error", 'If-Match must be a version like "3"',
                          errors=[{"field": "header:If-Match", "message": "invalid"}])
-    return int(m.group(1))
+    return int(m.group(1) or m.group(2))
 
 
 def context(request: Request, key: ApiKey) -> Context:
     return Context(
         actor=key.name,
-        source=_header(request, "x-source-system", 200),
-        correlation_id=_header(request, "x-correlation-id", 200),
-        idempotency_key=_header(request, "idempotency-key", 128),
+        source=_header(request, "x-source-system", HEADER_MAX),
+        correlation_id=_header(request, "x-correlation-id", HEADER_MAX),
+        idempotency_key=_header(request, "idempotency-key", IDEMPOTENCY_KEY_MAX),
     )
 
 

@@ -3,7 +3,7 @@
 
 Builds a fresh ledger of N events (default 100,000: deals of five events each, written
 through ``Ledger.submit`` in batches of 1000 commands, as ``POST /v1/batches`` does),
-brings the ``merkle`` projection up to the head, then times ``service.integrity.verify``
+brings the ``merkle`` projection up to the head, then times ``service.verification.verify``
 over the whole log. Runs on SQLite, and on PostgreSQL when reachable (in a scratch
 database ``bench_verify``, dropped and re-created).
 
@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from service import integrity  # noqa: E402
+from service import proofs, verification  # noqa: E402
 from service.app import build_ledger  # noqa: E402
 from service.db import create_engine, migrate  # noqa: E402
 from service.ledger import Command, Context, Ledger  # noqa: E402
@@ -99,11 +99,11 @@ def bench(settings: Settings, events: int) -> None:
         took = fill(ledger, events)
         print(f"  write:   {took:7.1f} s  ({events / took:8.0f} events/s, via Ledger.submit)")
         started = time.perf_counter()
-        integrity.catch_up(engine, ledger.store)
+        proofs.catch_up(engine, ledger.store)
         took = time.perf_counter() - started
         print(f"  merkle:  {took:7.1f} s  ({events / took:8.0f} events/s, incremental tree)")
         started = time.perf_counter()
-        report = integrity.verify(ledger.store, engine)
+        report = verification.verify(ledger.store, engine)
         took = time.perf_counter() - started
         assert report.ok and report.events_checked == events, report.as_dict()
         print(f"  verify:  {took:7.1f} s  ({events / took:8.0f} events/s) "

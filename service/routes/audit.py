@@ -18,6 +18,7 @@ from service.deps import Auditor, LedgerDep
 from service.problems import ApiProblem
 from service.readmodels import active, ensure_fresh, runner
 from service.routes.deals import parse_deal_id, parse_moment
+from service.writes import DIGITS
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 PAGE = 1000
@@ -52,7 +53,7 @@ async def audit_log(
     limit: int = Query(100, ge=1, le=1000), cursor: str | None = None,
     min_position: int | None = Query(None, ge=0, le=2**62),
 ) -> Response:
-    if cursor is not None and (not cursor.isdigit() or len(cursor) > 18):
+    if cursor is not None and not DIGITS.fullmatch(cursor):
         raise ApiProblem(422, "validation_error", "cursor is not one this API returned",
                          errors=[{"field": "cursor", "message": "invalid cursor"}])
     filters: dict[str, Any] = {

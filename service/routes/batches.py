@@ -8,11 +8,12 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from service import openapi
 from service.deps import LedgerDep, Writer
 from service.ledger import Command
 from service.problems import ApiProblem
 from service.routes.deals import APPLICATION_NUMBER
-from service.writes import expected_version, read_json, render_json, submit
+from service.writes import ensure_text, expected_version, read_json, render_json, submit
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 MAX_ITEMS = 1000
@@ -20,7 +21,7 @@ ITEM_KEYS = {"type", "data", "occurred_at", "expected_version", "deal_id", "appl
 
 
 def _invalid(index: int, field: str, message: str) -> ApiProblem:
-    path = f"events[{index}].{field}"
+    path = f"events[{index}].{field}".rstrip(".")
     return ApiProblem(422, "validation_error", f"{path}: {message}", index=index,
                       errors=[{"field": path, "message": message}])
 
@@ -28,6 +29,10 @@ def _invalid(index: int, field: str, message: str) -> ApiProblem:
 def _command(index: int, item: Any) -> Command:
     if not isinstance(item, dict):
         raise _invalid(index, "", "must be an object")
+    try:
+        ensure_text(item)
+    except UnicodeEncodeError:
+        raise _invalid(index, "", "contains an unpaired surrogate escape") from None
     unknown = sorted(set(item) - ITEM_KEYS)
     if unknown:
         raise _invalid(index, unknown[0], "unknown field")
@@ -55,9 +60,15 @@ def _command(index: int, item: Any) -> Command:
     )
 
 
-@router.post("", status_code=201, summary="Post up to 1000 events atomically")
+@router.post(
+    "", status_code=201, summary="Post up to 1000 events atomically",
+    openapi_extra=openapi.request_body(openapi.batch_schema(MAX_ITEMS)),
+    responses=openapi.write_responses(
+        "the envelopes in order", "Events", location=False,
+        extra={404: "an item's deal does not exist (with its index)"}),
+)
 async def post_batch(request: Request, ledger: LedgerDep, key: Writer) -> Response:
-    body = await read_json(request)
+    body = await read_json(request, check_text=False)
     if not (isinstance(body, dict) and set(body) == {"events"}
             and isinstance(body["events"], list)):
         raise ApiProblem(422, "validation_error", 'the body must be {"events": [...]}',

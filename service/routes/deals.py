@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from domain.chain import format_timestamp, parse_timestamp
+from service import openapi
 from service.deps import LedgerDep, Reader, Writer
 from service.ledger import RFC3339, Command, deal_id_for
 from service.problems import ApiProblem
@@ -41,7 +42,13 @@ def parse_moment(raw: str, field: str) -> Any:
                          errors=[{"field": field, "message": "invalid date or time"}]) from None
 
 
-@router.post("", status_code=201, summary="Apply for financing (DealApplied)")
+@router.post(
+    "", status_code=201, summary="Apply for financing (DealApplied)",
+    openapi_extra=openapi.request_body(openapi.ref("DealApplication"),
+                                       example=openapi.EXAMPLE_APPLICATION),
+    responses=openapi.write_responses("the DealApplied event's envelope", "Envelope",
+                                      location=True),
+)
 async def apply(request: Request, ledger: LedgerDep, key: Writer) -> Response:
     body = await read_json(request)
     if not isinstance(body, dict):
@@ -59,7 +66,12 @@ async def apply(request: Request, ledger: LedgerDep, key: Writer) -> Response:
 EVENT_BODY_KEYS = {"type", "data", "occurred_at", "expected_version"}
 
 
-@router.post("/{deal_id}/events", status_code=201, summary="Append an event to a deal")
+@router.post(
+    "/{deal_id}/events", status_code=201, summary="Append an event to a deal",
+    openapi_extra=openapi.request_body(openapi.ref("EventRequest"), if_match=True),
+    responses=openapi.write_responses("the event's envelope", "Envelope", location=True,
+                                      extra={404: "no deal with that id"}),
+)
 async def append(deal_id: str, request: Request, ledger: LedgerDep, key: Writer) -> Response:
     deal = parse_deal_id(deal_id)
     body = await read_json(request)

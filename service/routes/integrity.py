@@ -16,15 +16,16 @@ from starlette.responses import JSONResponse, Response
 from domain.errors import NotFound
 from projections.base import Tables
 from projections.merkle import MerkleError
-from service import integrity
+from service import proofs, verification
 from service.deps import Auditor, LedgerDep
 from service.problems import ApiProblem
 from service.readmodels import ensure_fresh
+from service.signing import Signer, load_signer
 
 router = APIRouter(prefix="/v1/audit", tags=["integrity"])
 logger = logging.getLogger("exim_ledger.integrity")
 T = TypeVar("T")
-MIN_POSITION = Query(None, ge=0, description="wait up to 5 s for the tree to reach it")
+MIN_POSITION = Query(None, ge=0, le=2**62, description="wait up to 5 s for the tree to reach it")
 
 
 @router.get("/verify", summary="Recompute every hash, chain link and version; compare leaves")
@@ -39,7 +40,7 @@ async def verify(
             raise ApiProblem(422, "validation_error", "deal_id must be a deal id (a UUID)",
                              errors=[{"field": "deal_id", "message": "not a UUID"}]) from None
     engine = request.app.state.engine
-    report = await run_in_threadpool(integrity.verify, ledger.store, engine, deal)
+    report = await run_in_threadpool(verification.verify, ledger.store, engine, deal)
     if deal is not None and report.events_checked == 0 and report.ok:
         raise NotFound(f"deal {deal} not found")
     return JSONResponse(report.as_dict())
@@ -51,7 +52,7 @@ async def digest(
 ) -> Response:
     await _fresh(request, ledger, min_position)
     signer = await run_in_threadpool(_signer, request)
-    return JSONResponse(await _read(request, lambda c, t: integrity.digest(c, t, signer)))
+    return JSONResponse(await _read(request, lambda c, t: proofs.digest(c, t, signer)))
 
 
 @router.get("/public-key", summary="The Ed25519 key that signs digests")
@@ -69,7 +70,7 @@ async def proof(
 ) -> Response:
     await _fresh(request, ledger, min_position)
     return JSONResponse(
-        await _read(request, lambda c, t: integrity.inclusion(c, t, event_id, tree_size)))
+        await _read(request, lambda c, t: proofs.inclusion(c, t, event_id, tree_size)))
 
 
 @router.get("/consistency", summary="Proof that tree `first` is a prefix of tree `second`")
@@ -80,7 +81,7 @@ async def consistency(
 ) -> Response:
     await _fresh(request, ledger, min_position)
     return JSONResponse(
-        await _read(request, lambda c, t: integrity.consistency(c, t, first, second)))
+        await _read(request, lambda c, t: proofs.consistency(c, t, first, second)))
 
 
 async def _read(request: Request, query: Callable[[sa.Connection, Tables], T]) -> T:
@@ -88,7 +89,7 @@ async def _read(request: Request, query: Callable[[sa.Connection, Tables], T]) -
 
     def run() -> T:
         with engine.connect() as conn:
-            tables, _ = integrity.merkle_tables(conn)
+            tables, _ = proofs.merkle_tables(conn)
             return query(conn, tables)
 
     try:
@@ -107,10 +108,10 @@ async def _fresh(request: Request, ledger: Any, min_position: int | None) -> Non
 
     def managed() -> bool:
         with engine.connect() as conn:
-            return integrity.merkle_tables(conn)[1]
+            return proofs.merkle_tables(conn)[1]
 
     if await run_in_threadpool(managed):
-        await ensure_fresh(request, [integrity.MERKLE], min_position)
+        await ensure_fresh(request, [proofs.MERKLE], min_position)
         return
     lock = getattr(state, "merkle_catch_up_lock", None)
     if lock is None:
@@ -118,17 +119,17 @@ async def _fresh(request: Request, ledger: Any, min_position: int | None) -> Non
 
     def run() -> None:
         with lock:
-            integrity.catch_up(engine, ledger.store)
+            proofs.catch_up(engine, ledger.store)
 
     await run_in_threadpool(run)
 
 
-def _signer(request: Request) -> integrity.Signer:
+def _signer(request: Request) -> Signer:
     state = request.app.state
     signer = getattr(state, "signer", None)
     if signer is None:
         try:
-            signer = integrity.load_signer(state.settings)
+            signer = load_signer(state.settings)
         except (OSError, ValueError) as e:
             logger.error("signing key unavailable: %s", e)
             raise ApiProblem(503, "signing_key_unavailable",

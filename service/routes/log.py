@@ -13,6 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from service.deps import LedgerDep, Reader
+from service.problems import ApiProblem
+from service.writes import DIGITS
 
 router = APIRouter(prefix="/v1/events", tags=["log"])
 
@@ -33,7 +35,11 @@ async def stream(
 ) -> Response:
     last_id = request.headers.get("last-event-id")
     start = after or 0
-    if last_id is not None and last_id.strip().isdigit() and len(last_id.strip()) < 19:
+    if last_id is not None and last_id.strip():
+        if not DIGITS.fullmatch(last_id.strip()):
+            raise ApiProblem(422, "validation_error", "Last-Event-ID must be a position this "
+                             "stream sent", errors=[{"field": "header:Last-Event-ID",
+                                                     "message": "not a position"}])
         start = max(start, int(last_id.strip()))
     wake: asyncio.Event = request.app.state.feed_wake
 

@@ -14,6 +14,7 @@ from service.ledger import Ledger
 from service.problems import ApiProblem
 from service.readmodels import active, ensure_fresh, runner
 from service.routes.deals import parse_moment
+from service.writes import DIGITS
 
 router = APIRouter(prefix="/v1/portfolio", tags=["portfolio"])
 
@@ -57,7 +58,7 @@ async def get_portfolio(
 def _cursor(raw: str | None) -> int:
     if raw is None:
         return 0
-    if not raw.isdigit() or len(raw) > 18:
+    if not DIGITS.fullmatch(raw):
         raise ApiProblem(422, "validation_error", "cursor is not one this API returned",
                          errors=[{"field": "cursor", "message": "invalid cursor"}])
     return int(raw)

@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from projections.runner import wait_for
-from service import integrity
 from service.app import build_ledger
 from service.cli import app as cli
 from service.db import migrate
+from service.proofs import merkle_tables
 from service.settings import Settings
 from tests.conftest import BOOTSTRAP, _truncate_pg, auth
 from tests.factories import (
@@ -122,7 +122,7 @@ def projection_rows(client: httpx.AsyncClient, head: int) -> dict[str, list[tupl
     with runner.engine.connect() as conn:
         live = {name: p.schema[runner.state(conn, name)[0]]
                 for name, p in runner.projections.items()}
-        live["merkle"] = integrity.merkle_tables(conn)[0]
+        live["merkle"] = merkle_tables(conn)[0]
         for name, tables in live.items():
             for table in tables.all():
                 key = table.name.rsplit("_", 1)[0]

@@ -1,0 +1,229 @@
+"""Export and import of the whole log as JSON Lines (SPEC §3): envelopes with their hashes
+in position order, replayed into an empty ledger only after every line is checked."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from domain.chain import event_hash, format_timestamp, parse_timestamp
+from domain.deal import EVENT_TYPES, Deal
+from domain.errors import LedgerError
+from domain.policy import PolicyBook
+from projections.merkle import MerkleTree
+from service.ledger import deal_id_for
+from service.proofs import PAGE
+from service.store import LedgerRecorder, StreamConflict
+from service.verification import NoStore, Progress, is_hex64
+
+ENVELOPE_KEYS = (
+    "event_id", "deal_id", "version", "position", "type", "data", "occurred_at",
+    "recorded_at", "actor", "source", "correlation_id", "idempotency_key", "policy_version",
+    "prev_hash", "hash",
+)
+
+
+# ---- export -----------------------------------------------------------------------------
+
+
+def export_lines(store: LedgerRecorder, page: int = PAGE,
+                 progress: Progress | None = None) -> Iterator[str]:
+    """Every envelope (with hashes) in position order, one JSON object per line."""
+    after, count = 0, 0
+    while True:
+        events = store.select_log(after, page)
+        if not events:
+            return
+        for event in events:
+            yield json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n"
+        count += len(events)
+        after = int(events[-1]["position"])
+        if progress:
+            progress(count, after)
+
+
+# ---- import -----------------------------------------------------------------------------
+
+
+class ImportRefused(LedgerError):
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__("import_refused", f"line {line}: {reason}", status=422, line=line)
+        self.line = line
+        self.reason = reason
+
+
+class LedgerNotEmpty(LedgerError):
+    def __init__(self) -> None:
+        super().__init__("ledger_not_empty",
+                         "the ledger already holds events; import only into an empty one",
+                         status=409)
+
+
+@dataclass
+class ImportResult:
+    events: int
+    deals: int
+    last_position: int
+    root: str
+
+
+ImportRow = tuple[UUID, int, int, str, bytes, str]
+
+
+def import_log(store: LedgerRecorder, lines: Iterable[str], policies: PolicyBook,
+               expect_root: str | None = None) -> ImportResult:
+    """Replay an export into an empty ledger with the original ids, versions, times,
+    actors and hashes. Every line is checked before it is written and the whole import is
+    one transaction: a file that fails (``ImportRefused``) writes nothing."""
+    replay = _Replay(policies)
+    try:
+        count = store.import_events(replay.rows(lines, expect_root))
+    except StreamConflict:
+        raise LedgerNotEmpty() from None
+    return ImportResult(count, len(replay.heads), replay.last_position,
+                        replay.tree.root().hex())
+
+
+class _Replay:
+    def __init__(self, policies: PolicyBook) -> None:
+        self.policies = policies
+        self.heads: dict[str, tuple[int, str]] = {}
+        self.event_ids: set[int] = set()
+        self.last_position = 0
+        self.last_recorded = ""
+        self.tree = MerkleTree(NoStore())
+
+    def rows(self, lines: Iterable[str], expect_root: str | None) -> Iterator[ImportRow]:
+        number = 0
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield self.row(line)
+            except (ValueError, KeyError, TypeError) as e:
+                raise ImportRefused(number, str(e)) from None
+        root = self.tree.root().hex()
+        if expect_root is not None and root != expect_root.lower():
+            raise ImportRefused(number, f"the file's Merkle root is {root}, not the expected "
+                                        f"{expect_root}")
+
+    def row(self, line: str) -> ImportRow:
+        ev = json.loads(line)
+        if not isinstance(ev, dict):
+            raise ValueError("not a JSON object")
+        missing = [k for k in ENVELOPE_KEYS if k not in ev]
+        unknown = sorted(set(ev) - set(ENVELOPE_KEYS))
+        if missing or unknown:
+            raise ValueError(f"missing key(s) {missing}, unknown key(s) {unknown}")
+        deal_id, event_id = _uuid(ev, "deal_id"), _uuid(ev, "event_id")
+        version, position = _count(ev, "version"), _count(ev, "position")
+        type_name = ev["type"]
+        if type_name not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {type_name!r}")
+        if (version == 1) != (type_name == "DealApplied"):
+            raise ValueError(f"a deal starts with DealApplied, and only once ({type_name} "
+                             f"at version {version})")
+        if not isinstance(ev["data"], dict):
+            raise ValueError("data is not an object")
+        for key in ("occurred_at", "recorded_at"):
+            _timestamp(ev, key)
+        if not isinstance(ev["actor"], str) or not ev["actor"]:
+            raise ValueError("actor must be a non-empty string")
+        for key in ("source", "correlation_id", "idempotency_key"):
+            if ev[key] is not None and not isinstance(ev[key], str):
+                raise ValueError(f"{key} must be a string or null")
+        self._check_order(ev, event_id, position)
+        self._check_chain(ev, str(deal_id), version)
+        state = self._state(ev, type_name, deal_id)
+        self.heads[str(deal_id)] = (version, ev["hash"])
+        self.tree.append_many([bytes.fromhex(ev["hash"])])
+        return (deal_id, version, position, f"{Deal.TOPIC}.{type_name}",
+                _dumps(state), ev["recorded_at"])
+
+    def _check_order(self, ev: dict[str, Any], event_id: UUID, position: int) -> None:
+        if position <= self.last_position:
+            raise ValueError(f"position {position} does not follow {self.last_position}")
+        if ev["recorded_at"] < self.last_recorded:
+            raise ValueError(f"recorded_at {ev['recorded_at']} is before the previous event's "
+                             f"{self.last_recorded}")
+        if event_id.int in self.event_ids:
+            raise ValueError(f"event_id {event_id} appears twice")
+        self.event_ids.add(event_id.int)
+        self.last_position, self.last_recorded = position, ev["recorded_at"]
+
+    def _check_chain(self, ev: dict[str, Any], deal: str, version: int) -> None:
+        if not is_hex64(ev["hash"]):
+            raise ValueError("hash is not a lowercase hex SHA-256")
+        if ev["prev_hash"] is not None and not is_hex64(ev["prev_hash"]):
+            raise ValueError("prev_hash is not null or a lowercase hex SHA-256")
+        recomputed = event_hash(ev)
+        if recomputed != ev["hash"]:
+            raise ValueError(f"hash {ev['hash']} does not match the content, which hashes to "
+                             f"{recomputed}")
+        last_version, last_hash = self.heads.get(deal, (0, None))
+        if version != last_version + 1:
+            raise ValueError(f"deal {deal}: version {version} follows version {last_version}")
+        if ev["prev_hash"] != last_hash:
+            raise ValueError(f"deal {deal} version {version}: prev_hash {ev['prev_hash']} is "
+                             f"not the hash of version {last_version} ({last_hash})")
+
+    def _state(self, ev: dict[str, Any], type_name: str, deal_id: UUID) -> dict[str, Any]:
+        """The JSON state exactly as the normal write path stores it (key order included)."""
+        policy = self.policies.by_id(ev["policy_version"]) if isinstance(
+            ev["policy_version"], str) else None
+        if policy is None:
+            raise ValueError(f"policy_version {ev['policy_version']!r} is not in this ledger's "
+                             "policy book: import with the source's LEDGER_POLICY_FILE")
+        in_force = self.policies.at(parse_timestamp(ev["occurred_at"])).id
+        if in_force != policy.id:
+            raise ValueError(f"policy_version {policy.id} but this ledger's policy book puts "
+                             f"{in_force} in force at {ev['occurred_at']}: import with the "
+                             "source's LEDGER_POLICY_FILE")
+        recorded = parse_timestamp(ev["recorded_at"])
+        state: dict[str, Any] = {
+            "timestamp": {"_type_": "datetime_iso", "_data_": recorded.isoformat()}}
+        if type_name == "DealApplied":
+            state["originator_topic"] = Deal.TOPIC
+        state.update({k: ev[k] for k in (
+            "event_id", "data", "occurred_at", "recorded_at", "actor", "source",
+            "correlation_id", "idempotency_key", "policy_version", "prev_hash", "hash")})
+        if type_name == "DealApplied":
+            data = ev["data"]
+            if deal_id != deal_id_for(data["application_number"]):
+                raise ValueError(f"deal_id {deal_id} is not the id of application_number "
+                                 f"{data['application_number']!r}")
+            state["controlled_eccns"] = policy.controlled(item["eccn"] for item in data["items"])
+        return state
+
+
+def _uuid(ev: dict[str, Any], key: str) -> UUID:
+    value = ev[key]
+    try:
+        parsed = UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        raise ValueError(f"{key} is not a UUID") from None
+    if str(parsed) != value:
+        raise ValueError(f"{key} {value!r} is not in canonical lowercase form")
+    return parsed
+
+
+def _count(ev: dict[str, Any], key: str) -> int:
+    value = ev[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{key} must be an integer >= 1")
+    return value
+
+
+def _timestamp(ev: dict[str, Any], key: str) -> None:
+    value = ev[key]
+    if not isinstance(value, str) or format_timestamp(parse_timestamp(value)) != value:
+        raise ValueError(f"{key} must be a UTC timestamp as the ledger writes it "
+                         "(YYYY-MM-DDTHH:MM:SS.ffffffZ)")
+
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
