@@ -158,9 +158,10 @@ class Ledger(Application[UUID]):
             if replay is not None:
                 return replay
         deadline = time.monotonic() + CONTENTION_BUDGET_SECONDS
+        optimistic = True  # a new deal's number is assumed free; the commit checks it anyway
         while True:
             try:
-                events, touched = self._decide(commands, ctx)
+                events, touched = self._decide(commands, ctx, check_new=not optimistic)
             except LedgerError as error:
                 # A concurrent twin with the same key may have won meanwhile: its answer counts.
                 replay = self._replay(idem) if idem is not None else None
@@ -185,6 +186,7 @@ class Ledger(Application[UUID]):
                         "too much write contention on these deals; retry"
                     ) from None
                 time.sleep(random.uniform(0, 0.002))  # de-synchronise the losers
+                optimistic = False
                 continue  # re-decide against the new state; an expected_version now fails
             for notify in self.on_append:
                 notify()
@@ -210,7 +212,7 @@ class Ledger(Application[UUID]):
         return None
 
     def _decide(
-        self, commands: Sequence[Command], ctx: Context
+        self, commands: Sequence[Command], ctx: Context, check_new: bool = True
     ) -> tuple[list[NewEvent], dict[UUID, tuple[int, int]]]:
         deals: dict[UUID, Deal] = {}
         touched: dict[UUID, tuple[int, int]] = {}
@@ -218,7 +220,7 @@ class Ledger(Application[UUID]):
         batch = len(commands) > 1 or any(c.prefix for c in commands)
         for index, command in enumerate(commands):
             try:
-                deal = self._decide_one(command, ctx, deals)
+                deal = self._decide_one(command, ctx, deals, check_new)
             except PayloadError as e:
                 path = command.prefix + command.data_path
                 error: LedgerError = InvalidRequest(_prefixed(e.errors, path))
@@ -239,7 +241,9 @@ class Ledger(Application[UUID]):
             touched[deal.id] = (start, deal.version)
         return events, touched
 
-    def _decide_one(self, command: Command, ctx: Context, deals: dict[UUID, Deal]) -> Deal:
+    def _decide_one(
+        self, command: Command, ctx: Context, deals: dict[UUID, Deal], check_new: bool = True
+    ) -> Deal:
         type_name = command.type
         if not isinstance(type_name, str) or not type_name:
             raise InvalidRequest([{"field": command.prefix + "type", "message": "required string"}])
@@ -265,7 +269,7 @@ class Ledger(Application[UUID]):
                     current_version=0,
                 )
             deal = Deal.apply_for(deal_id, data, meta, policy)
-            if deal_id in deals or self._exists(deal_id):
+            if deal_id in deals or (check_new and self._exists(deal_id)):
                 raise RuleViolation(
                     "duplicate_application",
                     f"application_number {data['application_number']} is already on the ledger",

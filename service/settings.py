@@ -74,7 +74,9 @@ class Settings(BaseSettings):
                 "POSTGRES_POOL_SIZE": str(self.pool_size),
                 "POSTGRES_MAX_OVERFLOW": str(self.pool_size),
                 "POSTGRES_CONNECT_TIMEOUT": "5",
-                "POSTGRES_PRE_PING": "y",
+                # no per-checkout ping (a round trip per query); a dropped connection
+                # fails once and the library's retry takes a fresh one
+                "POSTGRES_PRE_PING": "n",
             }
         else:
             path = self.sqlite_path
