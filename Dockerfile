@@ -15,4 +15,4 @@ VOLUME ["/data"]
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import urllib.request,sys; \
 sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz').status == 200 else 1)"
-CMD ["sh", "-c", "exim-ledger migrate && exim-ledger serve --host 0.0.0.0 --port 8000 --workers ${LEDGER_WORKERS:-2}"]
+CMD ["sh", "-c", "exim-ledger migrate && exim-ledger serve --host 0.0.0.0 --port 8000 --workers ${LEDGER_WORKERS:-1}"]

@@ -32,6 +32,7 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python tools/bench_projections.py
 	$(BIN)/python tools/bench_verify.py
+	$(BIN)/python tools/bench_writes.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
