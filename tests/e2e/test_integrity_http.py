@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import os
 import stat
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -19,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from service.settings import Settings
+from tests.auditor_tool import load_tool
 from tests.conftest import auth
 from tests.factories import (
     append_all,
@@ -29,17 +28,6 @@ from tests.factories import (
     lifecycle_to_financed,
     whole_log,
 )
-
-
-def load_tool() -> ModuleType:
-    """tools/verify_ledger.py, loaded from its file as an auditor runs it."""
-    path = Path(__file__).resolve().parents[2] / "tools" / "verify_ledger.py"
-    spec = importlib.util.spec_from_file_location("verify_ledger", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 tool = load_tool()
 AUDITOR = auth("auditor")

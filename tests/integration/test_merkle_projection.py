@@ -5,11 +5,8 @@ from RFC 6962 §2.1 alone (no code shared with projections/merkle.py)."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -23,19 +20,9 @@ from projections.merkle_log import MerkleProjection
 from projections.runner import Runner, wait_for
 from service.db import create_engine
 from service.settings import Settings
+from tests.auditor_tool import load_tool
 from tests.conftest import auth
 from tests.factories import append_all, apply_deal, lifecycle_to_financed
-
-
-def load_tool() -> ModuleType:
-    """tools/verify_ledger.py, loaded from its file as an auditor runs it."""
-    path = Path(__file__).resolve().parents[2] / "tools" / "verify_ledger.py"
-    spec = importlib.util.spec_from_file_location("verify_ledger", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 tool = load_tool()
 N = 70

@@ -5,11 +5,8 @@ tampered event no longer passes the inclusion proofs that cover it."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -20,18 +17,9 @@ from typer.testing import CliRunner
 from domain.chain import event_hash
 from service.db import create_engine
 from service.settings import Settings
+from tests.auditor_tool import load_tool
 from tests.conftest import auth
 from tests.factories import append_all, apply_deal, event, lifecycle_to_financed, whole_log
-
-
-def load_tool() -> ModuleType:
-    path = Path(__file__).resolve().parents[2] / "tools" / "verify_ledger.py"
-    spec = importlib.util.spec_from_file_location("verify_ledger", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 tool = load_tool()
 AUDITOR = auth("auditor")

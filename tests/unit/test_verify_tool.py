@@ -9,13 +9,11 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
-import importlib.util
 import json
 import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -25,16 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from projections.merkle import MerkleTree
-
-
-def load_tool() -> ModuleType:
-    path = Path(__file__).resolve().parents[2] / "tools" / "verify_ledger.py"
-    spec = importlib.util.spec_from_file_location("verify_ledger", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
+from tests.auditor_tool import load_tool
 
 tool = load_tool()
 
