@@ -23,7 +23,17 @@ from service.db import check_at_head, create_engine
 from service.deps import clean_query
 from service.ledger import Ledger
 from service.metrics import Metrics, MetricsMiddleware
-from service.routes import audit, batches, deals, integrity, log, ops, portfolio, projections
+from service.routes import (
+    audit,
+    batches,
+    deals,
+    exposure,
+    integrity,
+    log,
+    ops,
+    portfolio,
+    projections,
+)
 from service.settings import Settings
 
 logger = logging.getLogger("exim_ledger")
@@ -107,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logger.exception("unexpected error", exc_info=exc)
         return problems.problem(500, "internal_error", "an unexpected error occurred")
 
-    for module in (deals, batches, log, portfolio, projections, audit, integrity, ops):
+    for module in (deals, batches, log, portfolio, exposure, projections, audit, integrity, ops):
         app.include_router(module.router)
     openapi.install(app)
     return app
