@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
-
-from domain.chain import event_hash
 
 
 def type_from_topic(topic: str) -> str:
@@ -35,12 +32,3 @@ def envelope(
         "hash": state.get("hash"),
     }
 
-
-def envelope_from_row(
-    deal_id: object, version: int, position: int, topic: str, state: bytes | str
-) -> dict[str, Any]:
-    return envelope(str(deal_id), version, position, topic, json.loads(state))
-
-
-def recompute_hash(env: Mapping[str, Any]) -> str:
-    return event_hash(env)

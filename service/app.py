@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
         try:
-            check_at_head(settings, engine)
+            head = check_at_head(settings, engine)
             keys = KeyStore(engine, settings.key_cache_seconds)
             if settings.bootstrap_keys:
                 keys.load_bootstrap(settings.bootstrap_keys)
@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ledger.on_append.append(runner.wake.set)
         ledger.on_append.append(app.state.metrics.appended.inc)
         ledger.on_append.append(lambda: loop.call_soon_threadsafe(feed_wake.set))
-        app.state.settings, app.state.engine = settings, engine
+        app.state.settings, app.state.engine, app.state.head = settings, engine, head
         app.state.keys, app.state.ledger = keys, ledger
         app.state.runner, app.state.feed_wake = runner, feed_wake
         if settings.projections_in_process:

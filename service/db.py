@@ -66,10 +66,15 @@ def current_revision(engine: sa.Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def check_at_head(settings: Settings, engine: sa.Engine) -> None:
-    current, head = current_revision(engine), head_revision(settings)
+def check_at_head(settings: Settings, engine: sa.Engine, head: str | None = None) -> str | None:
+    """Raise unless the database is at the code's head revision; return that head.
+
+    ``head`` saves reading the migration scripts again (it cannot change while running)."""
+    head = head or head_revision(settings)
+    current = current_revision(engine)
     if current != head:
         raise MigrationsNotAtHead(
             f"database schema is at revision {current or 'none (empty database)'}, "
             f"the code needs {head}: run `exim-ledger migrate` first"
         )
+    return head

@@ -23,7 +23,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from domain.chain import event_hash, format_timestamp, parse_timestamp
-from domain.envelope import envelope, type_from_topic
+from domain.envelope import envelope
 from service.groupcommit import GroupCommitter, Unit, plan
 from service.store_types import (
     Appended,
@@ -62,29 +62,11 @@ def _stamp(
             st["occurred_at"] = recorded_at
         st["timestamp"] = {"_type_": "datetime_iso", "_data_": now.isoformat()}
         st["prev_hash"] = heads.get(ev.deal_id) if ev.version > 1 else None
-        st["hash"] = event_hash(
-            {
-                "deal_id": str(ev.deal_id),
-                "version": ev.version,
-                "type": type_from_topic(ev.topic),
-                "data": st["data"],
-                "occurred_at": st["occurred_at"],
-                "recorded_at": recorded_at,
-                "actor": st["actor"],
-                "source": st.get("source"),
-                "prev_hash": st["prev_hash"],
-            }
-        )
+        # the hash covers exactly the envelope the API returns (position is not hashed)
+        st["hash"] = event_hash(envelope(str(ev.deal_id), ev.version, 0, ev.topic, st))
         heads[ev.deal_id] = st["hash"]
         states.append(_dumps(st))
     return recorded_at, states
-
-
-def _first_versions(events: Sequence[NewEvent]) -> dict[UUID, int]:
-    firsts: dict[UUID, int] = {}
-    for ev in events:
-        firsts.setdefault(ev.deal_id, ev.version)
-    return firsts
 
 
 def _internal(env: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
@@ -553,7 +535,7 @@ def _results(accepted: list[Unit], positions: list[int]) -> list[tuple[Any, ...]
         envs = _envelopes(unit.events, positions[offset:offset + n])
         offset += n
         response = _bind(unit.binding, envs)
-        unit.result = Appended(envs, response, positions[offset - n:offset])
+        unit.result = Appended(envs, response)
         if unit.binding is not None and response is not None:
             b = unit.binding
             rows.append((b.scope, b.key, b.fingerprint, response.status, response.body,

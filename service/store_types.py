@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -50,4 +50,3 @@ class Binding:
 class Appended:
     envelopes: list[dict[str, Any]]
     response: StoredResponse | None = None
-    positions: list[int] = field(default_factory=list)

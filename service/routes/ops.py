@@ -23,7 +23,7 @@ async def readyz(request: Request) -> Response:
 
     def check() -> None:
         state.ledger.store.ping()
-        check_at_head(state.settings, state.engine)
+        check_at_head(state.settings, state.engine, state.head)
 
     try:
         await run_in_threadpool(check)
