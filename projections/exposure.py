@@ -17,8 +17,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.policy import PolicyBook
+from projections import portfolio
 from projections.base import Envelope, Schema, Tables
 from projections.folding import apply_event, figures, load_states, money, save_states, states_table
+from projections.runner import Runner
 
 # kind, figure whose increase is posted, debit account, credit account ("{d}" = deal prefix)
 MOVEMENTS = (
@@ -140,6 +142,51 @@ def totals(conn: sa.Connection, t: Tables) -> dict[str, int]:
     ).scalar_one()
     return {"debits": int(debit), "credits": int(credit), "exposure": int(exposure),
             "committed": int(committed)}
+
+
+def program_accounts(conn: sa.Connection, t: Tables) -> list[dict[str, str]]:
+    b = t.balances
+    rows = conn.execute(sa.select(b.c.account, b.c.debit, b.c.credit)
+                        .where(b.c.account.like("program:%")).order_by(b.c.account))
+    return [{"account": a, "debit": money(d), "credit": money(c), "balance": money(d - c)}
+            for a, d, c in rows]
+
+
+def deal_postings(conn: sa.Connection, t: Tables, deal_id: str) -> list[dict[str, Any]]:
+    p = t.postings
+    rows = conn.execute(
+        sa.select(p.c.position, p.c.entry, p.c.kind, p.c.account, p.c.debit, p.c.credit,
+                  p.c.recorded_at)
+        .where(p.c.deal_id == deal_id).order_by(p.c.position, p.c.entry))
+    return [{"position": pos, "entry": e, "kind": k, "account": a, "debit": money(d),
+             "credit": money(c), "recorded_at": at} for pos, e, k, a, d, c, at in rows]
+
+
+def reconcile(runner: Runner) -> dict[str, Any]:
+    """Debits equal credits, and the ledger's exposure equals the portfolio's."""
+    with runner.engine.connect() as conn:
+        e_tables, e_pos = runner.active(conn, "exposure")
+        p_tables, p_pos = runner.active(conn, "portfolio")
+        sums = totals(conn, e_tables)
+        figures = portfolio.read(conn, p_tables, p_pos)["totals"]
+    result: dict[str, Any] = {
+        "position": e_pos,
+        "debits": money(sums["debits"]),
+        "credits": money(sums["credits"]),
+        "balanced": sums["debits"] == sums["credits"],
+        "ledger_exposure": money(sums["exposure"]),
+        "ledger_committed": money(sums["committed"]),
+    }
+    if e_pos == p_pos:
+        result["portfolio_exposure"] = figures["exposure"]
+        result["portfolio_committed"] = figures["committed"]
+        result["ok"] = (result["balanced"] and figures["exposure"] == result["ledger_exposure"]
+                        and figures["committed"] == result["ledger_committed"])
+    else:
+        result["ok"] = result["balanced"]
+        result["detail"] = (f"portfolio at {p_pos}, exposure at {e_pos}: "
+                            "figures compared once both reach the same position")
+    return result
 
 
 def deal_balances(conn: sa.Connection, t: Tables, deal_id: str) -> dict[str, str]:

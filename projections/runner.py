@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from projections.base import SLOTS, Envelope, Projection
+from projections.base import SLOTS, Envelope, Projection, Tables
 from projections.positions import positions
 
 logger = logging.getLogger("exim_ledger.projections")
@@ -78,6 +78,11 @@ class Runner:
             sa.select(positions.c.slot, positions.c.position).where(positions.c.name == name)
         ).one()
         return str(row.slot), int(row.position)
+
+    def active(self, conn: sa.Connection, name: str) -> tuple[Tables, int]:
+        """The tables readers use for ``name`` now, and the position they reflect."""
+        slot, position = self.state(conn, name)
+        return self.projections[name].schema[slot], position
 
     def statuses(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

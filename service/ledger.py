@@ -17,23 +17,23 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import EventStore, JSONTranscoder
+from eventsourcing.persistence import EventStore
 from eventsourcing.sqlite import SQLiteAggregateRecorder
 
 from domain.chain import format_timestamp, parse_timestamp
 from domain.deal import Deal, EventMeta
 from domain.errors import LedgerError, NotFound, RuleViolation, VersionConflict
 from domain.policy import PolicyBook
-from service.payloads import EVENT_TYPES, PayloadError, parse_event_data
-from service.store import (
-    SNAPSHOTS_TABLE,
+from service.api.schemas import EVENT_TYPES, PayloadError, parse_event_data
+from service.eventstore import LedgerRecorder
+from service.eventstore.common import SNAPSHOTS_TABLE
+from service.eventstore.types import (
     Binding,
     KeyAlreadyBound,
-    LedgerRecorder,
     NewEvent,
     StoredResponse,
     StoreUnavailable,
@@ -119,7 +119,6 @@ def binds_rejection(error: LedgerError) -> bool:
 
 class Ledger(Application[UUID]):
     name = "Ledger"
-    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Deal: 100}
 
     def __init__(self, env: dict[str, str], policies: PolicyBook, snapshot_interval: int = 100):
         self.policies = policies
@@ -131,8 +130,10 @@ class Ledger(Application[UUID]):
     def store(self) -> LedgerRecorder:
         return self.recorder  # type: ignore[return-value]
 
-    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
-        super().register_transcodings(transcoder)
+    def close(self) -> None:
+        """Stop the group committer (after it drained), then the library's connections."""
+        self.store.close_writer()
+        super().close()
 
     def construct_snapshot_store(self) -> EventStore[UUID]:
         if self.env.get("PERSISTENCE_MODULE") == "eventsourcing.sqlite":

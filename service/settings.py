@@ -64,7 +64,7 @@ class Settings(BaseSettings):
             url = urlsplit(self.database_url)
             env |= {
                 "PERSISTENCE_MODULE": "eventsourcing.postgres",
-                "APPLICATION_RECORDER_TOPIC": "service.store:PostgresLedgerRecorder",
+                "APPLICATION_RECORDER_TOPIC": "service.eventstore.postgres:PostgresLedgerRecorder",
                 "POSTGRES_DBNAME": (url.path or "/postgres").lstrip("/") or "postgres",
                 "POSTGRES_HOST": url.hostname or "127.0.0.1",
                 "POSTGRES_PORT": str(url.port or 5432),
@@ -83,7 +83,7 @@ class Settings(BaseSettings):
             path.parent.mkdir(parents=True, exist_ok=True)
             env |= {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                "APPLICATION_RECORDER_TOPIC": "service.store:SQLiteLedgerRecorder",
+                "APPLICATION_RECORDER_TOPIC": "service.eventstore.sqlite:SQLiteLedgerRecorder",
                 "SQLITE_DBNAME": str(path),
                 "SQLITE_LOCK_TIMEOUT": str(self.lock_timeout_seconds),
             }

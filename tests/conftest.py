@@ -100,7 +100,7 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    from service.app import create_app
+    from service.api.app import create_app
 
     app = create_app(settings)
     async with app.router.lifespan_context(app):

@@ -202,7 +202,7 @@ def ledger_client(settings: Any, raise_app_exceptions: bool = True) -> Any:
 
     import httpx
 
-    from service.app import create_app
+    from service.api.app import create_app
 
     @asynccontextmanager
     async def running() -> Any:

@@ -12,11 +12,11 @@ import sqlalchemy as sa
 
 from projections.portfolio import COUNTERS
 from projections.runner import Runner
-from service.app import build_ledger, build_runner
+from service.api.app import build_ledger, build_runner
+from service.api.framing import render_error, render_json
 from service.db import create_engine
 from service.ledger import Command, Context, Ledger
 from service.settings import Settings
-from service.writes import render_error, render_json
 from tests.conftest import _truncate_pg
 
 NAMES = ("deals", "portfolio", "exposure", "audit")
@@ -40,9 +40,6 @@ def clean_database(settings: Settings) -> None:
 
 def close_ledger(ledger: Ledger) -> None:
     ledger.close()
-    close_writer = getattr(ledger.store, "close_writer", None)
-    if close_writer:
-        close_writer()
 
 
 @contextmanager

@@ -26,11 +26,11 @@ from uuid import UUID
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from service.app import build_ledger, build_runner  # noqa: E402
+from service.api.app import build_ledger, build_runner  # noqa: E402
+from service.api.framing import render_error, render_json  # noqa: E402
 from service.db import create_engine, migrate  # noqa: E402
 from service.ledger import Command, Context, Ledger, deal_id_for  # noqa: E402
 from service.settings import Settings  # noqa: E402
-from service.writes import render_error, render_json  # noqa: E402
 
 EVENTS_PER_DEAL = 10
 PAGE = 1000
@@ -157,9 +157,6 @@ def main() -> None:
             projected = catch_up(settings, ledger)
         finally:
             ledger.close()
-            close_writer = getattr(ledger.store, "close_writer", None)
-            if close_writer:
-                close_writer()
     raw_rate = raw_n / raw_s
     total_s = sum(s for _, s in projected.values())
     events = max(n for n, _ in projected.values())

@@ -3,7 +3,7 @@
 
 Builds a fresh ledger of N events (default 100,000: deals of five events each, written
 through ``Ledger.submit`` in batches of 1000 commands, as ``POST /v1/batches`` does),
-brings the ``merkle`` projection up to the head, then times ``service.verification.verify``
+brings the ``merkle`` projection up to the head, then times the verification
 over the whole log. Runs on SQLite, and on PostgreSQL when reachable (in a scratch
 database ``bench_verify``, dropped and re-created).
 
@@ -23,12 +23,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from service import proofs, verification  # noqa: E402
-from service.app import build_ledger  # noqa: E402
+from service.api.app import build_ledger  # noqa: E402
 from service.db import create_engine, migrate  # noqa: E402
+from service.eventstore.types import StoredResponse  # noqa: E402
+from service.integrity import proofs, verification  # noqa: E402
 from service.ledger import Command, Context, Ledger  # noqa: E402
 from service.settings import Settings  # noqa: E402
-from service.store import StoredResponse  # noqa: E402
 
 PG_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 PER_DEAL = 5
@@ -110,9 +110,6 @@ def bench(settings: Settings, events: int) -> None:
               f"ok={report.ok} events_checked={report.events_checked}")
     finally:
         ledger.close()
-        close = getattr(ledger.store, "close_writer", None)
-        if close:
-            close()
         engine.dispose()
 
 

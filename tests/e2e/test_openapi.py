@@ -12,7 +12,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 
-from service.payloads import PayloadError, parse_event_data
+from service.api.schemas import PayloadError, parse_event_data
 from service.settings import Settings
 from tests.factories import (
     BOARD_APPROVED,
@@ -41,7 +41,7 @@ WRITES = ["/v1/deals", "/v1/deals/{deal_id}/events", "/v1/batches"]
 @pytest.fixture(scope="module")
 def document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Fetched once over HTTP; serving the document needs no database."""
-    from service.app import create_app
+    from service.api.app import create_app
 
     path: Path = tmp_path_factory.mktemp("openapi") / "unused.db"
     app = create_app(Settings(database_url=f"sqlite:///{path}"))

@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from domain.errors import LedgerError
-from service.app import build_ledger
+from service.api.app import build_ledger
+from service.api.framing import render_error, render_json
 from service.ledger import Command, Context, Idempotency, Ledger, Outcome
 from service.settings import Settings
-from service.writes import render_error, render_json
 from tests.factories import (
     BOARD_APPROVED,
     application,
@@ -43,9 +43,6 @@ def ledger(settings: Settings) -> Iterator[Ledger]:
         yield ledger
     finally:
         ledger.close()
-        close_writer = getattr(ledger.store, "close_writer", None)
-        if close_writer:
-            close_writer()
 
 
 def submit(ledger: Ledger, command: Command, actor: str = "writer-key",

@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from projections.runner import wait_for
-from service.app import build_ledger
+from service.api.app import build_ledger
 from service.cli import app as cli
 from service.db import migrate
-from service.proofs import merkle_tables
+from service.integrity.proofs import merkle_tables
 from service.settings import Settings
 from tests.conftest import BOOTSTRAP, _truncate_pg, auth
 from tests.factories import (
@@ -76,9 +76,6 @@ def raw_rows(settings: Settings) -> list[tuple[Any, ...]]:
         return ledger.store.select_raw(0, 1_000_000)
     finally:
         ledger.close()
-        close = getattr(ledger.store, "close_writer", None)
-        if close:
-            close()
 
 
 async def populate(client: httpx.AsyncClient) -> list[dict[str, Any]]:

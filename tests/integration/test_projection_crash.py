@@ -120,6 +120,7 @@ def test_a_batch_that_dies_half_written_leaves_nothing_and_a_new_runner_finishes
     assert "PowerCut" in status["last_error"]
     assert position(runner, name) == at
     assert live_rows(runner, name) == before
+    dying.stop()  # on PostgreSQL its lease (an advisory lock) would outlive the test
 
     restarted = new_runner(settings, ledger, engine)
     step_until_caught_up(restarted, name, limit=5)
@@ -134,7 +135,7 @@ def test_a_batch_that_dies_half_written_leaves_nothing_and_a_new_runner_finishes
 
 CHILD = """
 import sys
-from service.app import build_ledger, build_runner
+from service.api.app import build_ledger, build_runner
 from service.db import create_engine
 from service.settings import Settings
 

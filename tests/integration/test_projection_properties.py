@@ -15,10 +15,10 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from projections import exposure, portfolio
+from projections.exposure import reconcile
 from projections.folding import STAGES
 from projections.runner import Runner
 from service.ledger import Command, deal_id_for
-from service.readmodels import active, reconcile
 from service.settings import Settings
 from tests.factories import financing_for
 from tests.projection_support import (
@@ -261,7 +261,7 @@ def draw_history(data: st.DataObject) -> tuple[list[ModelDeal], list[list[Comman
 
 def assert_ledger_balances(runner: Runner) -> None:
     with runner.engine.connect() as conn:
-        tables, _ = active(runner, conn, "exposure")
+        tables, _ = runner.active(conn, "exposure")
         sums = exposure.totals(conn, tables)
     assert sums["debits"] == sums["credits"], sums
     check = reconcile(runner)
@@ -313,7 +313,7 @@ def assert_read_models_match_the_fold(runner: Runner, ledger: Any, deals: list[M
     head = written[-1]["position"]
     by_id = {d.deal_id: d for d in deals}
     with runner.engine.connect() as conn:
-        t, at = active(runner, conn, "deals")
+        t, at = runner.active(conn, "deals")
         assert at == head
         rows = {r.deal_id: r for r in conn.execute(sa.select(t.deals))}
         assert set(rows) == set(by_id)
@@ -335,12 +335,12 @@ def assert_read_models_match_the_fold(runner: Runner, ledger: Any, deals: list[M
         assert categories == {(d.deal_id, c): v for d in deals
                               for c, v in d.category_values().items()}
 
-        t, at = active(runner, conn, "portfolio")
+        t, at = runner.active(conn, "portfolio")
         expected = expected_portfolio(deals, head)
         assert portfolio.read(conn, t, at) == expected
         assert portfolio.from_events(written, ledger.policies) == expected
 
-        t, at = active(runner, conn, "exposure")
+        t, at = runner.active(conn, "exposure")
         sums = exposure.totals(conn, t)
         assert sums["exposure"] == sum(d.exposure for d in deals)
         assert sums["committed"] == sum(d.committed for d in deals)
@@ -351,7 +351,7 @@ def assert_read_models_match_the_fold(runner: Runner, ledger: Any, deals: list[M
                 "authorised": text(d.approved), "undisbursed": text(d.undisbursed),
                 "outstanding": text(d.outstanding)}, (d, balances)
 
-        t, at = active(runner, conn, "audit")
+        t, at = runner.active(conn, "audit")
         entries = [(r.position, r.event_id, r.deal_id, r.version, r.type, r.actor, r.hash)
                    for r in conn.execute(sa.select(t.entries).order_by(t.entries.c.position))]
         assert entries == [(e["position"], e["event_id"], e["deal_id"], e["version"], e["type"],

@@ -278,7 +278,7 @@ def rewrite_chain(db: Db, log: list[dict[str, Any]], deal_id: str) -> list[dict[
 async def test_rewritten_merkle_leaves_still_fail_the_root_check(
     client: httpx.AsyncClient, log: list[dict], db: Db
 ):
-    from service.proofs import merkle_tables
+    from service.integrity.proofs import merkle_tables
 
     chain = rewrite_chain(db, log, log[0]["deal_id"])
     with db.engine.begin() as conn:
@@ -292,7 +292,7 @@ async def test_rewritten_merkle_leaves_still_fail_the_root_check(
 async def test_a_rewrite_that_also_rebuilds_the_tree_is_caught_by_an_old_signed_digest(
     client: httpx.AsyncClient, log: list[dict], db: Db
 ):
-    from service.proofs import merkle_tables
+    from service.integrity.proofs import merkle_tables
 
     old = (await client.get("/v1/audit/digest", headers=AUDITOR)).json()
     key = (await client.get("/v1/audit/public-key", headers=AUDITOR)).json()

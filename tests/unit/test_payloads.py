@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.countries import COUNTRIES
-from service.payloads import (
+from service.api.schemas import (
     EVENT_TYPES,
     PayloadError,
     parse_date,

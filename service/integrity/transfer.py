@@ -14,10 +14,11 @@ from domain.deal import EVENT_TYPES, Deal
 from domain.errors import LedgerError
 from domain.policy import PolicyBook
 from projections.merkle import MerkleTree
+from service.eventstore import LedgerRecorder
+from service.eventstore.types import StreamConflict
+from service.integrity.proofs import PAGE
+from service.integrity.verification import NoStore, Progress, is_hex64
 from service.ledger import deal_id_for
-from service.proofs import PAGE
-from service.store import LedgerRecorder, StreamConflict
-from service.verification import NoStore, Progress, is_hex64
 
 ENVELOPE_KEYS = (
     "event_id", "deal_id", "version", "position", "type", "data", "occurred_at",

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from service.deps import Admin, LedgerDep, Reader
-from service.problems import ApiProblem
-from service.readmodels import reconcile, runner
+from projections.exposure import reconcile
+from service.api.deps import Admin, LedgerDep, Reader
+from service.api.freshness import runner
+from service.api.problems import ApiProblem
 
 router = APIRouter(prefix="/v1/projections", tags=["projections"])
 logger = logging.getLogger("exim_ledger.reconciliation")

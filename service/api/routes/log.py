@@ -12,9 +12,9 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from service.deps import LedgerDep, Reader
-from service.problems import ApiProblem
-from service.writes import DIGITS
+from service.api.deps import LedgerDep, Reader
+from service.api.framing import DIGITS
+from service.api.problems import ApiProblem
 
 router = APIRouter(prefix="/v1/events", tags=["log"])
 

@@ -40,7 +40,7 @@ class ApiKey:
         return self.role in PERMISSIONS[permission]
 
 
-class KeyError_(ValueError):
+class KeyStoreError(ValueError):
     pass
 
 
@@ -50,9 +50,9 @@ def digest(secret: str) -> str:
 
 def _check(role: str, name: str) -> None:
     if role not in ROLES:
-        raise KeyError_(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        raise KeyStoreError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     if not name or len(name) > 200 or not name.isprintable() or ":" in name or "," in name:
-        raise KeyError_("name must be 1-200 printable characters without ':' or ','")
+        raise KeyStoreError("name must be 1-200 printable characters without ':' or ','")
 
 
 class KeyStore:
@@ -68,7 +68,7 @@ class KeyStore:
         with self.engine.begin() as conn:
             exists = conn.execute(sa.select(api_keys.c.name).where(api_keys.c.name == name)).first()
             if exists:
-                raise KeyError_(f"a key named {name!r} already exists")
+                raise KeyStoreError(f"a key named {name!r} already exists")
             conn.execute(api_keys.insert().values(
                 name=name, role=role, secret_hash=digest(secret), created_at=datetime.now(UTC)))
         return secret
@@ -77,7 +77,7 @@ class KeyStore:
         """Load a key with a known secret (bootstrap): created or brought up to date."""
         _check(role, name)
         if not secret:
-            raise KeyError_(f"bootstrap key {name!r} has an empty secret")
+            raise KeyStoreError(f"bootstrap key {name!r} has an empty secret")
         with self.engine.begin() as conn:
             conn.execute(api_keys.delete().where(api_keys.c.name == name))
             conn.execute(api_keys.insert().values(
@@ -88,7 +88,7 @@ class KeyStore:
         for item in filter(None, (part.strip() for part in spec.split(","))):
             parts = item.split(":", 2)
             if len(parts) != 3:
-                raise KeyError_("LEDGER_BOOTSTRAP_KEYS items must look like role:name:secret")
+                raise KeyStoreError("LEDGER_BOOTSTRAP_KEYS items must look like role:name:secret")
             role, name, secret = parts
             self.put(role, name, secret)
             names.append(name)

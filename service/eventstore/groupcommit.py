@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from service.store_types import Appended, Binding, KeyAlreadyBound, NewEvent, StreamConflict
+from service.eventstore.types import Appended, Binding, KeyAlreadyBound, NewEvent, StreamConflict
 
 logger = logging.getLogger("exim_ledger.groupcommit")
 MAX_UNITS = 256
@@ -123,6 +123,6 @@ class GroupCommitter:
 
 
 def _is_unavailable(error: BaseException) -> bool:
-    from service.store_types import StoreUnavailable
+    from service.eventstore.types import StoreUnavailable
 
     return isinstance(error, StoreUnavailable)

@@ -9,12 +9,12 @@ from starlette.responses import JSONResponse, Response
 from domain.chain import format_timestamp
 from projections import deals as deals_model
 from projections import portfolio
-from service.deps import LedgerDep, Reader
+from service.api.deps import LedgerDep, Reader
+from service.api.framing import DIGITS
+from service.api.freshness import ensure_fresh, runner
+from service.api.problems import ApiProblem
+from service.api.routes.deals import parse_moment
 from service.ledger import Ledger
-from service.problems import ApiProblem
-from service.readmodels import active, ensure_fresh, runner
-from service.routes.deals import parse_moment
-from service.writes import DIGITS
 
 router = APIRouter(prefix="/v1/portfolio", tags=["portfolio"])
 
@@ -49,7 +49,7 @@ async def get_portfolio(
 
     def read() -> dict[str, object]:
         with r.engine.connect() as conn:
-            tables, position = active(r, conn, "portfolio")
+            tables, position = r.active(conn, "portfolio")
             return portfolio.read(conn, tables, position)
 
     return JSONResponse(await run_in_threadpool(read))
@@ -78,7 +78,7 @@ async def list_deals(
 
     def read() -> dict[str, object]:
         with r.engine.connect() as conn:
-            tables, position = active(r, conn, "deals")
+            tables, position = r.active(conn, "deals")
             rows, last = deals_model.query_deals(
                 conn, tables, stage=stage, country=country, instrument=instrument, term=term,
                 category=category, limit=limit, after=after)

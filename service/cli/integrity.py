@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, TextIO
 from uuid import UUID
 
 import typer
@@ -15,39 +13,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from service.settings import Settings
+from service.cli.setup import err, fail, ledger_session
 
-err = Console(stderr=True)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("verify")(verify)
-    app.command("export")(export)
-    app.command("import")(import_)
-
-
-@contextmanager
-def _ledger() -> Iterator[tuple[Any, Any, Settings]]:
-    from service.app import build_ledger
-    from service.db import MigrationsNotAtHead, check_at_head, create_engine
-
-    settings = Settings()
-    engine = create_engine(settings)
-    try:
-        check_at_head(settings, engine)
-    except MigrationsNotAtHead as e:
-        engine.dispose()
-        err.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(2) from None
-    ledger = build_ledger(settings)
-    try:
-        yield ledger, engine, settings
-    finally:
-        ledger.close()
-        close_writer = getattr(ledger.store, "close_writer", None)
-        if close_writer:
-            close_writer()
-        engine.dispose()
+app = typer.Typer()
 
 
 def _progress(what: str) -> Progress:
@@ -57,6 +25,7 @@ def _progress(what: str) -> Progress:
                     console=err, transient=False)
 
 
+@app.command()
 def verify(
     deal_id: Annotated[str | None, typer.Option("--deal-id", help="one deal only")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
@@ -64,16 +33,15 @@ def verify(
     """Check every stored event's hash, chain link, version and Merkle leaf.
 
     Recomputes from the rows as stored; exit status 1 on any failure."""
-    from service.verification import verify as run
+    from service.integrity.verification import verify as run
 
     deal = None
     if deal_id is not None:
         try:
             deal = UUID(deal_id)
         except ValueError:
-            err.print(f"[red]error:[/red] {deal_id!r} is not a deal id")
-            raise typer.Exit(2) from None
-    with _ledger() as (ledger, engine, _), _progress("verifying") as bar:
+            raise fail(f"{deal_id!r} is not a deal id") from None
+    with ledger_session() as (ledger, engine, _), _progress("verifying") as bar:
         task = bar.add_task("verify", total=ledger.store.head() or None, events=0)
 
         def progress(checked: int, position: int) -> None:
@@ -97,14 +65,15 @@ def verify(
               "versions and Merkle leaves")
 
 
+@app.command()
 def export(
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="file to write (default: standard output)")] = None,
 ) -> None:
     """Write the whole log (envelopes with hashes) as JSON Lines, in position order."""
-    from service.transfer import export_lines
+    from service.integrity.transfer import export_lines
 
-    with _ledger() as (ledger, _, _settings), _progress("exporting") as bar:
+    with ledger_session() as (ledger, _, _settings), _progress("exporting") as bar:
         task = bar.add_task("export", total=ledger.store.head() or None, events=0)
 
         def progress(count: int, position: int) -> None:
@@ -123,6 +92,7 @@ def export(
         err.print(f"exported to {output}")
 
 
+@app.command("import")
 def import_(
     file: Annotated[Path, typer.Argument(help="a JSON Lines export; - for standard input")],
     expect_root: Annotated[str | None, typer.Option(
@@ -132,9 +102,9 @@ def import_(
     """Replay an export into an EMPTY ledger, checking every hash and chain link.
 
     Keeps ids, versions, times, actors and hashes; a file that fails writes nothing."""
-    from service.transfer import ImportRefused, LedgerNotEmpty, import_log
+    from service.integrity.transfer import ImportRefused, LedgerNotEmpty, import_log
 
-    with _ledger() as (ledger, _, _settings):
+    with ledger_session() as (ledger, _, _settings):
         handle: TextIO = (sys.stdin if str(file) == "-"
                           else open(file, encoding="utf-8", newline="\n"))  # noqa: SIM115
         try:

@@ -11,11 +11,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from domain.chain import format_timestamp, parse_timestamp
-from service import openapi
-from service.deps import LedgerDep, Reader, Writer
+from service.api import openapi
+from service.api.deps import LedgerDep, Reader, Writer
+from service.api.framing import expected_version, if_match_version, read_json, render_json, submit
+from service.api.problems import ApiProblem
 from service.ledger import RFC3339, Command, deal_id_for
-from service.problems import ApiProblem
-from service.writes import expected_version, if_match_version, read_json, render_json, submit
 
 router = APIRouter(prefix="/v1/deals", tags=["deals"])
 MAX_INT = 2**62

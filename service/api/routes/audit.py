@@ -14,11 +14,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from domain.chain import format_timestamp
 from projections import audit
-from service.deps import Auditor, LedgerDep
-from service.problems import ApiProblem
-from service.readmodels import active, ensure_fresh, runner
-from service.routes.deals import parse_deal_id, parse_moment
-from service.writes import DIGITS
+from service.api.deps import Auditor, LedgerDep
+from service.api.framing import DIGITS
+from service.api.freshness import ensure_fresh, runner
+from service.api.problems import ApiProblem
+from service.api.routes.deals import parse_deal_id, parse_moment
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 PAGE = 1000
@@ -35,7 +35,7 @@ async def deal_trail(
 
     def read() -> list[dict[str, Any]]:
         with r.engine.connect() as conn:
-            tables, _ = active(r, conn, "audit")
+            tables, _ = r.active(conn, "audit")
             return audit.query(conn, tables, deal_id=str(deal))
 
     entries = await run_in_threadpool(read)
@@ -67,7 +67,7 @@ async def audit_log(
 
     def page(after: int, size: int) -> list[dict[str, Any]]:
         with r.engine.connect() as conn:
-            tables, _ = active(r, conn, "audit")
+            tables, _ = r.active(conn, "audit")
             return audit.query(conn, tables, after=after, limit=size, **filters)
 
     if format == "json":

@@ -8,12 +8,12 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from service import openapi
-from service.deps import LedgerDep, Writer
+from service.api import openapi
+from service.api.deps import LedgerDep, Writer
+from service.api.framing import ensure_text, expected_version, read_json, render_json, submit
+from service.api.problems import ApiProblem
+from service.api.routes.deals import APPLICATION_NUMBER
 from service.ledger import Command
-from service.problems import ApiProblem
-from service.routes.deals import APPLICATION_NUMBER
-from service.writes import ensure_text, expected_version, read_json, render_json, submit
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 MAX_ITEMS = 1000

@@ -16,11 +16,11 @@ from starlette.responses import JSONResponse, Response
 from domain.errors import NotFound
 from projections.base import Tables
 from projections.merkle import MerkleError
-from service import proofs, verification
-from service.deps import Auditor, LedgerDep
-from service.problems import ApiProblem
-from service.readmodels import ensure_fresh
-from service.signing import Signer, load_signer
+from service.api.deps import Auditor, LedgerDep
+from service.api.freshness import ensure_fresh
+from service.api.problems import ApiProblem
+from service.integrity import proofs, verification
+from service.integrity.signing import Signer, load_signer
 
 router = APIRouter(prefix="/v1/audit", tags=["integrity"])
 logger = logging.getLogger("exim_ledger.integrity")

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from service.auth import ApiKey, KeyStore
+from service.api.problems import ApiProblem
+from service.keys import ApiKey, KeyStore
 from service.ledger import Ledger
-from service.problems import ApiProblem
 from service.settings import Settings
 
 

@@ -17,8 +17,8 @@ from domain.chain import event_hash
 from domain.envelope import envelope
 from projections import merkle_log
 from projections.merkle import MerkleError, MerkleTree
-from service.proofs import PAGE, merkle_tables
-from service.store import LedgerRecorder
+from service.eventstore import LedgerRecorder
+from service.integrity.proofs import PAGE, merkle_tables
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from domain.errors import LedgerError
-from service.store import StoreUnavailable
+from service.eventstore.types import StoreUnavailable
 
 PROBLEM_TYPE = "https://exim-ledger.example/problems/"
 MEDIA_TYPE = "application/problem+json"

@@ -17,13 +17,10 @@ from starlette.responses import Response
 from domain.policy import load_policy_book
 from projections.registry import read_models
 from projections.runner import Runner
-from service import openapi, problems
-from service.auth import KeyStore
-from service.db import check_at_head, create_engine
-from service.deps import clean_query
-from service.ledger import Ledger
-from service.metrics import Metrics, MetricsMiddleware
-from service.routes import (
+from service.api import openapi, problems
+from service.api.deps import clean_query
+from service.api.metrics import Metrics, MetricsMiddleware
+from service.api.routes import (
     audit,
     batches,
     deals,
@@ -34,6 +31,9 @@ from service.routes import (
     portfolio,
     projections,
 )
+from service.db import check_at_head, create_engine
+from service.keys import KeyStore
+from service.ledger import Ledger
 from service.settings import Settings
 
 logger = logging.getLogger("exim_ledger")
@@ -88,9 +88,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             runner.stop()
             ledger.close()
-            close_writer = getattr(ledger.store, "close_writer", None)
-            if close_writer:
-                close_writer()
             engine.dispose()
 
     app = FastAPI(

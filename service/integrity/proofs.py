@@ -15,9 +15,9 @@ from projections import merkle_log
 from projections.base import Tables
 from projections.merkle_log import MerkleProjection
 from projections.positions import positions
+from service.eventstore import LedgerRecorder
+from service.integrity.signing import Signer
 from service.ledger import InvalidRequest
-from service.signing import Signer
-from service.store import LedgerRecorder
 
 MERKLE = "merkle"
 PAGE = 1000

@@ -3,7 +3,7 @@
 The POST routes read raw bodies so that they word every error themselves, which leaves
 FastAPI nothing to describe. The request bodies, headers and responses are described here
 instead, and the event payloads are generated from the field specs that validate them
-(``service.payloads.SCHEMAS``), so the documentation cannot drift from validation.
+(``service.api.schemas.SCHEMAS``), so the documentation cannot drift from validation.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from service.payloads import EVENT_TYPES, SCHEMAS, JsonSchema, anchored, object_schema
-from service.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
-from service.writes import HEADER_MAX, HEADER_TEXT, IDEMPOTENCY_KEY_MAX, IF_MATCH
+from service.api.framing import HEADER_MAX, HEADER_TEXT, IDEMPOTENCY_KEY_MAX, IF_MATCH
+from service.api.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
+from service.api.schemas import EVENT_TYPES, SCHEMAS, JsonSchema, anchored, object_schema
 
 REF = "#/components/schemas/"
 DEAL_EVENT_TYPES = tuple(t for t in EVENT_TYPES if t != "DealApplied")

@@ -14,10 +14,10 @@ from starlette.responses import Response
 
 from domain.chain import canonical_json
 from domain.errors import LedgerError
-from service.auth import ApiKey
+from service.api.problems import ApiProblem, error_json
+from service.eventstore.types import StoredResponse
+from service.keys import ApiKey
 from service.ledger import Command, Context, Idempotency, Ledger, Outcome, Render
-from service.problems import ApiProblem, error_json
-from service.store import StoredResponse
 
 HEADER_TEXT = re.compile(r"[\x21-\x7e][\x20-\x7e]*", re.ASCII)
 DIGITS = re.compile(r"[0-9]{1,18}", re.ASCII)

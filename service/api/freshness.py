@@ -1,0 +1,28 @@
+"""Reading projections: the runner, and read-your-writes (``min_position``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from projections.runner import Runner, wait_for
+from service.api.problems import ApiProblem
+
+FRESHNESS_TIMEOUT = 5.0
+
+
+def runner(request: Request) -> Runner:
+    return request.app.state.runner  # type: ignore[no-any-return]
+
+
+async def ensure_fresh(request: Request, names: Sequence[str], min_position: int | None) -> None:
+    if min_position is None or min_position <= 0:
+        return
+    r = runner(request)
+    if not await run_in_threadpool(wait_for, r.engine, names, min_position, FRESHNESS_TIMEOUT):
+        raise ApiProblem(503, "projection_behind",
+                         f"projection(s) {', '.join(names)} did not reach position "
+                         f"{min_position} within {FRESHNESS_TIMEOUT:.0f} s; retry",
+                         headers={"Retry-After": "1"}, min_position=min_position)

@@ -1,0 +1,52 @@
+"""The exposure ledger: program balances, and one deal's postings and balances."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from projections import exposure
+from service.api.deps import Reader
+from service.api.freshness import ensure_fresh, runner
+from service.api.routes.deals import parse_deal_id
+
+router = APIRouter(prefix="/v1/exposure", tags=["exposure ledger"])
+
+
+@router.get("", summary="Program accounts, totals and the reconciliation with the portfolio")
+async def program(
+    request: Request, _: Reader, min_position: int | None = Query(None, ge=0, le=2**62),
+) -> Response:
+    await ensure_fresh(request, ["exposure"], min_position)
+    r = runner(request)
+
+    def read() -> dict[str, Any]:
+        with r.engine.connect() as conn:
+            t, position = r.active(conn, "exposure")
+            accounts = exposure.program_accounts(conn, t)
+        return {"position": position, "accounts": accounts,
+                "reconciliation": exposure.reconcile(r)}
+
+    return JSONResponse(await run_in_threadpool(read))
+
+
+@router.get("/deals/{deal_id}", summary="One deal's double-entry postings and balances")
+async def deal(
+    deal_id: str, request: Request, _: Reader,
+    min_position: int | None = Query(None, ge=0, le=2**62),
+) -> Response:
+    deal_uuid = str(parse_deal_id(deal_id))
+    await ensure_fresh(request, ["exposure"], min_position)
+    r = runner(request)
+
+    def read() -> dict[str, Any]:
+        with r.engine.connect() as conn:
+            t, position = r.active(conn, "exposure")
+            return {"deal_id": deal_uuid, "position": position,
+                    "balances": exposure.deal_balances(conn, t, deal_uuid),
+                    "postings": exposure.deal_postings(conn, t, deal_uuid)}
+
+    return JSONResponse(await run_in_threadpool(read))

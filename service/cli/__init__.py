@@ -1,0 +1,16 @@
+"""The ``exim-ledger`` command line, one module a topic."""
+
+from __future__ import annotations
+
+import typer
+
+from service.cli import integrity, keys, projections, server
+
+app = typer.Typer(help="ExportAI Deal Ledger", no_args_is_help=True, add_completion=False)
+for topic in (server, projections, integrity):
+    app.registered_commands += topic.app.registered_commands
+app.add_typer(keys.app, name="keys")
+
+
+def main() -> None:
+    app()

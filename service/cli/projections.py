@@ -1,0 +1,54 @@
+"""``project`` and ``rebuild``: the projection runner outside the API process."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import typer
+
+from service.cli.setup import err, fail, ledger_session
+
+app = typer.Typer()
+
+
+@app.command()
+def project() -> None:
+    """Run the projection runner in the foreground (for deployments with several API
+    instances: set LEDGER_PROJECTIONS_IN_PROCESS=false on them). Stop with Ctrl-C."""
+    from service.api.app import build_runner
+
+    with ledger_session() as (ledger, engine, settings):
+        runner = build_runner(settings, ledger, engine)
+        done = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: done.set())
+        runner.start()
+        err.print(f"projecting {', '.join(runner.projections)}; Ctrl-C to stop")
+        try:
+            while not done.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            runner.stop()
+
+
+@app.command()
+def rebuild(name: str) -> None:
+    """Rebuild one projection from the log into fresh tables, then swap them in."""
+    from rich.progress import Progress
+
+    from service.api.app import build_runner
+
+    with ledger_session() as (ledger, engine, settings):
+        runner = build_runner(settings, ledger, engine)
+        if name not in runner.projections:
+            raise fail(f"no projection {name!r}; known: {', '.join(runner.projections)}")
+        with Progress(console=err) as bar:
+            task = bar.add_task(f"rebuilding {name}", total=None)
+
+            def progress(position: int, head: int) -> None:
+                bar.update(task, completed=position, total=head)
+
+            position = runner.rebuild(name, progress)
+    typer.echo(f"{name} rebuilt up to position {position}")

@@ -1,0 +1,203 @@
+"""What both event stores share: stamping inside the write section, the idempotency rows
+a group binds, and the read queries (one SQL text, two dialects)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from abc import abstractmethod
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from domain.chain import event_hash, format_timestamp, parse_timestamp
+from domain.envelope import envelope
+from service.eventstore.groupcommit import GroupCommitter, Unit
+from service.eventstore.types import Appended, Binding, NewEvent, StoredResponse
+
+EVENTS_TABLE = "ledger_events"
+SNAPSHOTS_TABLE = "ledger_snapshots"
+ImportRow = tuple[UUID, int, int, str, bytes, str]
+RawRow = tuple[str, int, int, str, bytes, str]
+
+
+def dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def stamp(
+    events: Sequence[NewEvent], prev_hashes: dict[UUID, str | None], last_recorded: str | None
+) -> tuple[str, list[bytes]]:
+    """Give every event of a group ``recorded_at``, ``prev_hash`` and ``hash``; called inside
+    the serialised write section, so ``recorded_at`` never decreases along the log."""
+    now = datetime.now(UTC)
+    if last_recorded is not None:
+        now = max(now, parse_timestamp(last_recorded))
+    recorded_at = format_timestamp(now)
+    heads = dict(prev_hashes)
+    states = []
+    for ev in events:
+        st = ev.state
+        st["recorded_at"] = recorded_at
+        if st.get("occurred_at") is None:  # not given by the poster: it defaults to recorded_at
+            st["occurred_at"] = recorded_at
+        st["timestamp"] = {"_type_": "datetime_iso", "_data_": now.isoformat()}
+        st["prev_hash"] = heads.get(ev.deal_id) if ev.version > 1 else None
+        # the hash covers exactly the envelope the API returns (position is not hashed)
+        st["hash"] = event_hash(envelope(str(ev.deal_id), ev.version, 0, ev.topic, st))
+        heads[ev.deal_id] = st["hash"]
+        states.append(dumps(st))
+    return recorded_at, states
+
+
+def bind_results(accepted: list[Unit], positions: list[int]) -> list[tuple[Any, ...]]:
+    """Give each accepted unit its envelopes and response; the idempotency rows to insert."""
+    rows: list[tuple[Any, ...]] = []
+    offset = 0
+    for unit in accepted:
+        n = len(unit.events)
+        envs = [envelope(str(ev.deal_id), ev.version, pos, ev.topic, ev.state)
+                for ev, pos in zip(unit.events, positions[offset:offset + n], strict=True)]
+        offset += n
+        response = _response(unit.binding, envs)
+        unit.result = Appended(envs, response)
+        if unit.binding is not None and response is not None:
+            b = unit.binding
+            rows.append((b.scope, b.key, b.fingerprint, response.status, response.body,
+                         response.location))
+    return rows
+
+
+def _response(binding: Binding | None, envs: list[dict[str, Any]]) -> StoredResponse | None:
+    if binding is None:
+        return None
+    if binding.response is not None:
+        return binding.response
+    return binding.render(envs) if binding.render is not None else None
+
+
+def chunks(rows: Iterable[ImportRow], size: int) -> Iterator[list[ImportRow]]:
+    chunk: list[ImportRow] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class LogQueries:
+    """The read side of both recorders. A dialect names its placeholder, its position
+    column and how it stores ids, times and bytes; the SQL is written once."""
+
+    P = "%s"  # the driver's placeholder
+    POSITION = "notification_id"
+
+    @abstractmethod
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[Mapping[str, Any]]: ...
+
+    @abstractmethod
+    def _id(self, deal_id: UUID) -> Any: ...
+
+    @staticmethod
+    def _bytes(state: Any) -> bytes:
+        return state.encode("utf-8") if isinstance(state, str) else bytes(state)
+
+    @staticmethod
+    def _recorded(value: Any) -> str:
+        return value if isinstance(value, str) else format_timestamp(value)
+
+    def _sql(self, text: str) -> str:
+        return text.replace("{P}", self.P).replace("{POS}", self.POSITION).replace(
+            "{T}", EVENTS_TABLE)
+
+    def lookup_binding(self, scope: str, key: str) -> tuple[str, StoredResponse] | None:
+        rows = self._rows(self._sql(
+            "SELECT fingerprint, status, body, location FROM idempotency_keys "
+            "WHERE scope = {P} AND key = {P}"), (scope, key))
+        if not rows:
+            return None
+        r = rows[0]
+        return r["fingerprint"], StoredResponse(r["status"], r["body"], r["location"])
+
+    def select_deal_rows(self, deal_id: UUID, lte: int | None = None) -> list[dict[str, Any]]:
+        sql = ("SELECT originator_version, {POS} AS position, topic, state FROM {T} "
+               "WHERE originator_id = {P}")
+        params: list[Any] = [self._id(deal_id)]
+        if lte is not None:
+            sql += " AND originator_version <= {P}"
+            params.append(lte)
+        return [
+            envelope(str(deal_id), r["originator_version"], r["position"], r["topic"],
+                     json.loads(self._bytes(r["state"])))
+            for r in self._rows(self._sql(sql + " ORDER BY originator_version"), params)
+        ]
+
+    def version_as_of(self, deal_id: UUID, moment: datetime) -> int | None:
+        rows = self._rows(self._sql(
+            "SELECT max(originator_version) AS v FROM {T} "
+            "WHERE originator_id = {P} AND recorded_at <= {P}"),
+            (self._id(deal_id), self._moment(moment)))
+        return rows[0]["v"] if rows else None
+
+    def _moment(self, moment: datetime) -> Any:
+        return moment
+
+    def select_log(self, after: int, limit: int, *, internal: bool = False
+                   ) -> list[dict[str, Any]]:
+        """The log after ``after``; ``internal`` adds what projections need beyond the API."""
+        out = []
+        for deal, version, position, topic, raw, _ in self.select_raw(after, limit):
+            state = json.loads(raw)
+            env = envelope(deal, version, position, topic, state)
+            if internal and "controlled_eccns" in state:
+                env["controlled_eccns"] = state["controlled_eccns"]
+            out.append(env)
+        return out
+
+    def select_raw(self, after: int, limit: int, deal_id: UUID | None = None) -> list[RawRow]:
+        """Rows after ``after`` in position order, as stored: ``(deal_id, version,
+        position, topic, state bytes, recorded_at)``."""
+        sql = ("SELECT originator_id, originator_version, {POS} AS position, topic, state, "
+               "recorded_at FROM {T} WHERE {POS} > {P}")
+        params: list[Any] = [after]
+        if deal_id is not None:
+            sql += " AND originator_id = {P}"
+            params.append(self._id(deal_id))
+        params.append(limit)
+        return [
+            (str(UUID(str(r["originator_id"]))), r["originator_version"], r["position"],
+             r["topic"], self._bytes(r["state"]), self._recorded(r["recorded_at"]))
+            for r in self._rows(self._sql(sql + " ORDER BY {POS} LIMIT {P}"), params)
+        ]
+
+    def ping(self) -> None:
+        self._rows("SELECT 1 AS one", ())
+
+
+class GroupCommits:
+    """``append`` through one committer thread per process (see ``groupcommit``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._committer: GroupCommitter | None = None
+        self._committer_lock = threading.Lock()
+
+    @abstractmethod
+    def _commit_group(self, units: list[Unit]) -> None: ...
+
+    def append(self, events: Sequence[NewEvent], binding: Binding | None = None) -> Appended:
+        """Append one unit (all or nothing); concurrent units share a transaction."""
+        with self._committer_lock:
+            if self._committer is None:
+                self._committer = GroupCommitter(self._commit_group,
+                                                 f"{type(self).__name__}-commit")
+        return self._committer.submit(events, binding)
+
+    def close_writer(self) -> None:
+        with self._committer_lock:
+            if self._committer is not None:
+                self._committer.close()
+                self._committer = None

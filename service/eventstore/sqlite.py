@@ -1,0 +1,155 @@
+"""The SQLite event store: the library's recorder, written to by one connection in
+``BEGIN IMMEDIATE`` transactions (WAL, ``synchronous=FULL``), through group commits."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+
+from domain.chain import format_timestamp
+from service.eventstore.common import (
+    EVENTS_TABLE,
+    GroupCommits,
+    ImportRow,
+    LogQueries,
+    bind_results,
+    chunks,
+    stamp,
+)
+from service.eventstore.groupcommit import Unit, plan
+from service.eventstore.types import KeyAlreadyBound, StoreUnavailable, StreamConflict
+
+
+class SQLiteLedgerRecorder(GroupCommits, LogQueries, SQLiteApplicationRecorder):
+    P = "?"
+    POSITION = "rowid"
+
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = EVENTS_TABLE):
+        super().__init__(datastore, EVENTS_TABLE)
+        self._writer_lock = threading.Lock()
+        self._writer: sqlite3.Connection | None = None
+        self._db_name = datastore.pool.db_name
+        self._timeout = float(datastore.pool.lock_timeout or 10)
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[Mapping[str, Any]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql, params)
+            return list(c.fetchall())
+
+    def _id(self, deal_id: UUID) -> Any:
+        return deal_id.hex
+
+    def _moment(self, moment: datetime) -> Any:
+        return format_timestamp(moment)
+
+    def head(self) -> int:
+        return self.max_notification_id() or 0
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the writer connection; a lock timeout or I/O error is
+        ``StoreUnavailable``, a unique-key clash a conflict; any failure rolls back."""
+        with self._writer_lock:
+            if self._writer is None:
+                self._writer = sqlite3.connect(self._db_name, isolation_level=None,
+                                               check_same_thread=False, timeout=self._timeout)
+                self._writer.execute("PRAGMA journal_mode=WAL")
+                self._writer.execute("PRAGMA synchronous=FULL")
+                self._writer.row_factory = sqlite3.Row
+            conn = self._writer
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as e:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(e, sqlite3.IntegrityError):
+                    if "idempotency_keys" in str(e):
+                        raise KeyAlreadyBound from e
+                    raise StreamConflict from e
+                if isinstance(e, sqlite3.OperationalError):
+                    raise StoreUnavailable(str(e)) from e
+                raise
+
+    def _commit_group(self, units: list[Unit]) -> None:
+        try:
+            with self._write() as conn:
+                self._commit_units(conn, units)
+        except BaseException:
+            for unit in units:
+                unit.result = None
+            raise
+
+    def _commit_units(self, conn: sqlite3.Connection, units: list[Unit]) -> None:
+        row = conn.execute(
+            f"SELECT recorded_at FROM {EVENTS_TABLE} ORDER BY rowid DESC LIMIT 1"
+        ).fetchone()
+        heads: dict[UUID, int] = {}
+        hashes: dict[UUID, str | None] = {}
+        for deal_id in {ev.deal_id for u in units for ev in u.events}:
+            r = conn.execute(
+                f"SELECT originator_version, state FROM {EVENTS_TABLE} "
+                "WHERE originator_id = ? ORDER BY originator_version DESC LIMIT 1",
+                (deal_id.hex,),
+            ).fetchone()
+            if r is not None:
+                heads[deal_id] = r["originator_version"]
+                hashes[deal_id] = json.loads(r["state"])["hash"]
+        taken = {
+            (u.binding.scope, u.binding.key) for u in units if u.binding
+            and conn.execute("SELECT 1 FROM idempotency_keys WHERE scope = ? AND key = ?",
+                             (u.binding.scope, u.binding.key)).fetchone()
+        }
+        accepted = plan(units, heads, taken)
+        events = [ev for u in accepted for ev in u.events]
+        positions: list[int] = []
+        if events:
+            recorded_at, states = stamp(events, hashes, row["recorded_at"] if row else None)
+            for ev, state in zip(events, states, strict=True):
+                cur = conn.execute(
+                    f"INSERT INTO {EVENTS_TABLE} "
+                    "(originator_id, originator_version, topic, state, recorded_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (ev.deal_id.hex, ev.version, ev.topic, state, recorded_at),
+                )
+                positions.append(int(cur.lastrowid or 0))
+        now = datetime.now(UTC).isoformat()
+        conn.executemany(
+            "INSERT INTO idempotency_keys "
+            "(scope, key, fingerprint, status, body, location, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(*b, now) for b in bind_results(accepted, positions)],
+        )
+
+    def import_events(self, rows: Iterable[ImportRow], batch: int = 1000) -> int:
+        """Insert ``(deal_id, version, position, topic, state, recorded_at)`` rows with
+        their positions, in one transaction under the write lock, into an empty store
+        (else ``StreamConflict``). Anything ``rows`` raises rolls the whole import back."""
+        count = 0
+        with self._write() as conn:
+            if conn.execute(f"SELECT 1 FROM {EVENTS_TABLE} LIMIT 1").fetchone():
+                raise StreamConflict("the ledger already holds events")
+            for chunk in chunks(rows, batch):
+                conn.executemany(
+                    f"INSERT INTO {EVENTS_TABLE} (rowid, originator_id, originator_version, "
+                    "topic, state, recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(n, d.hex, v, t, s, r) for d, v, n, t, s, r in chunk],
+                )
+                count += len(chunk)
+        return count
+
+    def close_writer(self) -> None:
+        super().close_writer()
+        with self._writer_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
