@@ -25,7 +25,7 @@ api_keys = sa.Table(
     metadata,
     sa.Column("name", sa.String(200), primary_key=True),
     sa.Column("role", sa.String(16), nullable=False),
-    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
 )
