@@ -1,7 +1,12 @@
-"""Alembic environment: the URL comes from the caller (``exim-ledger migrate``) or settings."""
+"""Alembic environment: the URL comes from the caller (``exim-ledger migrate``) or settings.
+
+Revisions never import the models; ``target_metadata`` serves autogenerate only."""
 
 from alembic import context
-from sqlalchemy import create_engine, pool
+from sqlalchemy import Connection, create_engine, pool
+
+from service.db import include_object, schema_metadata
+from service.settings import Settings
 
 config = context.config
 
@@ -10,23 +15,24 @@ def database_url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from service.settings import Settings
-
     return Settings().sqlalchemy_url
 
 
+def run_migrations(connection: Connection) -> None:
+    context.configure(connection=connection, target_metadata=schema_metadata(),
+                      include_object=include_object(connection.dialect.name))
+    with context.begin_transaction():
+        context.run_migrations()
+
+
 def run_migrations_online() -> None:
-    connectable = config.attributes.get("connection")
-    if connectable is not None:
-        context.configure(connection=connectable, target_metadata=None)
-        with context.begin_transaction():
-            context.run_migrations()
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        run_migrations(connection)
         return
     engine = create_engine(database_url(), poolclass=pool.NullPool)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=None)
-        with context.begin_transaction():
-            context.run_migrations()
+        run_migrations(connection)
     engine.dispose()
 
 

@@ -7,10 +7,17 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.environment import IncludeObjectFn, NameFilterType
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.schema import SchemaItem
 
 import migrations
+from domain.policy import load_policy_book
+from projections.positions import metadata as positions_metadata
+from projections.registry import read_models
+from service import keys
+from service.eventstore import schema as eventstore_schema
 from service.settings import Settings
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
@@ -78,3 +85,26 @@ def check_at_head(settings: Settings, engine: sa.Engine, head: str | None = None
             f"the code needs {head}: run `exim-ledger migrate` first"
         )
     return head
+
+
+def schema_metadata() -> sa.MetaData:
+    """Every table the code reads or writes, in one ``MetaData``: what the migrations at
+    head must have created (compared by alembic's autogenerate)."""
+    combined = sa.MetaData()
+    projections = read_models(load_policy_book(None))
+    for source in (eventstore_schema.metadata, keys.metadata, positions_metadata,
+                   *(projection.schema.metadata for projection in projections)):
+        for table in source.tables.values():
+            table.to_metadata(combined)
+    return combined
+
+
+def include_object(dialect: str) -> IncludeObjectFn:
+    """alembic's ``include_object`` hook on ``dialect``: off PostgreSQL, it leaves out the
+    event store's PostgreSQL-only column and index."""
+
+    def include(_obj: SchemaItem, name: str | None, kind: NameFilterType, _reflected: bool,
+                _compare_to: SchemaItem | None) -> bool:
+        return dialect == "postgresql" or (kind, name) not in eventstore_schema.POSTGRES_ONLY
+
+    return include
