@@ -11,7 +11,7 @@ from typing import Any
 
 from domain.errors import RuleViolation
 from domain.policy import PolicyVersion
-from domain.state import DealState, fmt, money
+from domain.state import DealState, format_money
 
 MEDIUM_TERM_MAX_AMOUNT = Decimal("10000000.00")
 MEDIUM_TERM_MAX_TENOR = 7
@@ -22,6 +22,13 @@ INSTRUMENTS_BY_TERM = {
 }
 QUORUM = 3
 DIRECTORS = 5
+
+
+def _check_at_most(code: str, name: str, amount: Decimal, limit_name: str, limit: Decimal) -> None:
+    if amount > limit:
+        raise RuleViolation(
+            code, f"{name} {format_money(amount)} exceeds {limit_name} {format_money(limit)}"
+        )
 
 
 # -- any event after DealApplied ---------------------------------------------------------
@@ -66,41 +73,37 @@ def check_instrument_offered_for_term(data: Mapping[str, Any]) -> None:
 
 
 def check_term(data: Mapping[str, Any]) -> None:
-    amount, tenor = money(data["financed_amount"]), data["tenor_years"]
+    amount, tenor = Decimal(data["financed_amount"]), data["tenor_years"]
     is_medium = amount <= MEDIUM_TERM_MAX_AMOUNT and tenor <= MEDIUM_TERM_MAX_TENOR
-    if data["term"] == "medium" and not is_medium:
+    if (data["term"] == "medium") != is_medium:
+        bound, joined = ("<=", "and") if data["term"] == "medium" else (">", "or")
         raise RuleViolation(
             "term_mismatch",
-            f"medium term needs financed_amount <= {fmt(MEDIUM_TERM_MAX_AMOUNT)} and "
-            f"tenor_years <= {MEDIUM_TERM_MAX_TENOR}; got {fmt(amount)} over {tenor} years",
-        )
-    if data["term"] == "long" and is_medium:
-        raise RuleViolation(
-            "term_mismatch",
-            f"long term needs financed_amount > {fmt(MEDIUM_TERM_MAX_AMOUNT)} or "
-            f"tenor_years > {MEDIUM_TERM_MAX_TENOR}; got {fmt(amount)} over {tenor} years",
+            f"{data['term']} term needs financed_amount {bound} "
+            f"{format_money(MEDIUM_TERM_MAX_AMOUNT)} {joined} tenor_years {bound} "
+            f"{MEDIUM_TERM_MAX_TENOR}; got {format_money(amount)} over {tenor} years",
         )
 
 
 def check_financed_share(data: Mapping[str, Any]) -> None:
-    amount, contract = money(data["financed_amount"]), money(data["contract_value"])
+    amount, contract = Decimal(data["financed_amount"]), Decimal(data["contract_value"])
     limit = contract * MAX_FINANCED_SHARE
     if amount > limit:
-        shown = fmt(limit) if limit == limit.quantize(Decimal("0.01")) else str(limit)
+        shown = format_money(limit) if limit == limit.quantize(Decimal("0.01")) else str(limit)
         raise RuleViolation(
             "financed_share_exceeds_limit",
-            f"financed_amount {fmt(amount)} exceeds 85% of contract_value "
-            f"{fmt(contract)} ({shown})",
+            f"financed_amount {format_money(amount)} exceeds 85% of contract_value "
+            f"{format_money(contract)} ({shown})",
         )
 
 
 def check_items_sum(data: Mapping[str, Any]) -> None:
-    total = sum((money(item["value"]) for item in data["items"]), Decimal("0.00"))
-    contract = money(data["contract_value"])
+    total = sum((Decimal(item["value"]) for item in data["items"]), Decimal("0.00"))
+    contract = Decimal(data["contract_value"])
     if total != contract:
         raise RuleViolation(
             "items_do_not_sum_to_contract_value",
-            f"items sum to {fmt(total)}, contract_value is {fmt(contract)}",
+            f"items sum to {format_money(total)}, contract_value is {format_money(contract)}",
         )
 
 
@@ -206,14 +209,9 @@ def check_decision_matches_votes(data: Mapping[str, Any]) -> None:
 
 
 def check_approved_amount(deal: DealState, data: Mapping[str, Any]) -> None:
-    if data["decision"] != "approved":
-        return
-    amount = money(data["approved_amount"])
-    if amount > deal.requested:
-        raise RuleViolation(
-            "approved_amount_exceeds_request",
-            f"approved_amount {fmt(amount)} exceeds the requested {fmt(deal.requested)}",
-        )
+    if data["decision"] == "approved":
+        _check_at_most("approved_amount_exceeds_request", "approved_amount",
+                       Decimal(data["approved_amount"]), "the requested", deal.requested)
 
 
 # -- DealFinanced ------------------------------------------------------------------------
@@ -227,12 +225,8 @@ def check_board_approved(deal: DealState) -> None:
 
 
 def check_amount_within_approval(deal: DealState, data: Mapping[str, Any]) -> None:
-    amount = money(data["amount"])
-    if amount > deal.approved:
-        raise RuleViolation(
-            "amount_exceeds_board_approval",
-            f"amount {fmt(amount)} exceeds the board's approved {fmt(deal.approved)}",
-        )
+    _check_at_most("amount_exceeds_board_approval", "amount", Decimal(data["amount"]),
+                   "the board's approved", deal.approved)
 
 
 def check_instrument_matches(deal: DealState, data: Mapping[str, Any]) -> None:
@@ -272,23 +266,20 @@ def check_licenses_valid(deal: DealState, policy: PolicyVersion, on: str) -> Non
 
 
 def check_disbursement(deal: DealState, data: Mapping[str, Any]) -> None:
-    amount = money(data["amount"])
+    amount = Decimal(data["amount"])
     available = deal.committed - deal.cancelled
     if deal.disbursed + amount > available:
         raise RuleViolation(
             "disbursement_exceeds_commitment",
-            f"disbursing {fmt(amount)} after {fmt(deal.disbursed)} exceeds the commitment "
-            f"{fmt(deal.committed)} less cancelled {fmt(deal.cancelled)} ({fmt(available)})",
+            f"disbursing {format_money(amount)} after {format_money(deal.disbursed)} exceeds the "
+            f"commitment {format_money(deal.committed)} less cancelled "
+            f"{format_money(deal.cancelled)} ({format_money(available)})",
         )
 
 
 def check_repayment(deal: DealState, data: Mapping[str, Any]) -> None:
-    principal = money(data["principal"])
-    if principal > deal.outstanding:
-        raise RuleViolation(
-            "repayment_exceeds_outstanding",
-            f"principal {fmt(principal)} exceeds outstanding {fmt(deal.outstanding)}",
-        )
+    _check_at_most("repayment_exceeds_outstanding", "principal", Decimal(data["principal"]),
+                   "outstanding", deal.outstanding)
 
 
 def check_claims_applicable(deal: DealState) -> None:
@@ -299,12 +290,8 @@ def check_claims_applicable(deal: DealState) -> None:
 
 
 def check_claim(deal: DealState, data: Mapping[str, Any]) -> None:
-    amount = money(data["amount"])
-    if amount > deal.outstanding:
-        raise RuleViolation(
-            "claim_exceeds_outstanding",
-            f"claim {fmt(amount)} exceeds outstanding {fmt(deal.outstanding)}",
-        )
+    _check_at_most("claim_exceeds_outstanding", "claim", Decimal(data["amount"]),
+                   "outstanding", deal.outstanding)
 
 
 def check_cancellation(deal: DealState, data: Mapping[str, Any]) -> None:
@@ -316,9 +303,10 @@ def check_cancellation(deal: DealState, data: Mapping[str, Any]) -> None:
             )
         return
     undisbursed = deal.undisbursed
-    amount = money(data["amount"]) if "amount" in data else undisbursed
+    amount = Decimal(data["amount"]) if "amount" in data else undisbursed
     if undisbursed <= 0 or amount > undisbursed:
         raise RuleViolation(
             "cancellation_exceeds_undisbursed",
-            f"cancelling {fmt(amount)} exceeds the undisbursed commitment {fmt(undisbursed)}",
+            f"cancelling {format_money(amount)} exceeds the undisbursed commitment "
+            f"{format_money(undisbursed)}",
         )

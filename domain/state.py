@@ -1,28 +1,25 @@
-"""Derived deal state (SPEC "Derived deal state"), shared by the aggregate and by ``fold``.
+"""Derived deal state (SPEC "Derived deal state"), shared by the aggregate and the projections.
 
 ``DealState`` holds only snapshot-friendly values (str, int, bool, None, Decimal, list,
 dict). Its ``apply_payload`` is the single way state changes: the ``Deal`` aggregate's
-events call it, and ``fold`` calls it on API envelopes, so both always agree.
+events call it, and the projections call it on envelopes, so both always agree.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from domain.chain import parse_timestamp
-from domain.policy import DEFAULT_POLICY, PolicyBook
-
 ZERO = Decimal("0.00")
+# every money figure of a deal's state, in the order the view lists them
+FIGURES = ("requested", "approved", "committed", "disbursed", "principal_repaid",
+           "interest_received", "claims_paid", "cancelled", "outstanding", "undisbursed",
+           "exposure")
 
 
-def money(value: str) -> Decimal:
-    return Decimal(value)
-
-
-def fmt(value: Decimal) -> str:
+def format_money(value: Decimal) -> str:
     """A money amount as a string with exactly two places."""
     return f"{value:.2f}"
 
@@ -81,7 +78,7 @@ class DealState:
         self.instrument = data["instrument"]
         self.term = data["term"]
         self.tenor_years = data["tenor_years"]
-        self.contract_value = money(data["contract_value"])
+        self.contract_value = Decimal(data["contract_value"])
         self.us_content_pct = data.get("us_content_pct")
         self.items = copy.deepcopy(list(data["items"]))
         self.controlled_eccns = sorted(set(controlled_eccns))
@@ -93,14 +90,9 @@ class DealState:
         self.cancellation_reason = None
         self.financed = False
         self.financing = None
-        self.requested = money(data["financed_amount"])
-        self.approved = ZERO
-        self.committed = ZERO
-        self.disbursed = ZERO
-        self.principal_repaid = ZERO
-        self.interest_received = ZERO
-        self.claims_paid = ZERO
-        self.cancelled = ZERO
+        self.requested = Decimal(data["financed_amount"])
+        self.approved = self.committed = self.disbursed = self.principal_repaid = ZERO
+        self.interest_received = self.claims_paid = self.cancelled = ZERO
 
     def _on_license_requested(self, data: Mapping[str, Any]) -> None:
         self.licenses.append(
@@ -135,29 +127,29 @@ class DealState:
         self.board_vote = copy.deepcopy(dict(data))
         self.board_status = data["decision"]
         approved = data["decision"] == "approved"
-        self.approved = money(data["approved_amount"]) if approved else ZERO
+        self.approved = Decimal(data["approved_amount"]) if approved else ZERO
 
     def _on_deal_financed(self, data: Mapping[str, Any]) -> None:
         self.financed = True
         self.financing = copy.deepcopy(dict(data))
-        self.committed = money(data["amount"])
+        self.committed = Decimal(data["amount"])
 
     def _on_funds_disbursed(self, data: Mapping[str, Any]) -> None:
-        self.disbursed += money(data["amount"])
+        self.disbursed += Decimal(data["amount"])
 
     def _on_repayment_received(self, data: Mapping[str, Any]) -> None:
-        self.principal_repaid += money(data["principal"])
-        self.interest_received += money(data["interest"])
+        self.principal_repaid += Decimal(data["principal"])
+        self.interest_received += Decimal(data["interest"])
 
     def _on_claim_paid(self, data: Mapping[str, Any]) -> None:
-        self.claims_paid += money(data["amount"])
+        self.claims_paid += Decimal(data["amount"])
 
     def _on_deal_cancelled(self, data: Mapping[str, Any]) -> None:
         self.cancellation_reason = data["reason"]
         if not self.financed:
             self.closed = True
         elif "amount" in data:
-            self.cancelled += money(data["amount"])
+            self.cancelled += Decimal(data["amount"])
         else:
             self.cancelled += self.undisbursed
 
@@ -223,7 +215,7 @@ class DealState:
             "instrument": self.instrument,
             "term": self.term,
             "tenor_years": self.tenor_years,
-            "contract_value": fmt(self.contract_value),
+            "contract_value": format_money(self.contract_value),
             "us_content_pct": self.us_content_pct,
             "eccns": self.eccns,
             "controlled_eccns": list(self.controlled_eccns),
@@ -235,17 +227,7 @@ class DealState:
             "closed": self.closed,
             "financed": self.financed,
             "cancellation_reason": self.cancellation_reason,
-            "requested": fmt(self.requested),
-            "approved": fmt(self.approved),
-            "committed": fmt(self.committed),
-            "disbursed": fmt(self.disbursed),
-            "principal_repaid": fmt(self.principal_repaid),
-            "interest_received": fmt(self.interest_received),
-            "claims_paid": fmt(self.claims_paid),
-            "cancelled": fmt(self.cancelled),
-            "outstanding": fmt(self.outstanding),
-            "undisbursed": fmt(self.undisbursed),
-            "exposure": fmt(self.exposure),
+            **{name: format_money(getattr(self, name)) for name in FIGURES},
             "applied_at": self.applied_at,
             "updated_at": self.updated_at,
         }
@@ -269,40 +251,3 @@ _HANDLERS = {
     "DealCancelled": DealState._on_deal_cancelled,
 }
 
-
-def fold(
-    envelopes: Iterable[Mapping[str, Any]], policies: PolicyBook | None = None
-) -> dict[str, Any]:
-    """The derived state of one deal from its API envelopes, in version order.
-
-    The controlled ECCNs are those under the ``DealApplied`` event's policy version: taken
-    from a ``controlled_eccns`` key if the envelope (e.g. the stored state) carries one, else
-    computed with ``policies`` (default: the built-in policy book).
-    """
-    book = policies or PolicyBook([DEFAULT_POLICY])
-    state = DealState()
-    deal_id = ""
-    version = 0
-    for envelope in envelopes:
-        if envelope["version"] != version + 1:
-            raise ValueError(f"expected version {version + 1}, got {envelope['version']}")
-        if (envelope["type"] == "DealApplied") != (version == 0):
-            raise ValueError(f"event {envelope['type']} cannot be version {version + 1}")
-        controlled = None
-        if envelope["type"] == "DealApplied":
-            deal_id = str(envelope["deal_id"])
-            controlled = _controlled_eccns(envelope, book)
-        state.apply_payload(envelope["type"], envelope["data"], envelope["recorded_at"], controlled)
-        version = envelope["version"]
-    if not version:
-        raise ValueError("no events to fold")
-    return state.derived_view(deal_id, version)
-
-
-def _controlled_eccns(envelope: Mapping[str, Any], book: PolicyBook) -> list[str]:
-    if "controlled_eccns" in envelope:
-        return list(envelope["controlled_eccns"])
-    policy = book.by_id(str(envelope.get("policy_version")))
-    if policy is None:
-        policy = book.at(parse_timestamp(envelope["occurred_at"]))
-    return policy.controlled(item["eccn"] for item in envelope["data"]["items"])

@@ -1,11 +1,11 @@
 """For random valid histories, on SQLite and PostgreSQL: the read models after incremental
-processing (random batch sizes, runner restarts in between) equal a full rebuild and an
-independent fold of the events written, and the exposure ledger balances after every batch."""
+processing (random batch sizes, runner restarts in between) equal a full rebuild and the
+reference model's fold of the events written (``tests/reference.py``), and the exposure
+ledger balances after every batch."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -30,6 +30,7 @@ from tests.projection_support import (
     position,
     write,
 )
+from tests.reference import ReferenceDeal, comparable, text
 
 COUNTRIES = ("DE", "FR", "JP", "BR", "IN", "GB", "CN")
 CATEGORIES = ("accelerator", "server", "networking", "storage", "software", "model",
@@ -38,92 +39,17 @@ UNCONTROLLED_ECCNS = ("5A992.c", "EAR99", "4A994.l")
 CONTROLLED_ECCN = "3A090.a"
 INSTRUMENTS = {"medium": ("insurance", "loan_guarantee"), "long": ("direct_loan", "loan_guarantee")}
 MEDIUM_MAX = 10_000_000_00
+ROW_FIGURES = ("requested", "approved", "committed", "disbursed", "outstanding", "undisbursed",
+               "exposure")
 
 
-def text(cents: int) -> str:
-    return f"{cents // 100}.{cents % 100:02d}"
-
-
-@dataclass
-class ModelDeal:
-    """The test's own reading of SPEC §2: what each accepted event does to a deal."""
-
-    number: str
-    country: str
-    instrument: str
-    term: str
-    requested: int
-    controlled: bool
-    items: list[tuple[str, str, int]]  # category, eccn, value in cents
-    approved: int = 0
-    committed: int = 0
-    disbursed: int = 0
-    repaid: int = 0
-    interest: int = 0
-    claims: int = 0
-    cancelled: int = 0
-    closed: bool = False
-    financed: bool = False
-    board: str = "pending"
-    last_license: str | None = None
-    licenses: dict[str, str] = field(default_factory=dict)
-    version: int = 0
-    position: int = 0
-
-    @property
-    def deal_id(self) -> str:
-        return str(deal_id_for(self.number))
-
-    @property
-    def outstanding(self) -> int:
-        return self.disbursed - self.repaid - self.claims
-
-    @property
-    def undisbursed(self) -> int:
-        return self.committed - self.disbursed - self.cancelled
-
-    @property
-    def exposure(self) -> int:
-        return self.outstanding + self.undisbursed
-
-    @property
-    def license_status(self) -> str:
-        if not self.controlled:
-            return "not_required"
-        return self.last_license or "required"
-
-    @property
-    def stage(self) -> str:
-        if self.closed or (self.financed and self.disbursed == 0 and self.undisbursed == 0):
-            return "cancelled"
-        if self.financed and self.disbursed > 0 and self.outstanding == 0 and self.undisbursed == 0:
-            return "repaid"
-        if self.financed and self.repaid + self.claims > 0:
-            return "repaying"
-        if self.financed and self.disbursed > 0:
-            return "disbursing"
-        if self.financed:
-            return "financed"
-        if self.board != "pending":
-            return f"board_{self.board}"
-        return {"denied": "license_denied", "approved": "license_approved",
-                "requested": "license_pending"}.get(self.license_status, "applied")
-
-    def figures(self) -> dict[str, int]:
-        return {"requested": self.requested, "approved": self.approved,
-                "committed": self.committed, "disbursed": self.disbursed,
-                "outstanding": self.outstanding, "exposure": self.exposure}
-
-    def category_values(self) -> dict[str, int]:
-        values: dict[str, int] = {}
-        for category, _, value in self.items:
-            values[category] = values.get(category, 0) + value
-        return values
+def deal_id(deal: ReferenceDeal) -> str:
+    return str(deal_id_for(deal.number))
 
 
 # ---- drawing a valid history ------------------------------------------------------------
 
-def draw_application(data: st.DataObject, number: str) -> tuple[ModelDeal, dict[str, Any]]:
+def draw_application(data: st.DataObject, number: str) -> dict[str, Any]:
     term = data.draw(st.sampled_from(("medium", "long")))
     instrument = data.draw(st.sampled_from(INSTRUMENTS[term]))
     country = data.draw(st.sampled_from(COUNTRIES))
@@ -139,9 +65,8 @@ def draw_application(data: st.DataObject, number: str) -> tuple[ModelDeal, dict[
     if term == "medium":
         ceiling = min(ceiling, MEDIUM_MAX)
     tenor = data.draw(st.integers(1, 7) if term == "medium" else st.integers(8, 18))
-    requested = data.draw(st.one_of(st.just(ceiling), st.integers(1, ceiling)))
-    deal = ModelDeal(number, country, instrument, term, requested, controlled, items)
-    body = {
+    requested = amount_up_to(data, ceiling)
+    return {
         "application_number": number,
         "exporter": {"name": "Cerebral Silicon Inc.", "country": "US"},
         "buyer": {"name": f"Buyer of {number}", "country": country},
@@ -151,15 +76,14 @@ def draw_application(data: st.DataObject, number: str) -> tuple[ModelDeal, dict[
         "items": [{"description": f"{c} {e}", "category": c, "eccn": e, "quantity": 1,
                    "value": text(v)} for c, e, v in items],
     }
-    return deal, body
 
 
 def amount_up_to(data: st.DataObject, ceiling: int) -> int:
     return data.draw(st.one_of(st.just(ceiling), st.integers(1, ceiling)))
 
 
-def next_event(data: st.DataObject, d: ModelDeal) -> tuple[str, dict[str, Any]] | None:
-    """One valid next event for the deal under the model (and apply it), or None to stop."""
+def next_event(data: st.DataObject, d: ReferenceDeal) -> tuple[str, dict[str, Any]] | None:
+    """One valid next event for the deal as the reference sees it, or None to stop."""
     options = ["stop"]  # weights below lean towards progress, so money events are common
     if not d.closed and not d.financed:
         licensed = not d.controlled or "approved" in d.licenses.values()
@@ -177,72 +101,62 @@ def next_event(data: st.DataObject, d: ModelDeal) -> tuple[str, dict[str, Any]] 
         if d.undisbursed > 0:
             options += ["cancel_part"]
     kind = data.draw(st.sampled_from(options))
+    eccn = CONTROLLED_ECCN if d.controlled else d.items[0][1]
     if kind == "stop":
         return None
     if kind == "request_license":
-        ref = f"Z-{len(d.licenses) + 1}"
-        eccn = CONTROLLED_ECCN if d.controlled else d.items[0][1]
-        d.licenses[ref] = d.last_license = "requested"
-        return "LicenseRequested", {"application_ref": ref, "eccns": [eccn]}
+        return "LicenseRequested", {"application_ref": f"Z-{len(d.licenses) + 1}",
+                                    "eccns": [eccn]}
     if kind in ("approve_license", "deny_license"):
         pending = sorted(r for r, s in d.licenses.items() if s == "requested")
         ref = data.draw(st.sampled_from(pending))
         if kind == "deny_license":
-            d.licenses[ref] = d.last_license = "denied"
             return "CommerceLicenseDenied", {"application_ref": ref, "reason": "diversion risk"}
-        d.licenses[ref] = d.last_license = "approved"
-        eccn = CONTROLLED_ECCN if d.controlled else d.items[0][1]
         return "CommerceLicenseApproved", {"application_ref": ref, "license_number": f"D-{ref}",
                                            "eccns": [eccn], "valid_until": "2030-12-31"}
     if kind == "vote_for":
-        d.board, d.approved = "approved", amount_up_to(data, d.requested)
         return "BoardVoted", {"meeting_date": "2026-06-01", "votes_for": 4, "votes_against": 1,
                               "abstentions": 0, "decision": "approved",
-                              "approved_amount": text(d.approved)}
+                              "approved_amount": text(amount_up_to(data, d.requested))}
     if kind == "vote_against":
-        d.board, d.approved = "rejected", 0
         return "BoardVoted", {"meeting_date": "2026-06-02", "votes_for": 1, "votes_against": 2,
                               "abstentions": 1, "decision": "rejected"}
     if kind == "close":
-        d.closed = True
         return "DealCancelled", {"reason": "buyer withdrew"}
     if kind == "finance":
-        d.financed, d.committed = True, amount_up_to(data, d.approved)
-        return "DealFinanced", financing_for(d.instrument, amount=text(d.committed))
+        return "DealFinanced", financing_for(d.instrument,
+                                             amount=text(amount_up_to(data, d.approved)))
     if kind == "disburse":
         amount = amount_up_to(data, d.committed - d.cancelled - d.disbursed)
-        d.disbursed += amount
         return "FundsDisbursed", {"amount": text(amount), "reference": f"D{d.version}"}
     if kind == "repay":
         principal = data.draw(st.one_of(st.just(d.outstanding), st.integers(0, d.outstanding)))
         interest = data.draw(st.integers(0 if principal else 1, 50_000_00))
-        d.repaid += principal
-        d.interest += interest
         return "RepaymentReceived", {"principal": text(principal), "interest": text(interest),
                                      "reference": f"R{d.version}"}
     if kind == "claim":
         amount = amount_up_to(data, d.outstanding)
-        d.claims += amount
         return "ClaimPaid", {"amount": text(amount), "reference": f"C{d.version}"}
-    whole = data.draw(st.booleans())
-    amount = d.undisbursed if whole else data.draw(st.integers(1, d.undisbursed))
-    d.cancelled += amount
-    partly = {} if whole else {"amount": text(amount)}
-    return "DealCancelled", {"reason": "no longer needed", **partly}
+    if data.draw(st.booleans()):  # the whole undisbursed commitment
+        return "DealCancelled", {"reason": "no longer needed"}
+    amount = data.draw(st.integers(1, d.undisbursed))
+    return "DealCancelled", {"reason": "no longer needed", "amount": text(amount)}
 
 
-def draw_history(data: st.DataObject) -> tuple[list[ModelDeal], list[list[Command]]]:
+def draw_history(data: st.DataObject) -> tuple[list[ReferenceDeal], list[list[Command]]]:
     """Deals, and their commands interleaved and grouped into submits."""
-    deals: list[ModelDeal] = []
+    deals: list[ReferenceDeal] = []
     queues: list[list[Command]] = []
     for i in range(data.draw(st.integers(1, 5), label="deals")):
-        deal, body = draw_application(data, f"PROP-{i + 1}")
+        body = draw_application(data, f"PROP-{i + 1}")
+        deal = ReferenceDeal.applied(body)
         commands = [Command("DealApplied", body)]
         for _ in range(data.draw(st.integers(0, 7))):
             drawn = next_event(data, deal)
             if drawn is None:
                 break
-            commands.append(Command(drawn[0], drawn[1], deal_id=UUID(deal.deal_id)))
+            deal.apply(*drawn)
+            commands.append(Command(drawn[0], drawn[1], deal_id=UUID(deal_id(deal))))
         deals.append(deal)
         queues.append(commands)
     order: list[Command] = []
@@ -287,10 +201,10 @@ def process(data: st.DataObject, runner: Runner, restart: Any, steps: int | None
     return runner
 
 
-# ---- the independent fold ------------------------------------------------------------------
+# ---- the reference's fold ------------------------------------------------------------------
 
-def expected_portfolio(deals: list[ModelDeal], at: int) -> dict[str, Any]:
-    def figures(group: list[ModelDeal]) -> dict[str, Any]:
+def expected_portfolio(deals: list[ReferenceDeal], at: int) -> dict[str, Any]:
+    def figures(group: list[ReferenceDeal]) -> dict[str, Any]:
         return {"deals": len(group), **{k: text(sum(d.figures()[k] for d in group))
                                         for k in portfolio.SUMS}}
 
@@ -308,31 +222,29 @@ def expected_portfolio(deals: list[ModelDeal], at: int) -> dict[str, Any]:
     return out
 
 
-def assert_read_models_match_the_fold(runner: Runner, ledger: Any, deals: list[ModelDeal],
+def assert_read_models_match_the_fold(runner: Runner, ledger: Any, deals: list[ReferenceDeal],
                                       written: list[dict[str, Any]]) -> None:
     head = written[-1]["position"]
-    by_id = {d.deal_id: d for d in deals}
+    by_id = {deal_id(d): d for d in deals}
+    last_position = {e["deal_id"]: e["position"] for e in written}
     with runner.engine.connect() as conn:
         t, at = runner.active(conn, "deals")
         assert at == head
         rows = {r.deal_id: r for r in conn.execute(sa.select(t.deals))}
         assert set(rows) == set(by_id)
-        for deal_id, d in by_id.items():
-            row = rows[deal_id]
+        for key, d in by_id.items():
+            row = rows[key]
             assert (row.stage, row.country, row.instrument, row.term) == (
                 d.stage, d.country, d.instrument, d.term), d
-            assert {k: getattr(row, k) for k in ("requested", "approved", "committed",
-                                                 "disbursed", "outstanding", "undisbursed",
-                                                 "exposure")} == {
-                **d.figures(), "undisbursed": d.undisbursed}, d
-            assert (row.version, row.position) == (d.version, d.position)
+            assert {k: getattr(row, k) for k in ROW_FIGURES} == {
+                k: d.figures()[k] for k in ROW_FIGURES}, d
+            assert (row.version, row.position) == (d.version, last_position[key])
             view = json.loads(row.view)
-            assert view == ledger.deal_state(UUID(deal_id))
-            assert (view["stage"], view["license_status"], view["board_status"]) == (
-                d.stage, d.license_status, d.board)
+            assert view == ledger.deal_state(UUID(key))
+            assert comparable(view) == d.view()
         categories = {(r.deal_id, r.category): r.item_value
                       for r in conn.execute(sa.select(t.categories))}
-        assert categories == {(d.deal_id, c): v for d in deals
+        assert categories == {(deal_id(d), c): v for d in deals
                               for c, v in d.category_values().items()}
 
         t, at = runner.active(conn, "portfolio")
@@ -345,7 +257,7 @@ def assert_read_models_match_the_fold(runner: Runner, ledger: Any, deals: list[M
         assert sums["exposure"] == sum(d.exposure for d in deals)
         assert sums["committed"] == sum(d.committed for d in deals)
         for d in deals:
-            balances = exposure.deal_balances(conn, t, d.deal_id)
+            balances = exposure.deal_balances(conn, t, deal_id(d))
             assert {k: balances.get(k, "0.00") for k in ("authorised", "undisbursed",
                                                          "outstanding")} == {
                 "authorised": text(d.approved), "undisbursed": text(d.undisbursed),
@@ -369,7 +281,6 @@ def test_incremental_processing_with_restarts_equals_a_rebuild_and_an_independen
 ) -> None:
     clean_database(settings)
     deals, submits = draw_history(data)
-    by_id = {d.deal_id: d for d in deals}
     phases = sorted(data.draw(st.lists(st.integers(0, len(submits)), max_size=2)))
     with ledger_and_engine(settings) as (ledger, engine):
         def restart() -> Runner:
@@ -380,10 +291,7 @@ def test_incremental_processing_with_restarts_equals_a_rebuild_and_an_independen
         start = 0
         for end in [*phases, len(submits)]:
             for commands in submits[start:end]:
-                for envelope in write(ledger, commands):
-                    written.append(envelope)
-                    by_id[envelope["deal_id"]].version = envelope["version"]
-                    by_id[envelope["deal_id"]].position = envelope["position"]
+                written += write(ledger, commands)
             start = end
             runner = process(data, runner, restart, data.draw(st.integers(0, 12)))
         runner = process(data, runner, restart, None)
