@@ -1,8 +1,8 @@
 """The Deal aggregate: command methods guard (``domain.rules``), then record an event.
 
 Each event stores its payload as the canonical JSON dict ``data`` (the value the API
-returns and the hash covers); a ``TypedDict`` beside each event class documents it.
-Topics are pinned to their current paths so a later move cannot orphan stored events.
+returns and the hash covers); the ``TypedDict`` named after each event (``BoardVotedData``)
+documents it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NotRequired, TypedDict
+from typing import Any, ClassVar, NotRequired, TypedDict
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -133,6 +133,7 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
     TOPIC = "domain.deal:Deal"
 
     class Event(Aggregate.Event):
+        TOPIC: ClassVar[str]
         event_id: str
         data: dict[str, Any]
         occurred_at: str
@@ -145,14 +146,19 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
         prev_hash: str | None
         hash: str | None
 
+        def __init_subclass__(cls, **kwargs: Any) -> None:
+            # Stored events name their class by topic: pinning it to the SPEC type name
+            # means a move or rename of this module can never orphan them.
+            super().__init_subclass__(**kwargs)
+            cls.TOPIC = f"domain.deal:Deal.{cls.__name__}"
+
         def apply(self, aggregate: Deal) -> None:
             aggregate.apply_payload(type(self).__name__, self.data, self.recorded_at)
 
     class DealApplied(Event, Aggregate.Created):
-        """``data``: ``DealAppliedData``. ``controlled_eccns`` is judged under
-        ``policy_version`` when applying, and kept so replays need no policy book."""
+        """``controlled_eccns`` is judged under ``policy_version`` when applying, and kept
+        so replays need no policy book."""
 
-        TOPIC = "domain.deal:Deal.DealApplied"
         controlled_eccns: list[str]
 
         def apply(self, aggregate: Deal) -> None:
@@ -163,49 +169,31 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
     Created = DealApplied  # the library's name for it; one class, one topic
 
     class LicenseRequested(Event):
-        """``data``: ``LicenseRequestedData``."""
-
-        TOPIC = "domain.deal:Deal.LicenseRequested"
+        pass
 
     class CommerceLicenseApproved(Event):
-        """``data``: ``CommerceLicenseApprovedData``."""
-
-        TOPIC = "domain.deal:Deal.CommerceLicenseApproved"
+        pass
 
     class CommerceLicenseDenied(Event):
-        """``data``: ``CommerceLicenseDeniedData``."""
-
-        TOPIC = "domain.deal:Deal.CommerceLicenseDenied"
+        pass
 
     class BoardVoted(Event):
-        """``data``: ``BoardVotedData``."""
-
-        TOPIC = "domain.deal:Deal.BoardVoted"
+        pass
 
     class DealFinanced(Event):
-        """``data``: ``DealFinancedData``."""
-
-        TOPIC = "domain.deal:Deal.DealFinanced"
+        pass
 
     class FundsDisbursed(Event):
-        """``data``: ``FundsDisbursedData``."""
-
-        TOPIC = "domain.deal:Deal.FundsDisbursed"
+        pass
 
     class RepaymentReceived(Event):
-        """``data``: ``RepaymentReceivedData``."""
-
-        TOPIC = "domain.deal:Deal.RepaymentReceived"
+        pass
 
     class ClaimPaid(Event):
-        """``data``: ``ClaimPaidData``."""
-
-        TOPIC = "domain.deal:Deal.ClaimPaid"
+        pass
 
     class DealCancelled(Event):
-        """``data``: ``DealCancelledData``."""
-
-        TOPIC = "domain.deal:Deal.DealCancelled"
+        pass
 
     # -- creation ------------------------------------------------------------------------
 
@@ -326,14 +314,6 @@ _COMMANDS: dict[str, Callable[[Deal, Data, EventMeta, PolicyVersion], None]] = {
 }
 
 EVENT_TYPES: tuple[str, ...] = ("DealApplied", *_COMMANDS)
-
-
-def event_class(type_name: str) -> type[Deal.Event]:
-    """The event class of a SPEC event type name."""
-    if type_name not in EVENT_TYPES:
-        raise RuleViolation("unknown_event_type", f"unknown event type {type_name!r}")
-    cls: type[Deal.Event] = getattr(Deal, type_name)
-    return cls
 
 
 def _event_fields(data: Data, meta: EventMeta, policy: PolicyVersion) -> dict[str, Any]:

@@ -40,35 +40,12 @@ class PolicyVersion:
 DEFAULT_POLICY = PolicyVersion(
     id="2025-05-13",
     effective_from=date(2025, 5, 13),
-    embargoed=frozenset(["CU", "IR", "KP", "SY", "RU", "BY"]),
-    restricted_for_controlled=frozenset(
-        [
-            "AF",
-            "BY",
-            "CD",
-            "CF",
-            "CN",
-            "CU",
-            "ER",
-            "HT",
-            "IQ",
-            "IR",
-            "KH",
-            "KP",
-            "LB",
-            "LY",
-            "MM",
-            "MO",
-            "NI",
-            "RU",
-            "SD",
-            "SO",
-            "SS",
-            "SY",
-            "VE",
-            "ZW",
-        ]
-    ),
+    embargoed=frozenset({"CU", "IR", "KP", "SY", "RU", "BY"}),
+    # China and Macau, plus the U.S. arms-embargoed country group D:5
+    restricted_for_controlled=frozenset({
+        "AF", "BY", "CD", "CF", "CN", "CU", "ER", "HT", "IQ", "IR", "KH", "KP", "LB", "LY", "MM",
+        "MO", "NI", "RU", "SD", "SO", "SS", "SY", "VE", "ZW",
+    }),
     controlled_eccn_patterns=("3A090*", "4A090*", "*.Z"),
 )
 
