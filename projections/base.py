@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 Envelope = Mapping[str, Any]
 SLOTS = ("a", "b")
@@ -54,3 +55,22 @@ class Projection(Protocol):
     def apply(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope]) -> None:
         """Write the rows for ``events`` (in position order) inside the runner's transaction."""
         ...
+
+
+def upsert(
+    conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], *, add: bool = False
+) -> None:
+    """Insert ``rows`` (all with the same columns); where a row's primary key is taken, set
+    that row's other columns instead, or with ``add`` add the row's values to them.
+
+    The statement runs as one executemany, each row binding only its own values, so a batch
+    of any size stays within SQLite's limit on bound parameters.
+    """
+    if not rows:
+        return
+    key = [column.name for column in table.primary_key]
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+    new = insert.excluded
+    changes = {name: table.c[name] + new[name] if add else new[name]
+               for name in rows[0] if name not in key}
+    conn.execute(insert.on_conflict_do_update(index_elements=key, set_=changes), list(rows))

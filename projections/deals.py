@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from domain.policy import PolicyBook
 from domain.state import DealState
-from projections.base import Envelope, Schema, Tables
+from projections.base import Envelope, Schema, Tables, upsert
 from projections.folding import apply_event, category_values, dump_state, figures, load_state
 
 MONEY = ("requested", "approved", "committed", "disbursed", "outstanding", "undisbursed",
@@ -52,13 +52,14 @@ class DealsProjection:
         self.policies = policies
 
     def apply(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope]) -> None:
-        ids = {str(ev["deal_id"]) for ev in events}
+        d = t.deals.c
         states: dict[str, DealState] = {}
         applied_at: dict[str, int] = {}
-        for deal_id, text in conn.execute(
-            sa.select(t.deals.c.deal_id, t.deals.c.state).where(t.deals.c.deal_id.in_(ids))
+        for deal_id, text, position in conn.execute(
+            sa.select(d.deal_id, d.state, d.applied_position)
+            .where(d.deal_id.in_({str(ev["deal_id"]) for ev in events}))
         ):
-            states[deal_id] = load_state(text)
+            states[deal_id], applied_at[deal_id] = load_state(text), position
         existing = set(states)
         last: dict[str, Envelope] = {}
         for ev in events:
@@ -67,44 +68,27 @@ class DealsProjection:
             if ev["type"] == "DealApplied":
                 applied_at[deal_id] = int(ev["position"])
             last[deal_id] = ev
-        new_rows, old_rows, category_rows = [], [], []
-        for deal_id, ev in last.items():
-            row = _row(deal_id, ev, states[deal_id])
-            if deal_id in existing:
-                old_rows.append({("b_" + k): v for k, v in row.items()})
-            else:
-                new_rows.append({**row, "application_number": states[deal_id].application_number,
-                                 "applied_position": applied_at[deal_id]})
-                category_rows += [
-                    {"deal_id": deal_id, "category": c, "item_value": v}
-                    for c, v in category_values(states[deal_id]).items()
-                ]
-        if new_rows:
-            conn.execute(t.deals.insert(), new_rows)
-        if category_rows:
-            conn.execute(t.categories.insert(), category_rows)
-        if old_rows:
-            columns = [k for k in old_rows[0] if k != "b_deal_id"]
-            conn.execute(
-                t.deals.update()
-                .where(t.deals.c.deal_id == sa.bindparam("b_deal_id"))
-                .values({k[2:]: sa.bindparam(k) for k in columns}),
-                old_rows,
-            )
+        upsert(conn, t.deals, [_row(ev, states[i], applied_at[i]) for i, ev in last.items()])
+        new_categories = [
+            {"deal_id": deal_id, "category": category, "item_value": value}
+            for deal_id in last.keys() - existing
+            for category, value in category_values(states[deal_id]).items()
+        ]
+        if new_categories:
+            conn.execute(t.categories.insert(), new_categories)
 
 
-def _row(deal_id: str, ev: Envelope, state: DealState) -> dict[str, Any]:
+def _row(ev: Envelope, state: DealState, applied_position: int) -> dict[str, Any]:
     f = figures(state)
-    view = state.derived_view(deal_id, int(ev["version"]))
+    deal_id, version = str(ev["deal_id"]), int(ev["version"])
+    view = state.derived_view(deal_id, version)
     return {
         "deal_id": deal_id,
+        "application_number": state.application_number,
+        "applied_position": applied_position,
         "position": int(ev["position"]),
-        "version": int(ev["version"]),
-        "stage": f["stage"],
-        "country": f["country"],
-        "instrument": f["instrument"],
-        "term": f["term"],
-        **{m: f[m] for m in MONEY},
+        "version": version,
+        **{column: f[column] for column in ("stage", "country", "instrument", "term", *MONEY)},
         "view": json.dumps(view, separators=(",", ":"), ensure_ascii=False),
         "state": dump_state(state),
     }

@@ -18,8 +18,15 @@ import sqlalchemy as sa
 
 from domain.policy import PolicyBook
 from projections import portfolio
-from projections.base import Envelope, Schema, Tables
-from projections.folding import apply_event, figures, load_states, money, save_states, states_table
+from projections.base import Envelope, Schema, Tables, upsert
+from projections.folding import (
+    apply_event,
+    figures,
+    format_cents,
+    load_states,
+    save_states,
+    states_table,
+)
 from projections.runner import Runner
 
 # kind, figure whose increase is posted, debit account, credit account ("{d}" = deal prefix)
@@ -87,7 +94,6 @@ class ExposureProjection:
 
     def apply(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope]) -> None:
         states = load_states(conn, t.states, {str(ev["deal_id"]) for ev in events})
-        existing = set(states)
         versions: dict[str, int] = {}
         postings: list[dict[str, Any]] = []
         for ev in events:
@@ -97,33 +103,18 @@ class ExposureProjection:
             states[deal_id] = apply_event(state, ev, self.policies)
             postings += postings_for(ev, before, figures(states[deal_id]))
             versions[deal_id] = int(ev["version"])
-        save_states(conn, t.states, {d: (v, states[d]) for d, v in versions.items()}, existing)
+        save_states(conn, t.states, {d: (v, states[d]) for d, v in versions.items()})
         if postings:
             conn.execute(t.postings.insert(), postings)
             _add_balances(conn, t.balances, postings)
 
 
 def _add_balances(conn: sa.Connection, table: sa.Table, postings: list[dict[str, Any]]) -> None:
-    delta: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    delta: dict[str, dict[str, int]] = defaultdict(lambda: {"debit": 0, "credit": 0})
     for p in postings:
-        delta[p["account"]][0] += p["debit"]
-        delta[p["account"]][1] += p["credit"]
-    names = list(delta)
-    have = set()
-    for i in range(0, len(names), 500):
-        have |= {a for (a,) in conn.execute(
-            sa.select(table.c.account).where(table.c.account.in_(names[i:i + 500])))}
-    new = [{"account": a, "debit": d, "credit": c} for a, (d, c) in delta.items() if a not in have]
-    old = [{"b_a": a, "b_d": d, "b_c": c} for a, (d, c) in delta.items() if a in have]
-    if new:
-        conn.execute(table.insert(), new)
-    if old:
-        conn.execute(
-            table.update().where(table.c.account == sa.bindparam("b_a")).values(
-                debit=table.c.debit + sa.bindparam("b_d"),
-                credit=table.c.credit + sa.bindparam("b_c")),
-            old,
-        )
+        delta[p["account"]]["debit"] += p["debit"]
+        delta[p["account"]]["credit"] += p["credit"]
+    upsert(conn, table, [{"account": a, **sides} for a, sides in delta.items()], add=True)
 
 
 def totals(conn: sa.Connection, t: Tables) -> dict[str, int]:
@@ -148,8 +139,8 @@ def program_accounts(conn: sa.Connection, t: Tables) -> list[dict[str, str]]:
     b = t.balances
     rows = conn.execute(sa.select(b.c.account, b.c.debit, b.c.credit)
                         .where(b.c.account.like("program:%")).order_by(b.c.account))
-    return [{"account": a, "debit": money(d), "credit": money(c), "balance": money(d - c)}
-            for a, d, c in rows]
+    return [{"account": a, "debit": format_cents(d), "credit": format_cents(c),
+             "balance": format_cents(d - c)} for a, d, c in rows]
 
 
 def deal_postings(conn: sa.Connection, t: Tables, deal_id: str) -> list[dict[str, Any]]:
@@ -158,8 +149,8 @@ def deal_postings(conn: sa.Connection, t: Tables, deal_id: str) -> list[dict[str
         sa.select(p.c.position, p.c.entry, p.c.kind, p.c.account, p.c.debit, p.c.credit,
                   p.c.recorded_at)
         .where(p.c.deal_id == deal_id).order_by(p.c.position, p.c.entry))
-    return [{"position": pos, "entry": e, "kind": k, "account": a, "debit": money(d),
-             "credit": money(c), "recorded_at": at} for pos, e, k, a, d, c, at in rows]
+    return [{"position": pos, "entry": e, "kind": k, "account": a, "debit": format_cents(d),
+             "credit": format_cents(c), "recorded_at": at} for pos, e, k, a, d, c, at in rows]
 
 
 def reconcile(runner: Runner) -> dict[str, Any]:
@@ -171,11 +162,11 @@ def reconcile(runner: Runner) -> dict[str, Any]:
         figures = portfolio.read(conn, p_tables, p_pos)["totals"]
     result: dict[str, Any] = {
         "position": e_pos,
-        "debits": money(sums["debits"]),
-        "credits": money(sums["credits"]),
+        "debits": format_cents(sums["debits"]),
+        "credits": format_cents(sums["credits"]),
         "balanced": sums["debits"] == sums["credits"],
-        "ledger_exposure": money(sums["exposure"]),
-        "ledger_committed": money(sums["committed"]),
+        "ledger_exposure": format_cents(sums["exposure"]),
+        "ledger_committed": format_cents(sums["committed"]),
     }
     if e_pos == p_pos:
         result["portfolio_exposure"] = figures["exposure"]
@@ -193,4 +184,4 @@ def deal_balances(conn: sa.Connection, t: Tables, deal_id: str) -> dict[str, str
     b = t.balances
     rows = conn.execute(
         sa.select(b.c.account, b.c.debit, b.c.credit).where(b.c.account.like(f"deal:{deal_id}:%")))
-    return {a.rsplit(":", 1)[1]: money(d - c) for a, d, c in rows}
+    return {a.rsplit(":", 1)[1]: format_cents(d - c) for a, d, c in rows}

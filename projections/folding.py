@@ -15,9 +15,9 @@ from typing import Any, get_type_hints
 import sqlalchemy as sa
 
 from domain.policy import PolicyBook
-from domain.state import DealState
+from domain.state import FIGURES, DealState
+from projections.base import Envelope, upsert
 
-Envelope = Mapping[str, Any]
 _DECIMALS = frozenset(k for k, v in get_type_hints(DealState).items() if v is Decimal)
 STAGES = (
     "applied", "license_pending", "license_approved", "license_denied", "board_approved",
@@ -43,7 +43,8 @@ def cents(value: Decimal) -> int:
     return int(value * 100)
 
 
-def money(value: int | None) -> str:
+def format_cents(value: int | None) -> str:
+    """An amount in cents as a money string with two places (``-`` when negative)."""
     v = int(value or 0)
     sign = "-" if v < 0 else ""
     v = abs(v)
@@ -74,17 +75,7 @@ def figures(state: DealState) -> dict[str, Any]:
         "country": state.buyer["country"],
         "instrument": state.instrument,
         "term": state.term,
-        "requested": cents(state.requested),
-        "approved": cents(state.approved),
-        "committed": cents(state.committed),
-        "disbursed": cents(state.disbursed),
-        "principal_repaid": cents(state.principal_repaid),
-        "interest_received": cents(state.interest_received),
-        "claims_paid": cents(state.claims_paid),
-        "cancelled": cents(state.cancelled),
-        "outstanding": cents(state.outstanding),
-        "undisbursed": cents(state.undisbursed),
-        "exposure": cents(state.exposure),
+        **{name: cents(getattr(state, name)) for name in FIGURES},
     }
 
 
@@ -120,24 +111,8 @@ def load_states(conn: sa.Connection, table: sa.Table, ids: Iterable[str]) -> dic
 
 
 def save_states(
-    conn: sa.Connection, table: sa.Table, states: Mapping[str, tuple[int, DealState]],
-    existing: Iterable[str],
+    conn: sa.Connection, table: sa.Table, states: Mapping[str, tuple[int, DealState]]
 ) -> None:
-    known = set(existing)
-    new = [
-        {"deal_id": d, "version": v, "state": dump_state(s)}
-        for d, (v, s) in states.items() if d not in known
-    ]
-    old = [
-        {"b_id": d, "b_version": v, "b_state": dump_state(s)}
-        for d, (v, s) in states.items() if d in known
-    ]
-    if new:
-        conn.execute(table.insert(), new)
-    if old:
-        conn.execute(
-            table.update()
-            .where(table.c.deal_id == sa.bindparam("b_id"))
-            .values(version=sa.bindparam("b_version"), state=sa.bindparam("b_state")),
-            old,
-        )
+    """Write each deal's ``(version, state)``."""
+    upsert(conn, table, [{"deal_id": deal_id, "version": version, "state": dump_state(state)}
+                         for deal_id, (version, state) in states.items()])

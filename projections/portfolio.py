@@ -10,14 +10,14 @@ import sqlalchemy as sa
 
 from domain.policy import PolicyBook
 from domain.state import DealState
-from projections.base import Envelope, Schema, Tables
+from projections.base import Envelope, Schema, Tables, upsert
 from projections.folding import (
     STAGES,
     apply_event,
     category_values,
     figures,
+    format_cents,
     load_states,
-    money,
     save_states,
     states_table,
 )
@@ -71,7 +71,6 @@ class PortfolioProjection:
     def apply(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope]) -> None:
         ids = {str(ev["deal_id"]) for ev in events}
         states = load_states(conn, t.states, ids)
-        existing = set(states)
         delta: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
         for state in states.values():
             add(delta, contributions(state), -1)
@@ -82,48 +81,18 @@ class PortfolioProjection:
             versions[deal_id] = int(ev["version"])
         for deal_id in versions:
             add(delta, contributions(states[deal_id]), +1)
-        save_states(conn, t.states, {d: (v, states[d]) for d, v in versions.items()}, existing)
+        save_states(conn, t.states, {d: (v, states[d]) for d, v in versions.items()})
         _write(conn, t.figures, delta)
 
 
 def _write(conn: sa.Connection, table: sa.Table,
            delta: dict[tuple[str, str], dict[str, int]]) -> None:
-    changed = {k: v for k, v in delta.items() if any(v.values())}
-    if not changed:
-        return
-    have = set()
-    keys = list(changed)
-    for dim in {d for d, _ in keys}:
-        names = [k for d, k in keys if d == dim]
-        for (key,) in conn.execute(
-            sa.select(table.c.key).where(table.c.dimension == dim, table.c.key.in_(names))
-        ):
-            have.add((dim, key))
-    inserts = [
-        {"dimension": d, "key": k, **{c: changed[(d, k)].get(c, 0) for c in COUNTERS}}
-        for d, k in keys if (d, k) not in have
-    ]
-    if inserts:
-        conn.execute(table.insert(), inserts)
-    updates = [
-        {"b_dim": d, "b_key": k, **{f"b_{c}": changed[(d, k)].get(c, 0) for c in COUNTERS}}
-        for d, k in keys if (d, k) in have
-    ]
-    if updates:
-        conn.execute(
-            table.update()
-            .where(table.c.dimension == sa.bindparam("b_dim"), table.c.key == sa.bindparam("b_key"))
-            .values({c: table.c[c] + sa.bindparam(f"b_{c}") for c in COUNTERS}),
-            updates,
-        )
+    rows = [{"dimension": dimension, "key": key, **{c: values.get(c, 0) for c in COUNTERS}}
+            for (dimension, key), values in delta.items() if any(values.values())]
+    if rows:
+        upsert(conn, table, rows, add=True)
         # a row whose deals all moved elsewhere is deleted, so a rebuild gives the same rows
-        conn.execute(
-            table.delete().where(
-                table.c.dimension == sa.bindparam("b_dim"), table.c.key == sa.bindparam("b_key"),
-                *(table.c[c] == 0 for c in COUNTERS),
-            ),
-            [{"b_dim": u["b_dim"], "b_key": u["b_key"]} for u in updates],
-        )
+        conn.execute(table.delete().where(*(table.c[c] == 0 for c in COUNTERS)))
 
 
 def summary(rows: Iterable[dict[str, Any]], position: int) -> dict[str, Any]:
@@ -134,7 +103,7 @@ def summary(rows: Iterable[dict[str, Any]], position: int) -> dict[str, Any]:
 
     def figures_of(r: dict[str, Any] | None) -> dict[str, Any]:
         r = r or {}
-        return {"deals": int(r.get("deals") or 0), **{s: money(r.get(s)) for s in SUMS}}
+        return {"deals": int(r.get("deals") or 0), **{s: format_cents(r.get(s)) for s in SUMS}}
 
     total = by_dim.get("total", [None])[0]
     stages = {s: 0 for s in STAGES}
@@ -147,7 +116,8 @@ def summary(rows: Iterable[dict[str, Any]], position: int) -> dict[str, Any]:
             for r in sorted(by_dim.get(dim, []), key=lambda r: r["key"]) if r["deals"]
         ]
     out["by_category"] = [
-        {"category": r["key"], "deals": int(r["deals"]), "item_value": money(r["item_value"])}
+        {"category": r["key"], "deals": int(r["deals"]),
+         "item_value": format_cents(r["item_value"])}
         for r in sorted(by_dim.get("category", []), key=lambda r: r["key"]) if r["deals"]
     ]
     return out
