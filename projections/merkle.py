@@ -4,7 +4,8 @@ Leaves are the events' 32-byte hashes in position order. The tree stores every
 complete (perfect) subtree node as ``(level, index)``: the node at level ``L``
 and index ``i`` covers leaves ``[i * 2**L, (i + 1) * 2**L)``. Those nodes never
 change once complete, so any past tree size is the fold of at most log2(n)
-stored nodes, and every proof costs O(log^2 n) store look-ups.
+stored nodes, and every proof costs O(log^2 n) store look-ups. Checking proofs is the
+auditor's side, in the stand-alone ``tools/verify_ledger.py``.
 """
 
 from __future__ import annotations
@@ -24,20 +25,6 @@ def leaf_hash(leaf: bytes) -> bytes:
 
 def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
-
-
-def root(leaf_hashes: Sequence[bytes]) -> bytes:
-    """MTH of already leaf-hashed entries (RFC 6962 §2.1)."""
-    if not leaf_hashes:
-        return EMPTY_ROOT
-    level = list(leaf_hashes)
-    while len(level) > 1:
-        # Pairing bottom-up and promoting an odd last node yields the §2.1 split.
-        paired = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            paired.append(level[-1])
-        level = paired
-    return level[0]
 
 
 def _split(n: int) -> int:
@@ -65,12 +52,6 @@ class MemoryNodeStore:
     def put(self, level: int, index: int, value: bytes) -> None:
         self._nodes[(level, index)] = value
 
-    def __len__(self) -> int:
-        return len(self._nodes)
-
-    def items(self) -> list[tuple[tuple[int, int], bytes]]:
-        return list(self._nodes.items())
-
 
 class MerkleTree:
     """Append-only tree; ``size`` leaves, answers for any size up to it.
@@ -96,9 +77,6 @@ class MerkleTree:
     @property
     def size(self) -> int:
         return self._size
-
-    def append(self, leaf: bytes) -> None:
-        self.append_many([leaf])
 
     def append_many(self, leaves: Iterable[bytes]) -> list[Node]:
         """Append raw leaves; put the new complete nodes into the store and return them.
@@ -197,55 +175,3 @@ class MerkleTree:
             value = node_hash(left, value)
         return value
 
-
-def verify_inclusion(
-    leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
-) -> bool:
-    """RFC 9162 §2.1.3.2; ``leaf`` is the raw entry (it is leaf-hashed here)."""
-    if not 0 <= index < size:
-        return False
-    fn, sn = index, size - 1
-    r = leaf_hash(leaf)
-    for p in proof:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            while not fn & 1 and fn != 0:
-                fn, sn = fn >> 1, sn >> 1
-        else:
-            r = node_hash(r, p)
-        fn, sn = fn >> 1, sn >> 1
-    return sn == 0 and r == root
-
-
-def verify_consistency(
-    first: int, second: int, first_root: bytes, second_root: bytes, proof: Sequence[bytes]
-) -> bool:
-    """RFC 9162 §2.1.4.2; also accepts the trivial cases first == 0 and first == second."""
-    if not 0 <= first <= second:
-        return False
-    if first == second:
-        return not proof and first_root == second_root
-    if first == 0:
-        return not proof and first_root == EMPTY_ROOT
-    if not proof:
-        return False
-    path = list(proof)
-    if first & (first - 1) == 0:
-        path.insert(0, first_root)
-    fn, sn = first - 1, second - 1
-    while fn & 1:
-        fn, sn = fn >> 1, sn >> 1
-    fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            fr, sr = node_hash(c, fr), node_hash(c, sr)
-            while not fn & 1 and fn != 0:
-                fn, sn = fn >> 1, sn >> 1
-        else:
-            sr = node_hash(sr, c)
-        fn, sn = fn >> 1, sn >> 1
-    return sn == 0 and fr == first_root and sr == second_root

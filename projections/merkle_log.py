@@ -106,20 +106,9 @@ def head(conn: sa.Connection, t: Tables) -> tuple[int, int]:
     return (0, 0) if row is None else (int(row[0]) + 1, int(row[1]))
 
 
-def size_at(conn: sa.Connection, t: Tables, position: int) -> int:
-    """How many leaves the tree had once it reached ``position``."""
-    found = conn.execute(
-        sa.select(sa.func.max(t.leaves.c.leaf_index)).where(t.leaves.c.position <= position)
-    ).scalar()
-    return 0 if found is None else int(found) + 1
-
-
 def leaf_by_event(conn: sa.Connection, t: Tables, event_id: str) -> Leaf | None:
-    return _leaf(conn, t, t.leaves.c.event_id == event_id)
-
-
-def leaf_at(conn: sa.Connection, t: Tables, leaf_index: int) -> Leaf | None:
-    return _leaf(conn, t, t.leaves.c.leaf_index == leaf_index)
+    row = conn.execute(sa.select(t.leaves).where(t.leaves.c.event_id == event_id)).first()
+    return None if row is None else _to_leaf(row)
 
 
 def leaves_between(
@@ -197,11 +186,6 @@ def _fetch(
     )
     rows = conn.execute(sa.select(c.level, c.idx, c.hash).where(condition))
     return [(int(r[0]), int(r[1]), bytes(r[2])) for r in rows]
-
-
-def _leaf(conn: sa.Connection, t: Tables, condition: sa.ColumnElement[bool]) -> Leaf | None:
-    row = conn.execute(sa.select(t.leaves).where(condition)).first()
-    return None if row is None else _to_leaf(row)
 
 
 def _to_leaf(row: sa.Row[tuple[object, ...]]) -> Leaf:

@@ -1,13 +1,16 @@
-"""The reference model the property suites hold the real code to: SPEC §2 "Derived deal
-state" read plainly, as a fold of accepted (type, data) pairs with amounts in cents.
+"""The references the suites hold the real code to, read plainly from the specifications:
+``ReferenceDeal`` is SPEC §2 "Derived deal state" as a fold of accepted (type, data) pairs
+with amounts in cents; ``mth``, ``audit_path`` and ``consistency_proof`` are RFC 6962 §2.1
+written as its recursive definitions.
 
-It shares no code with ``domain/`` or ``projections/``, so an error there cannot hide
-by being made twice.
+Nothing here shares code with ``domain/`` or ``projections/``, so an error there cannot
+hide by being made twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,3 +155,47 @@ def comparable(view: Mapping[str, Any]) -> dict[str, Any]:
     """The part of a real deal view the reference predicts, licenses by application_ref."""
     return {**{key: view[key] for key in VIEW_KEYS},
             "licenses": {lic["application_ref"]: lic["status"] for lic in view["licenses"]}}
+
+
+# ---- RFC 6962 §2.1 ----------------------------------------------------------------------
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def split(n: int) -> int:
+    """The largest power of two smaller than ``n``."""
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return k
+
+
+def mth(leaves: Sequence[bytes]) -> bytes:
+    """The Merkle Tree Hash of raw ``leaves``."""
+    if not leaves:
+        return sha256(b"")
+    if len(leaves) == 1:
+        return sha256(b"\x00" + leaves[0])
+    k = split(len(leaves))
+    return sha256(b"\x01" + mth(leaves[:k]) + mth(leaves[k:]))
+
+
+def audit_path(m: int, leaves: Sequence[bytes]) -> list[bytes]:
+    """PATH(m, D[n]): the inclusion proof of leaf ``m``."""
+    if len(leaves) <= 1:
+        return []
+    k = split(len(leaves))
+    if m < k:
+        return audit_path(m, leaves[:k]) + [mth(leaves[k:])]
+    return audit_path(m - k, leaves[k:]) + [mth(leaves[:k])]
+
+
+def consistency_proof(m: int, leaves: Sequence[bytes], whole: bool = True) -> list[bytes]:
+    """SUBPROOF(m, D[n], whole): PROOF(m, D[n]) when ``whole``."""
+    if m == len(leaves):
+        return [] if whole else [mth(leaves)]
+    k = split(len(leaves))
+    if m <= k:
+        return consistency_proof(m, leaves[:k], whole) + [mth(leaves[k:])]
+    return consistency_proof(m - k, leaves[k:], False) + [mth(leaves[:k])]

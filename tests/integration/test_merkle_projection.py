@@ -1,6 +1,6 @@
 """The ``merkle`` projection on SQLite and PostgreSQL: incremental batches, idempotence,
-rollbacks, rebuilds, and proofs read from the tables against references written here
-from RFC 6962 §2.1 alone (no code shared with projections/merkle.py)."""
+rollbacks, rebuilds, and proofs read from the tables against the RFC 6962 §2.1 references
+of tests/reference.py (no code shared with projections/merkle.py)."""
 
 from __future__ import annotations
 
@@ -23,61 +23,24 @@ from service.settings import Settings
 from tests.auditor_tool import load_tool
 from tests.conftest import auth
 from tests.factories import append_all, apply_deal, lifecycle_to_financed
+from tests.reference import audit_path, consistency_proof, mth, sha256, split
 
 tool = load_tool()
 N = 70
 LEAVES = [hashlib.sha256(f"event-{i}".encode()).digest() for i in range(N)]
 
 
-def _h(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
-
-
-def _k(n: int) -> int:
-    k = 1
-    while k * 2 < n:
-        k *= 2
-    return k
-
-
-def mth(d: list[bytes]) -> bytes:
-    if not d:
-        return _h(b"")
-    if len(d) == 1:
-        return _h(b"\x00" + d[0])
-    k = _k(len(d))
-    return _h(b"\x01" + mth(d[:k]) + mth(d[k:]))
-
-
-def path(m: int, d: list[bytes]) -> list[bytes]:
-    if len(d) <= 1:
-        return []
-    k = _k(len(d))
-    if m < k:
-        return path(m, d[:k]) + [mth(d[k:])]
-    return path(m - k, d[k:]) + [mth(d[:k])]
-
-
-def subproof(m: int, d: list[bytes], whole: bool) -> list[bytes]:
-    if m == len(d):
-        return [] if whole else [mth(d)]
-    k = _k(len(d))
-    if m <= k:
-        return subproof(m, d[:k], whole) + [mth(d[k:])]
-    return subproof(m - k, d[k:], False) + [mth(d[:k])]
-
-
 def path_length(m: int, n: int) -> int:
     if n <= 1:
         return 0
-    k = _k(n)
+    k = split(n)
     return 1 + (path_length(m, k) if m < k else path_length(m - k, n - k))
 
 
 def proof_length(m: int, n: int, whole: bool = True) -> int:
     if m == n:
         return 0 if whole else 1
-    k = _k(n)
+    k = split(n)
     return 1 + (proof_length(m, k, whole) if m <= k else proof_length(m - k, n - k, False))
 
 
@@ -119,9 +82,6 @@ def test_every_size_has_the_rfc_root_and_the_last_leafs_position(filled: sa.Engi
         assert merkle_log.head(conn, T) == (N, 3 * (N - 1) + 2)
         for size in range(N + 1):
             assert merkle_log.root(conn, T, size) == mth(LEAVES[:size])
-        assert merkle_log.size_at(conn, T, 1) == 0
-        assert merkle_log.size_at(conn, T, 2) == 1
-        assert merkle_log.size_at(conn, T, 10) == 3
         leaf = merkle_log.leaf_by_event(conn, T, str(uuid.UUID(int=8)))
     assert leaf is not None
     assert (leaf.leaf_index, leaf.position, leaf.hash) == (7, 23, LEAVES[7])
@@ -137,7 +97,7 @@ def test_inclusion_proofs_from_the_tables_are_the_rfc_paths_and_verify(
     index = data.draw(st.integers(0, size - 1))
     with filled.connect() as conn:
         proof = merkle_log.inclusion_proof(conn, T, index, size)
-    assert proof == path(index, LEAVES[:size])
+    assert proof == audit_path(index, LEAVES[:size])
     root = mth(LEAVES[:size])
     assert tool.verify_inclusion(LEAVES[index], index, size, proof, root)
     assert not tool.verify_inclusion(LEAVES[(index + 1) % N], index, size, proof, root)
@@ -145,7 +105,7 @@ def test_inclusion_proofs_from_the_tables_are_the_rfc_paths_and_verify(
     for wrong in range(index + 1, N + 1):
         if path_length(index, wrong) != len(proof):  # another shape: the proof cannot fit
             assert not tool.verify_inclusion(LEAVES[index], index, wrong, proof, root)
-    assert not tool.verify_inclusion(LEAVES[index], index, size, proof, _h(root))
+    assert not tool.verify_inclusion(LEAVES[index], index, size, proof, sha256(root))
 
 
 @settings(max_examples=60, deadline=None,
@@ -158,12 +118,12 @@ def test_consistency_proofs_from_the_tables_are_the_rfc_proofs_and_verify(
     first = data.draw(st.integers(1, second))
     with filled.connect() as conn:
         proof = merkle_log.consistency_proof(conn, T, first, second)
-    expected = subproof(first, LEAVES[:second], True) if first < second else []
+    expected = consistency_proof(first, LEAVES[:second]) if first < second else []
     assert proof == expected
     old, new = mth(LEAVES[:first]), mth(LEAVES[:second])
     assert tool.verify_consistency(first, second, old, new, proof)
-    assert not tool.verify_consistency(first, second, _h(old), new, proof)
-    assert not tool.verify_consistency(first, second, old, _h(new), proof)
+    assert not tool.verify_consistency(first, second, sha256(old), new, proof)
+    assert not tool.verify_consistency(first, second, old, sha256(new), proof)
     for wrong in range(first, N + 1):
         if proof_length(first, wrong) != len(proof):
             assert not tool.verify_consistency(first, wrong, old, new, proof)

@@ -1,8 +1,9 @@
-"""The Merkle tree against references written here from the RFC text alone.
+"""The Merkle tree against references written from the RFC text alone, its proofs checked
+by the auditor's own verifier (tools/verify_ledger.py).
 
-The references (naive recursive MTH, PATH and PROOF from RFC 6962 §2.1, and
-root recomputation from RFC 9162 §2.1.3.2 / §2.1.4.2) share no code with
-projections/merkle.py.
+The references (naive recursive MTH, PATH and PROOF from RFC 6962 §2.1 in
+tests/reference.py, and root recomputation from RFC 9162 §2.1.3.2 / §2.1.4.2 here)
+share no code with projections/merkle.py.
 """
 
 from __future__ import annotations
@@ -20,70 +21,32 @@ from projections.merkle import (
     MerkleTree,
     leaf_hash,
     node_hash,
-    root,
-    verify_consistency,
-    verify_inclusion,
 )
+from tests.auditor_tool import load_tool
+from tests.reference import audit_path, consistency_proof, mth, sha256
 
+tool = load_tool()
+verify_inclusion, verify_consistency = tool.verify_inclusion, tool.verify_consistency
 MAX = 300
 LEAVES = tuple(hashlib.sha256(f"event-{i}".encode()).digest() for i in range(MAX))
-
-
-def _h(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
-
-
-def _k(n: int) -> int:
-    k = 1
-    while k * 2 < n:
-        k *= 2
-    return k
-
-
-def ref_mth(leaves: list[bytes] | tuple[bytes, ...]) -> bytes:
-    if not leaves:
-        return _h(b"")
-    if len(leaves) == 1:
-        return _h(b"\x00" + leaves[0])
-    k = _k(len(leaves))
-    return _h(b"\x01" + ref_mth(leaves[:k]) + ref_mth(leaves[k:]))
-
-
-def ref_path(m: int, leaves: tuple[bytes, ...]) -> list[bytes]:
-    if len(leaves) == 1:
-        return []
-    k = _k(len(leaves))
-    if m < k:
-        return ref_path(m, leaves[:k]) + [ref_mth(leaves[k:])]
-    return ref_path(m - k, leaves[k:]) + [ref_mth(leaves[:k])]
-
-
-def ref_subproof(m: int, leaves: tuple[bytes, ...], whole: bool) -> list[bytes]:
-    n = len(leaves)
-    if m == n:
-        return [] if whole else [ref_mth(leaves)]
-    k = _k(n)
-    if m <= k:
-        return ref_subproof(m, leaves[:k], whole) + [ref_mth(leaves[k:])]
-    return ref_subproof(m - k, leaves[k:], False) + [ref_mth(leaves[:k])]
 
 
 def ref_root_from_inclusion(leaf: bytes, index: int, size: int, proof: list[bytes]) -> bytes | None:
     """RFC 9162 §2.1.3.2 as a root computation; None where the algorithm fails."""
     if index >= size:
         return None
-    fn, sn, r = index, size - 1, _h(b"\x00" + leaf)
+    fn, sn, r = index, size - 1, sha256(b"\x00" + leaf)
     for p in proof:
         if sn == 0:
             return None
         if fn % 2 == 1 or fn == sn:
-            r = _h(b"\x01" + p + r)
+            r = sha256(b"\x01" + p + r)
             if fn % 2 == 0:
                 while fn % 2 == 0 and fn != 0:
                     fn //= 2
                     sn //= 2
         else:
-            r = _h(b"\x01" + r + p)
+            r = sha256(b"\x01" + r + p)
         fn //= 2
         sn //= 2
     return r if sn == 0 else None
@@ -107,13 +70,13 @@ def ref_roots_from_consistency(
         if sn == 0:
             return None
         if fn % 2 == 1 or fn == sn:
-            fr = _h(b"\x01" + c + fr)
-            sr = _h(b"\x01" + c + sr)
+            fr = sha256(b"\x01" + c + fr)
+            sr = sha256(b"\x01" + c + sr)
             while fn % 2 == 0 and fn != 0:
                 fn //= 2
                 sn //= 2
         else:
-            sr = _h(b"\x01" + sr + c)
+            sr = sha256(b"\x01" + sr + c)
         fn //= 2
         sn //= 2
     return (fr, sr) if sn == 0 else None
@@ -123,7 +86,7 @@ def ref_roots_from_consistency(
 def big_tree() -> MerkleTree:
     tree = MerkleTree()
     for leaf in LEAVES:
-        tree.append(leaf)
+        tree.append_many([leaf])
     return tree
 
 
@@ -158,13 +121,13 @@ def two_sizes(draw: st.DrawFn) -> tuple[int, int]:
 def test_the_empty_tree_root_is_the_hash_of_nothing() -> None:
     expected = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
     assert EMPTY_ROOT.hex() == expected
-    assert root([]).hex() == expected
+    assert tool.merkle_root([]).hex() == expected
     assert MerkleTree().root().hex() == expected
 
 
 def test_a_one_leaf_tree_root_is_its_leaf_hash() -> None:
     tree = grown(1)
-    assert tree.root() == leaf_hash(LEAVES[0]) == _h(b"\x00" + LEAVES[0])
+    assert tree.root() == leaf_hash(LEAVES[0]) == sha256(b"\x00" + LEAVES[0])
     assert tree.inclusion_proof(0, 1) == []
 
 
@@ -172,7 +135,7 @@ def test_leaf_and_node_hashes_are_domain_separated() -> None:
     assert leaf_hash(b"").hex() == (
         "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
     )
-    assert node_hash(b"a", b"b") == _h(b"\x01ab")
+    assert node_hash(b"a", b"b") == sha256(b"\x01ab")
 
 
 CT_LEAVES = [
@@ -201,9 +164,9 @@ CT_ROOTS = [
 def test_roots_match_the_certificate_transparency_vectors() -> None:
     tree = MerkleTree()
     for n, (leaf, expected) in enumerate(zip(CT_LEAVES, CT_ROOTS, strict=True), start=1):
-        tree.append(leaf)
+        tree.append_many([leaf])
         assert tree.root().hex() == expected
-        assert root([leaf_hash(x) for x in CT_LEAVES[:n]]).hex() == expected
+        assert tool.merkle_root(CT_LEAVES[:n]).hex() == expected
     assert [tree.root(n).hex() for n in range(1, 9)] == CT_ROOTS
 
 
@@ -213,9 +176,9 @@ def test_roots_match_the_certificate_transparency_vectors() -> None:
 @settings(max_examples=200)
 @given(st.integers(min_value=0, max_value=MAX))
 def test_the_root_of_every_past_size_matches_the_naive_mth(big_tree: MerkleTree, n: int) -> None:
-    expected = ref_mth(LEAVES[:n])
+    expected = mth(LEAVES[:n])
     assert big_tree.root(n) == expected
-    assert root([leaf_hash(x) for x in LEAVES[:n]]) == expected
+    assert tool.merkle_root(LEAVES[:n]) == expected
 
 
 @settings(max_examples=60)
@@ -223,9 +186,9 @@ def test_the_root_of_every_past_size_matches_the_naive_mth(big_tree: MerkleTree,
 def test_a_tree_grown_leaf_by_leaf_has_the_naive_root_at_each_step(leaves: list[bytes]) -> None:
     tree = MerkleTree()
     for n, leaf in enumerate(leaves, start=1):
-        tree.append(leaf)
+        tree.append_many([leaf])
         assert tree.size == n
-        assert tree.root() == ref_mth(leaves[:n])
+        assert tree.root() == mth(leaves[:n])
 
 
 # Inclusion
@@ -238,8 +201,8 @@ def test_inclusion_proofs_match_the_rfc_path_and_verify(
 ) -> None:
     size, index = case
     proof = big_tree.inclusion_proof(index, size)
-    expected_root = ref_mth(LEAVES[:size])
-    assert proof == ref_path(index, LEAVES[:size])
+    expected_root = mth(LEAVES[:size])
+    assert proof == audit_path(index, LEAVES[:size])
     assert ref_root_from_inclusion(LEAVES[index], index, size, proof) == expected_root
     assert verify_inclusion(LEAVES[index], index, size, proof, expected_root)
     assert grown(size).inclusion_proof(index, size) == proof
@@ -290,12 +253,12 @@ def test_consistency_proofs_match_the_rfc_proof_and_verify(
 ) -> None:
     first, second = case
     proof = big_tree.consistency_proof(first, second)
-    first_root, second_root = ref_mth(LEAVES[:first]), ref_mth(LEAVES[:second])
+    first_root, second_root = mth(LEAVES[:first]), mth(LEAVES[:second])
     assert verify_consistency(first, second, first_root, second_root, proof)
     if first == second:
         assert proof == []
         return
-    assert proof == ref_subproof(first, LEAVES[:second], True)
+    assert proof == consistency_proof(first, LEAVES[:second])
     assert ref_roots_from_consistency(first, second, first_root, proof) == (
         first_root,
         second_root,
@@ -368,26 +331,33 @@ def test_verifiers_return_false_rather_than_raise_on_garbage(
 
 
 class CountingStore(MemoryNodeStore):
+    """Counts reads, and keeps what was put in ``nodes``."""
+
     def __init__(self) -> None:
         super().__init__()
         self.gets = 0
+        self.nodes: dict[tuple[int, int], bytes] = {}
 
     def get(self, level: int, index: int) -> bytes | None:
         self.gets += 1
         return super().get(level, index)
+
+    def put(self, level: int, index: int, value: bytes) -> None:
+        super().put(level, index, value)
+        self.nodes[(level, index)] = value
 
 
 def test_only_complete_subtrees_are_stored_and_appends_never_read() -> None:
     store = CountingStore()
     tree = MerkleTree(store)
     for n in range(1, 101):
-        tree.append(LEAVES[n - 1])
-        assert len(store) == 2 * n - bin(n).count("1")
+        tree.append_many([LEAVES[n - 1]])
+        assert len(store.nodes) == 2 * n - bin(n).count("1")
     assert store.gets == 0
-    for (level, index), value in store.items():
+    for (level, index), value in store.nodes.items():
         start, end = index << level, (index + 1) << level
         assert end <= 100
-        assert value == ref_mth(LEAVES[start:end])
+        assert value == mth(LEAVES[start:end])
 
 
 def labels(nodes: list[tuple[int, int, bytes]]) -> str:
@@ -395,13 +365,13 @@ def labels(nodes: list[tuple[int, int, bytes]]) -> str:
 
 
 def test_append_many_returns_exactly_the_nodes_it_stored() -> None:
-    store = MemoryNodeStore()
+    store = CountingStore()
     tree = MerkleTree(store)
     first = tree.append_many(LEAVES[:5])
     second = tree.append_many(LEAVES[5:8])
     assert labels(first) == "0:0 0:1 1:0 0:2 0:3 1:1 2:0 0:4"
     assert labels(second) == "0:5 1:2 0:6 0:7 1:3 2:1 3:0"
-    assert {(lv, ix): v for lv, ix, v in first + second} == dict(store.items())
+    assert {(lv, ix): v for lv, ix, v in first + second} == store.nodes
     assert tree.append_many([]) == []
 
 
