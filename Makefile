@@ -30,9 +30,9 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	$(BIN)/python tools/bench_projections.py
-	$(BIN)/python tools/bench_verify.py
-	$(BIN)/python tools/bench_writes.py
+	$(BIN)/python -m tools.bench_projections
+	$(BIN)/python -m tools.bench_verify
+	$(BIN)/python -m tools.bench_writes
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,6 @@
 """Shared fixtures: one parametrised database fixture runs every integration and HTTP
-test on SQLite and on PostgreSQL, each test on a clean database."""
+test on SQLite and on PostgreSQL, each test on a clean database; ``live_server`` runs the
+installed ``exim-ledger serve`` on it."""
 
 from __future__ import annotations
 
@@ -7,11 +8,15 @@ import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from tests.live_server import LiveServer
 
 PG_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -108,3 +113,20 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         async with httpx.AsyncClient(transport=transport, base_url="http://ledger") as c:
             c.app = app  # type: ignore[attr-defined]
             yield c
+
+
+@pytest.fixture
+def live_database_url(settings: Settings) -> str:
+    """The migrated database ``live_server`` runs on; a module may override this fixture."""
+    return settings.database_url
+
+
+@pytest.fixture
+def live_server(live_database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """``exim-ledger serve`` as a real process, from ``tmp_path``, on ``live_database_url``."""
+    from tests.live_server import LiveServer, ledger_env
+    from tools.server import serve
+
+    env = ledger_env(live_database_url)
+    with serve(env, tmp_path) as url:
+        yield LiveServer(url, env)

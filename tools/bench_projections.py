@@ -11,88 +11,23 @@ whose public schema is dropped and recreated), then in one run measures
 
 and prints both in events/s, side by side, with their ratio.
 
-    .venv/bin/python tools/bench_projections.py [--deals N] [--postgres URL]
+    .venv/bin/python -m tools.bench_projections [--deals N] [--postgres URL]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
-from uuid import UUID
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from service.api.app import build_ledger, build_runner
+from service.db import create_engine, migrate
+from service.ledger import Ledger
+from service.settings import Settings
+from tools.benchdata import EVENTS_PER_DEAL, deal_commands, empty_postgres, write
 
-from service.api.app import build_ledger, build_runner  # noqa: E402
-from service.api.framing import render_error, render_json  # noqa: E402
-from service.db import create_engine, migrate  # noqa: E402
-from service.ledger import Command, Context, Ledger, deal_id_for  # noqa: E402
-from service.settings import Settings  # noqa: E402
-
-EVENTS_PER_DEAL = 10
 PAGE = 1000
-RENDER = render_json(201, lambda envs: {"count": len(envs)})
-
-
-def deal_commands(i: int) -> list[Command]:
-    number = f"BENCH-{i:07d}"
-    deal_id: UUID = deal_id_for(number)
-    long_term = i % 3 == 0
-    instrument = "direct_loan" if long_term else ("insurance", "loan_guarantee")[i % 2]
-    body = {
-        "application_number": number,
-        "exporter": {"name": "Cerebral Silicon Inc.", "country": "US"},
-        "buyer": {"name": f"Buyer {i}", "country": ("DE", "FR", "JP", "BR", "IN")[i % 5]},
-        "instrument": instrument, "term": "long" if long_term else "medium",
-        "contract_value": "10000000.00", "financed_amount": "8500000.00",
-        "tenor_years": 10 if long_term else 5,
-        "items": [
-            {"description": "AI accelerators", "category": "accelerator", "eccn": "3A090.a",
-             "quantity": 64, "value": "8000000.00"},
-            {"description": "Rack servers", "category": ("server", "storage")[i % 2],
-             "eccn": "5A992.c", "quantity": 8, "value": "2000000.00"},
-        ],
-    }
-    financing: dict[str, Any] = {"instrument": instrument, "amount": "8000000.00",
-                                 "exposure_fee_pct": "2.25", "final_maturity_date": "2036-06-30"}
-    if instrument == "direct_loan":
-        financing["interest_rate_pct"] = "4.125"
-    steps: list[tuple[str, dict[str, Any]]] = [
-        ("LicenseRequested", {"application_ref": f"Z-{i}", "eccns": ["3A090.a"]}),
-        ("CommerceLicenseApproved", {"application_ref": f"Z-{i}", "license_number": f"D-{i}",
-                                     "eccns": ["3A090.a"], "valid_until": "2030-12-31"}),
-        ("BoardVoted", {"meeting_date": "2026-06-01", "votes_for": 4, "votes_against": 1,
-                        "abstentions": 0, "decision": "approved", "approved_amount": "8500000.00"}),
-        ("DealFinanced", financing),
-        ("FundsDisbursed", {"amount": "3000000.00", "reference": "D1"}),
-        ("FundsDisbursed", {"amount": "3000000.00", "reference": "D2"}),
-        ("RepaymentReceived", {"principal": "1000000.00", "interest": "90000.00",
-                               "reference": "R1"}),
-        ("RepaymentReceived", {"principal": "1000000.00", "interest": "80000.00",
-                               "reference": "R2"}),
-        ("DealCancelled", {"reason": "undrawn balance released", "amount": "1000000.00"}),
-    ]
-    return [Command("DealApplied", body)] + [Command(t, d, deal_id=deal_id) for t, d in steps]
-
-
-def build(ledger: Ledger, deals: int) -> float:
-    started = time.perf_counter()
-    ctx = Context(actor="bench", source="bench")
-    per_submit = PAGE // EVENTS_PER_DEAL
-    for first in range(0, deals, per_submit):
-        commands = [c for i in range(first, min(first + per_submit, deals))
-                    for c in deal_commands(i)]
-        ledger.submit(commands, ctx, RENDER, render_error)
-        done = min(first + per_submit, deals)
-        if done % 1000 == 0 or done == deals:
-            rate = done * EVENTS_PER_DEAL / (time.perf_counter() - started)
-            print(f"\r  built {done * EVENTS_PER_DEAL:>8,} events ({rate:,.0f}/s)", end="",
-                  flush=True)
-    print()
-    return time.perf_counter() - started
 
 
 def read_raw(ledger: Ledger) -> tuple[int, float]:
@@ -127,11 +62,7 @@ def catch_up(settings: Settings, ledger: Ledger) -> dict[str, tuple[int, float]]
 
 def fresh_settings(postgres: str | None, directory: Path) -> Settings:
     if postgres:
-        import psycopg
-
-        with psycopg.connect(postgres, autocommit=True) as conn:
-            conn.execute("DROP SCHEMA public CASCADE")
-            conn.execute("CREATE SCHEMA public")
+        empty_postgres(postgres)
         settings = Settings(database_url=postgres)
     else:
         settings = Settings(database_url=f"sqlite:///{directory / 'bench.db'}")
@@ -151,7 +82,7 @@ def main() -> None:
               f"({args.deals:,} deals x {EVENTS_PER_DEAL}) ...")
         ledger = build_ledger(settings)
         try:
-            built = build(ledger, args.deals)
+            built = write(ledger, (c for i in range(args.deals) for c in deal_commands(i)))
             print(f"  built in {built:.1f} s")
             raw_n, raw_s = read_raw(ledger)
             projected = catch_up(settings, ledger)

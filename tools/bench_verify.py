@@ -1,93 +1,40 @@
-#!/usr/bin/env python3
 """Benchmark ``verify`` (SPEC §3 hash chains + Merkle leaves) over a large log.
 
-Builds a fresh ledger of N events (default 100,000: deals of five events each, written
-through ``Ledger.submit`` in batches of 1000 commands, as ``POST /v1/batches`` does),
+Builds a fresh ledger of N events (default 100,000: the first five events of each deal,
+written through ``Ledger.submit`` in batches of 1000 commands, as ``POST /v1/batches`` does),
 brings the ``merkle`` projection up to the head, then times the verification
 over the whole log. Runs on SQLite, and on PostgreSQL when reachable (in a scratch
 database ``bench_verify``, dropped and re-created).
 
-    .venv/bin/python tools/bench_verify.py [--events 100000] [--no-postgres]
+    .venv/bin/python -m tools.bench_verify [--events 100000] [--no-postgres]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from service.api.app import build_ledger  # noqa: E402
-from service.db import create_engine, migrate  # noqa: E402
-from service.eventstore.types import StoredResponse  # noqa: E402
-from service.integrity import proofs, verification  # noqa: E402
-from service.ledger import Command, Context, Ledger  # noqa: E402
-from service.settings import Settings  # noqa: E402
+from service.api.app import build_ledger
+from service.db import create_engine, migrate
+from service.integrity import proofs, verification
+from service.ledger import Command
+from service.settings import Settings
+from tools.benchdata import deal_commands, write
 
 PG_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 PER_DEAL = 5
-BATCH = 1000
 
 
-def deal_commands(n: int) -> list[Command]:
-    number = f"BENCH-{n:07d}"
-    applied = {
-        "application_number": number,
-        "exporter": {"name": "Cerebral Silicon Inc.", "country": "US"},
-        "buyer": {"name": "Rheinland Rechenzentrum GmbH", "country": "DE"},
-        "instrument": "loan_guarantee", "term": "medium",
-        "contract_value": "10000000.00", "financed_amount": "8500000.00", "tenor_years": 5,
-        "items": [
-            {"description": "AI accelerators", "category": "accelerator", "eccn": "3A090.a",
-             "quantity": 64, "value": "8000000.00"},
-            {"description": "Rack servers", "category": "server", "eccn": "5A992.c",
-             "quantity": 8, "value": "2000000.00"},
-        ],
-    }
-    steps = [
-        ("LicenseRequested", {"application_ref": f"Z-{n}", "eccns": ["3A090.a"]}),
-        ("CommerceLicenseApproved", {"application_ref": f"Z-{n}", "license_number": f"D-{n}",
-                                     "eccns": ["3A090.a"], "valid_until": "2030-12-31"}),
-        ("BoardVoted", {"meeting_date": "2026-06-01", "votes_for": 4, "votes_against": 1,
-                        "abstentions": 0, "decision": "approved",
-                        "approved_amount": "8500000.00"}),
-        ("DealFinanced", {"instrument": "loan_guarantee", "amount": "8500000.00",
-                          "exposure_fee_pct": "2.25", "final_maturity_date": "2031-06-30"}),
-    ]
-    return [Command("DealApplied", applied)] + [
-        Command(t, d, application_number=number) for t, d in steps]
-
-
-def all_commands(events: int) -> Iterator[Command]:
-    produced, n = 0, 0
-    while produced < events:
-        for command in deal_commands(n)[: events - produced]:
-            yield command
-            produced += 1
-        n += 1
-
-
-def fill(ledger: Ledger, events: int) -> float:
-    started = time.perf_counter()
-    ctx = Context(actor="bench", source="bench")
-    batch: list[Command] = []
-    written = 0
-    for command in all_commands(events):
-        batch.append(command)
-        if len(batch) == BATCH or written + len(batch) == events:
-            ledger.submit(batch, ctx, lambda envs: StoredResponse(201, ""),
-                          lambda error: StoredResponse(error.status, ""))
-            written += len(batch)
-            batch = []
-            print(f"\r  written {written:>7} events", end="", flush=True)
-    print()
-    return time.perf_counter() - started
+def commands(events: int) -> Iterator[Command]:
+    """``events`` commands: the first ``PER_DEAL`` of each deal, deal after deal."""
+    per_deal = (deal_commands(n)[:PER_DEAL] for n in itertools.count())
+    return itertools.islice(itertools.chain.from_iterable(per_deal), events)
 
 
 def bench(settings: Settings, events: int) -> None:
@@ -96,7 +43,7 @@ def bench(settings: Settings, events: int) -> None:
     engine = create_engine(settings)
     try:
         print(f"{settings.database_url.split(':', 1)[0]}: building {events} events")
-        took = fill(ledger, events)
+        took = write(ledger, commands(events))
         print(f"  write:   {took:7.1f} s  ({events / took:8.0f} events/s, via Ledger.submit)")
         started = time.perf_counter()
         proofs.catch_up(engine, ledger.store)

@@ -5,7 +5,7 @@ folder, or the PostgreSQL URL given), then N clients each apply deals and post
 events to them for a fixed time, one event per request. Prints acknowledged
 events per second and latency percentiles.
 
-    .venv/bin/python tools/bench_writes.py [--clients 32] [--seconds 10] [--workers 2]
+    .venv/bin/python -m tools.bench_writes [--clients 32] [--seconds 10] [--workers 2]
         [--postgres postgresql://postgres@127.0.0.1:5432/bench_writes]
 """
 
@@ -14,42 +14,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+from tools.benchdata import BOARD_APPROVAL, application, empty_postgres
+from tools.server import CLI, serve
+
 SECRET = "bench-writer-secret-0001"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def application(n: str) -> dict[str, object]:
-    return {
-        "application_number": n,
-        "exporter": {"name": "Cerebral Silicon Inc.", "country": "US"},
-        "buyer": {"name": "Rheinland Rechenzentrum GmbH", "country": "DE"},
-        "instrument": "loan_guarantee", "term": "medium",
-        "contract_value": "10000000.00", "financed_amount": "8500000.00", "tenor_years": 5,
-        "items": [{"description": "AI servers", "category": "server", "eccn": "5A992.c",
-                   "quantity": 8, "value": "10000000.00"}],
-    }
-
-
-VOTE = {"type": "BoardVoted", "data": {"meeting_date": "2026-06-01", "votes_for": 4,
-                                       "votes_against": 1, "abstentions": 0,
-                                       "decision": "approved", "approved_amount": "8500000.00"}}
+VOTE = {"type": "BoardVoted", "data": BOARD_APPROVAL}
 
 
 async def client(base: str, k: int, until: float, latencies: list[float]) -> int:
@@ -60,7 +37,7 @@ async def client(base: str, k: int, until: float, latencies: list[float]) -> int
         while time.monotonic() < until:
             i += 1
             t = time.perf_counter()
-            r = await http.post("/v1/deals", json=application(f"W{k:03d}-{i:06d}"))
+            r = await http.post("/v1/deals", json=application(f"W{k:03d}-{i:06d}", i))
             latencies.append(time.perf_counter() - t)
             if r.status_code != 201:
                 raise SystemExit(f"unexpected {r.status_code}: {r.text}")
@@ -93,35 +70,16 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--postgres", help="a PostgreSQL URL whose database will be emptied")
     args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="bench-writes-")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-writes-"))
     url = args.postgres or f"sqlite:///{tmp}/ledger.db"
     env = {**os.environ, "LEDGER_DATABASE_URL": url, "LEDGER_LOG_LEVEL": "warning",
            "LEDGER_BOOTSTRAP_KEYS": f"writer:bench:{SECRET}",
            "LEDGER_SIGNING_KEY_FILE": f"{tmp}/signing-key"}
     if args.postgres:
-        import psycopg
-
-        with psycopg.connect(args.postgres, autocommit=True) as conn:
-            conn.execute("DROP SCHEMA public CASCADE")
-            conn.execute("CREATE SCHEMA public")
-    subprocess.run([BIN / "exim-ledger", "migrate"], env=env, check=True, cwd=tmp)
-    port = free_port()
-    server = subprocess.Popen(
-        [BIN / "exim-ledger", "serve", "--port", str(port), "--workers", str(args.workers)],
-        env=env, cwd=tmp, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        empty_postgres(args.postgres)
+    subprocess.run([CLI, "migrate"], env=env, check=True, cwd=tmp)
+    with serve(env, tmp, "--workers", str(args.workers)) as base:
         n, elapsed, lat = asyncio.run(load(base, args.clients, args.seconds))
-    finally:
-        server.terminate()
-        server.wait(10)
     q = statistics.quantiles(lat, n=100)
     db = "PostgreSQL" if args.postgres else "SQLite"
     print(f"{db}, {args.workers} worker(s), {args.clients} clients, {elapsed:.1f} s: "

@@ -8,20 +8,13 @@ import asyncio
 import csv
 import io
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 
-from service.settings import Settings
-from tests.conftest import BOOTSTRAP, auth
+from tests.conftest import auth
 from tests.factories import (
     BOARD_APPROVED,
     LICENSE_REQUESTED,
@@ -35,8 +28,8 @@ from tests.factories import (
     uncontrolled_application,
     writer_headers,
 )
+from tests.live_server import LiveServer
 
-ROOT = Path(__file__).resolve().parents[2]
 NAMES = {"deals", "portfolio", "exposure", "audit"}
 
 
@@ -300,42 +293,6 @@ async def test_the_audit_log_filters_pages_and_exports_jsonl_and_csv(
 
 # ---- the live feed, from a real server ----------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def server(settings: Settings) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "LEDGER_DATABASE_URL": settings.database_url,
-           "LEDGER_BOOTSTRAP_KEYS": BOOTSTRAP, "LEDGER_LOG_LEVEL": "warning"}
-    cli = Path(sys.executable).parent / "exim-ledger"
-    proc = subprocess.Popen([str(cli), "serve", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, "the server exited"
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not come up"
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
 def read_sse(http: httpx.Client, count: int, params: dict[str, Any] | None = None,
              headers: dict[str, str] | None = None,
              on_open: Callable[[], None] | None = None) -> list[dict[str, Any]]:
@@ -367,9 +324,9 @@ def read_sse(http: httpx.Client, count: int, params: dict[str, Any] | None = Non
 
 
 def test_the_live_feed_streams_events_after_a_position_and_resumes_from_last_event_id(
-    server: str,
+    live_server: LiveServer,
 ) -> None:
-    with httpx.Client(base_url=server, timeout=httpx.Timeout(10.0)) as http:
+    with httpx.Client(base_url=live_server.url, timeout=httpx.Timeout(10.0)) as http:
         written = []
         for i in range(3):
             r = http.post("/v1/deals", json=application(application_number=f"SSE-{i + 1}"),
@@ -390,7 +347,7 @@ def test_the_live_feed_streams_events_after_a_position_and_resumes_from_last_eve
         resumed = read_sse(http, 1, headers={"Last-Event-ID": feed[0]["id"]})
         assert int(resumed[0]["id"]) == positions[2]
 
-        with httpx.Client(base_url=server, timeout=httpx.Timeout(10.0)) as writer:
+        with httpx.Client(base_url=live_server.url, timeout=httpx.Timeout(10.0)) as writer:
             def write_one_more() -> None:
                 r = writer.post(f"/v1/deals/{written[1]['deal_id']}/events",
                                 json=event("DealCancelled", reason="withdrawn"),

@@ -2,96 +2,30 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import BOOTSTRAP, KEYS
+from tests.conftest import KEYS
 from tests.factories import application, assert_problem
-
-CLI = str(Path(sys.executable).with_name("exim-ledger"))
-STARTUP_SECONDS = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cli_env(database: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
-    env |= {"LEDGER_DATABASE_URL": f"sqlite:///{database}", "LEDGER_BOOTSTRAP_KEYS": BOOTSTRAP,
-            "LEDGER_LOG_LEVEL": "warning"}
-    return env
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=60)
-
-
-@dataclass
-class Server:
-    base_url: str
-    env: dict[str, str]
-    process: subprocess.Popen[str]
-
-
-def wait_until_healthy(process: subprocess.Popen[str], base_url: str) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        try:  # doubles as the pause between polls, and notices a server that died
-            process.wait(timeout=0.1)
-        except subprocess.TimeoutExpired:
-            continue
-        raise AssertionError(f"exim-ledger serve exited with {process.returncode}: "
-                             f"{process.stderr.read() if process.stderr else ''}")
-    raise AssertionError(f"exim-ledger serve not healthy within {STARTUP_SECONDS} s")
+from tests.live_server import LiveServer, cli, ledger_env, migrated_sqlite
+from tools.server import CLI, free_port
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    env = cli_env(tmp_path / "ledger.db")
-    migrated = cli(env, "migrate")
-    assert migrated.returncode == 0, migrated.stderr
-    port = free_port()
-    process = subprocess.Popen([CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True)
-    try:
-        base_url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(process, base_url)
-        yield Server(base_url, env, process)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-        if process.stderr:
-            process.stderr.close()
+def live_database_url(tmp_path: Path) -> str:
+    return migrated_sqlite(tmp_path)
 
 
 def bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
-def test_a_deal_posted_to_a_real_server_is_read_back(server: Server):
-    with httpx.Client(base_url=server.base_url, timeout=10.0) as http:
+def test_a_deal_posted_to_a_real_server_is_read_back(live_server: LiveServer):
+    with httpx.Client(base_url=live_server.url, timeout=10.0) as http:
         assert http.get("/readyz").json() == {"status": "ready"}
         body = application()
         r = http.post("/v1/deals", json=body, headers={**bearer(KEYS["writer"]),
@@ -108,27 +42,27 @@ def test_a_deal_posted_to_a_real_server_is_read_back(server: Server):
         assert log["events"] == [envelope]
 
 
-def test_a_created_key_prints_its_secret_alone_on_the_last_line_and_works(server: Server):
-    created = cli(server.env, "keys", "create", "--role", "reader", "--name", "x")
+def test_a_created_key_prints_its_secret_alone_on_the_last_line_and_works(live_server: LiveServer):
+    created = cli(live_server.env, "keys", "create", "--role", "reader", "--name", "x")
     assert created.returncode == 0, created.stderr
     lines = created.stdout.rstrip("\n").split("\n")
     secret = lines[-1]
     assert secret == secret.strip() and " " not in secret and len(secret) >= 32
     assert KEYS["reader"] not in created.stdout
-    with httpx.Client(base_url=server.base_url, timeout=10.0) as http:
+    with httpx.Client(base_url=live_server.url, timeout=10.0) as http:
         assert http.get("/v1/events", headers=bearer(secret)).status_code == 200
         r = http.post("/v1/deals", json=application(), headers=bearer(secret))
         assert_problem(r, 403, "forbidden")
-    listed = cli(server.env, "keys", "list")
+    listed = cli(live_server.env, "keys", "list")
     assert listed.returncode == 0 and "x" in listed.stdout and secret not in listed.stdout
 
 
-def test_a_revoked_key_is_refused_within_about_a_second(server: Server):
-    secret = cli(server.env, "keys", "create", "--role", "reader", "--name", "x")
+def test_a_revoked_key_is_refused_within_about_a_second(live_server: LiveServer):
+    secret = cli(live_server.env, "keys", "create", "--role", "reader", "--name", "x")
     secret = secret.stdout.rstrip("\n").split("\n")[-1]
-    with httpx.Client(base_url=server.base_url, timeout=10.0) as http:
+    with httpx.Client(base_url=live_server.url, timeout=10.0) as http:
         assert http.get("/v1/events", headers=bearer(secret)).status_code == 200
-        revoked = cli(server.env, "keys", "revoke", "x")
+        revoked = cli(live_server.env, "keys", "revoke", "x")
         assert revoked.returncode == 0, revoked.stderr
         revoked_at = time.monotonic()
         status = 200
@@ -140,12 +74,12 @@ def test_a_revoked_key_is_refused_within_about_a_second(server: Server):
         assert status == 401, "a revoked key still works after 3 s"
         assert elapsed < 1.5, f"revocation took {elapsed:.2f} s to take effect"
         assert_problem(http.get("/v1/events", headers=bearer(secret)), 401, "unauthorized")
-    again = cli(server.env, "keys", "revoke", "x")
+    again = cli(live_server.env, "keys", "revoke", "x")
     assert again.returncode != 0
 
 
 def test_serve_refuses_to_start_on_an_unmigrated_database(tmp_path: Path):
-    env = cli_env(tmp_path / "empty.db")
+    env = ledger_env(f"sqlite:///{tmp_path / 'empty.db'}")
     port = free_port()
     try:
         result = subprocess.run([CLI, "serve", "--port", str(port)], env=env,

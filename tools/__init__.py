@@ -1,0 +1,1 @@
+"""Operators' and developers' scripts; run the benchmarks as ``python -m tools.<name>``."""
