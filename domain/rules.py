@@ -131,12 +131,7 @@ def check_controlled_items_allowed(
 
 
 def check_eccns_in_deal(deal: DealState, eccns: Iterable[str]) -> None:
-    missing = sorted(set(eccns) - set(deal.eccns))
-    if missing:
-        raise RuleViolation(
-            "eccn_not_in_deal",
-            f"ECCN(s) {', '.join(missing)} not among the deal's items ({', '.join(deal.eccns)})",
-        )
+    _check_eccns_among(eccns, deal.eccns, "among the deal's items")
 
 
 def check_license_ref_unused(deal: DealState, application_ref: str) -> None:
@@ -165,13 +160,16 @@ def check_license_undecided(license_: Mapping[str, Any]) -> None:
 
 
 def check_eccns_in_request(license_: Mapping[str, Any], eccns: Iterable[str]) -> None:
-    requested = license_["requested_eccns"]
-    missing = sorted(set(eccns) - set(requested))
+    _check_eccns_among(eccns, license_["requested_eccns"],
+                       f"in request {license_['application_ref']}")
+
+
+def _check_eccns_among(eccns: Iterable[str], allowed: list[str], where: str) -> None:
+    missing = sorted(set(eccns) - set(allowed))
     if missing:
         raise RuleViolation(
             "eccn_not_in_deal",
-            f"ECCN(s) {', '.join(missing)} not in request {license_['application_ref']} "
-            f"({', '.join(requested)})",
+            f"ECCN(s) {', '.join(missing)} not {where} ({', '.join(allowed)})",
         )
 
 

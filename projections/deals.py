@@ -8,10 +8,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from domain.policy import PolicyBook
 from domain.state import DealState
 from projections.base import Envelope, Schema, Tables, upsert
-from projections.folding import apply_event, category_values, dump_state, figures, load_state
+from projections.folding import (
+    DealStateProjection,
+    apply_event,
+    category_values,
+    dump_state,
+    figures,
+    load_state,
+)
 
 MONEY = ("requested", "approved", "committed", "disbursed", "outstanding", "undisbursed",
          "exposure")
@@ -44,12 +50,9 @@ def define(metadata: sa.MetaData, slot: str) -> dict[str, sa.Table]:
     return {"deals": deals, "categories": categories}
 
 
-class DealsProjection:
+class DealsProjection(DealStateProjection):
     name = "deals"
     schema = Schema(define)
-
-    def __init__(self, policies: PolicyBook) -> None:
-        self.policies = policies
 
     def apply(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope]) -> None:
         d = t.deals.c

@@ -16,10 +16,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from domain.policy import PolicyBook
 from projections import portfolio
 from projections.base import Envelope, Schema, Tables, upsert
 from projections.folding import (
+    DealStateProjection,
     apply_event,
     figures,
     format_cents,
@@ -85,12 +85,9 @@ def postings_for(
     return rows
 
 
-class ExposureProjection:
+class ExposureProjection(DealStateProjection):
     name = "exposure"
     schema = Schema(define)
-
-    def __init__(self, policies: PolicyBook) -> None:
-        self.policies = policies
 
     def apply(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope]) -> None:
         states = load_states(conn, t.states, {str(ev["deal_id"]) for ev in events})

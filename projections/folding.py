@@ -86,6 +86,14 @@ def category_values(state: DealState) -> dict[str, int]:
     return values
 
 
+class DealStateProjection:
+    """Base of the read models folded from each deal's ``DealState``: the policy book
+    decides the controlled ECCNs of an event stored without them."""
+
+    def __init__(self, policies: PolicyBook) -> None:
+        self.policies = policies
+
+
 def states_table(metadata: sa.MetaData, name: str) -> sa.Table:
     return sa.Table(
         name,

@@ -13,6 +13,7 @@ from domain.state import DealState
 from projections.base import Envelope, Schema, Tables, upsert
 from projections.folding import (
     STAGES,
+    DealStateProjection,
     apply_event,
     category_values,
     figures,
@@ -61,12 +62,9 @@ def add(acc: dict[tuple[str, str], dict[str, int]], part: dict[tuple[str, str], 
             row[k] = row.get(k, 0) + sign * v
 
 
-class PortfolioProjection:
+class PortfolioProjection(DealStateProjection):
     name = "portfolio"
     schema = Schema(define)
-
-    def __init__(self, policies: PolicyBook) -> None:
-        self.policies = policies
 
     def apply(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope]) -> None:
         ids = {str(ev["deal_id"]) for ev in events}

@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -29,6 +30,18 @@ SECRET = "bench-writer-secret-0001"
 VOTE = {"type": "BoardVoted", "data": BOARD_APPROVAL}
 
 
+async def post(http: httpx.AsyncClient, path: str, body: object,
+               latencies: list[float]) -> dict[str, Any]:
+    """POST one event, noting its latency; the envelope."""
+    started = time.perf_counter()
+    r = await http.post(path, json=body)
+    latencies.append(time.perf_counter() - started)
+    if r.status_code != 201:
+        raise SystemExit(f"unexpected {r.status_code}: {r.text}")
+    envelope: dict[str, Any] = r.json()
+    return envelope
+
+
 async def client(base: str, k: int, until: float, latencies: list[float]) -> int:
     done = 0
     headers = {"Authorization": f"Bearer {SECRET}"}
@@ -36,21 +49,13 @@ async def client(base: str, k: int, until: float, latencies: list[float]) -> int
         i = 0
         while time.monotonic() < until:
             i += 1
-            t = time.perf_counter()
-            r = await http.post("/v1/deals", json=application(f"W{k:03d}-{i:06d}", i))
-            latencies.append(time.perf_counter() - t)
-            if r.status_code != 201:
-                raise SystemExit(f"unexpected {r.status_code}: {r.text}")
+            body = application(f"W{k:03d}-{i:06d}", i)
+            deal = (await post(http, "/v1/deals", body, latencies))["deal_id"]
             done += 1
-            deal = r.json()["deal_id"]
             for _ in range(4):  # later votes replace earlier ones: always valid
                 if time.monotonic() >= until:
                     break
-                t = time.perf_counter()
-                r = await http.post(f"/v1/deals/{deal}/events", json=VOTE)
-                latencies.append(time.perf_counter() - t)
-                if r.status_code != 201:
-                    raise SystemExit(f"unexpected {r.status_code}: {r.text}")
+                await post(http, f"/v1/deals/{deal}/events", VOTE, latencies)
                 done += 1
     return done
 

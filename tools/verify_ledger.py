@@ -25,17 +25,8 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any
 
-HASHED_FIELDS = (
-    "deal_id",
-    "version",
-    "type",
-    "data",
-    "occurred_at",
-    "recorded_at",
-    "actor",
-    "source",
-    "prev_hash",
-)
+HASHED_FIELDS = ("deal_id", "version", "type", "data", "occurred_at", "recorded_at", "actor",
+                 "source", "prev_hash")
 SIGNED_FIELDS = ("tree_size", "root", "position", "signed_at", "key_id")
 PAGE = 1000
 
