@@ -21,9 +21,11 @@ HASHED_KEYS = (
     "prev_hash",
 )
 
-_RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
-    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))$"
+# The one RFC 3339 grammar (a date-time with a zone offset): stored timestamps and the API's.
+RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))",
+    re.ASCII,
 )
 
 
@@ -51,7 +53,7 @@ def parse_timestamp(value: str) -> datetime:
 
     Fractions beyond microseconds are truncated; anything else raises ``ValueError``.
     """
-    match = _RFC3339.match(value)
+    match = RFC3339.fullmatch(value)
     if match is None:
         raise ValueError(f"{value!r} is not an RFC 3339 timestamp with a zone offset")
     year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
