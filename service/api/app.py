@@ -7,19 +7,22 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import psycopg
 import sqlalchemy as sa
 from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import Depends, FastAPI, Request
+from pydantic import TypeAdapter
 from starlette.responses import Response
 
 from domain.policy import load_policy_book
 from projections.registry import read_models
 from projections.runner import Runner
-from service.api import openapi, problems
+from service.api import problems
 from service.api.deps import clean_query
 from service.api.metrics import Metrics, MetricsMiddleware
+from service.api.responses import Problem
 from service.api.routes import (
     audit,
     batches,
@@ -31,6 +34,7 @@ from service.api.routes import (
     portfolio,
     projections,
 )
+from service.api.schemas import hoist_definitions, json_schema
 from service.db import check_at_head, create_engine
 from service.keys import KeyStore
 from service.ledger import Ledger
@@ -77,7 +81,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         feed_wake = asyncio.Event()
         ledger.on_append.append(runner.wake.set)
         ledger.on_append.append(app.state.metrics.appended.inc)
-        ledger.on_append.append(lambda: loop.call_soon_threadsafe(feed_wake.set))
+
+        def wake_feed() -> None:
+            loop.call_soon_threadsafe(feed_wake.set)
+
+        ledger.on_append.append(wake_feed)
         app.state.settings, app.state.engine, app.state.head = settings, engine, head
         app.state.keys, app.state.ledger = keys, ledger
         app.state.runner, app.state.feed_wake = runner, feed_wake
@@ -116,5 +124,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for module in (deals, batches, log, portfolio, exposure, projections, audit, integrity, ops):
         app.include_router(module.router)
-    openapi.install(app)
+    _complete_openapi(app)
     return app
+
+
+def _complete_openapi(app: FastAPI) -> None:
+    """FastAPI documents the routes; add what they refer to but it cannot see: the
+    request bodies' definitions (routes read their bodies themselves) and ``Problem``."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            hoist_definitions(build(), {"Problem": json_schema(TypeAdapter(Problem))})
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]

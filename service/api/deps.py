@@ -1,4 +1,5 @@
-"""Request-scoped dependencies: the ledger, the key store and the authenticated key."""
+"""Request-scoped dependencies: the ledger, the key store, the authenticated key and the
+context a write records."""
 
 from __future__ import annotations
 
@@ -6,12 +7,16 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from service.api.params import CorrelationId, IdempotencyKey, SourceSystem
 from service.api.problems import ApiProblem
 from service.keys import ApiKey, KeyStore
-from service.ledger import Ledger
-from service.settings import Settings
+from service.ledger import Context, Ledger
+
+# Documents the scheme (the Authorize button of /docs); the check below answers problems.
+bearer = HTTPBearer(auto_error=False, description="an API key: Authorization: Bearer <key>")
 
 
 async def clean_query(request: Request) -> None:
@@ -31,24 +36,21 @@ def get_keys(request: Request) -> KeyStore:
     return request.app.state.keys  # type: ignore[no-any-return]
 
 
-def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
-
-
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def authenticate(request: Request) -> ApiKey:
-    header = request.headers.get("authorization", "")
-    scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+async def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> ApiKey:
+    secret = credentials.credentials.strip() if credentials else ""
+    if not secret:
         raise ApiProblem(401, "unauthorized", "an API key is required: Authorization: Bearer <key>",
                          headers={"WWW-Authenticate": "Bearer"})
     keys = get_keys(request)
-    found, key = keys.cached(secret.strip())
+    found, key = keys.cached(secret)
     if not found:
-        key = await run_in_threadpool(keys.authenticate, secret.strip())
+        key = await run_in_threadpool(keys.authenticate, secret)
     if key is None:
         raise ApiProblem(401, "unauthorized", "the API key is unknown or revoked",
                          headers={"WWW-Authenticate": "Bearer"})
@@ -70,3 +72,13 @@ Writer = Annotated[ApiKey, Depends(require("write"))]
 Reader = Annotated[ApiKey, Depends(require("read"))]
 Auditor = Annotated[ApiKey, Depends(require("audit"))]
 Admin = Annotated[ApiKey, Depends(require("admin"))]
+
+
+async def write_context(
+    key: Writer, idempotency_key: IdempotencyKey = None, source: SourceSystem = None,
+    correlation_id: CorrelationId = None,
+) -> Context:
+    return Context(key.name, source, correlation_id, idempotency_key)
+
+
+WriteContext = Annotated[Context, Depends(write_context)]

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from domain.errors import LedgerError
+from service.api.schemas import field_error
 from service.eventstore.types import StoreUnavailable
 
 PROBLEM_TYPE = "https://exim-ledger.example/problems/"
@@ -48,11 +49,17 @@ def problem(
 
 
 def from_error(error: LedgerError) -> Response:
-    return problem(error.status, error.code, error.detail, **error.extra)
+    return Response(error_json(error), status_code=error.status, media_type=MEDIA_TYPE)
 
 
 def error_json(error: LedgerError) -> str:
     return problem_json(error.status, error.code, error.detail, **error.extra)
+
+
+def _parameter(source: str | int, *path: str | int) -> tuple[str | int, ...]:
+    """Where a parameter error sits: ("query", "limit") is "limit"; a header is marked as
+    one ("header:If-Match")."""
+    return (f"header:{path[0]}", *path[1:]) if source == "header" and path else path
 
 
 class ApiProblem(Exception):
@@ -83,12 +90,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> Response:
-        errors = [
-            {"field": ".".join(str(p) for p in e.get("loc", ())[1:]) or "request",
-             "message": str(e.get("msg", "invalid"))}
-            for e in exc.errors()
-        ]
-        return problem(422, "validation_error", "the request is invalid", errors=errors)
+        errors = [field_error(e, _parameter(*e["loc"])) for e in exc.errors()]
+        detail = f"{errors[0]['field']}: {errors[0]['message']}" if errors else "invalid"
+        return problem(422, "validation_error", detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:

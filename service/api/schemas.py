@@ -1,473 +1,494 @@
-"""Schema checks of event payloads (SPEC §2 conventions), before any business rule.
+"""Request bodies as strict pydantic models (SPEC §2 conventions), checked before any rule.
 
-`parse_event_data` turns decoded JSON into the canonical payload the domain records
-and hashes, or raises `PayloadError` listing every bad field. Field paths are
-relative to the payload root ("items[0].value"); "" is the root itself.
+``parse`` validates a decoded body in one pass and words every error as SPEC's ``{field,
+message}`` at the body's own path ("items[0].value", "data.amount"); an event's
+``data.model_dump()`` is the canonical payload the domain records and hashes. The same
+models generate the OpenAPI request schemas.
 """
 
 from __future__ import annotations
 
 import json
+import operator
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from functools import partial, reduce
+from typing import Annotated, Any, Literal, NoReturn, Self, TypeVar
+from uuid import UUID
 
+from pydantic import (
+    MISSING,
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+    create_model,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from domain.chain import RFC3339, parse_timestamp
 from domain.countries import COUNTRIES
+from service.ledger import Command, InvalidRequest
 
 MONEY_MAX = Decimal("1000000000000")
-NAME_MAX = 200  # names, references, descriptions, license numbers
-TEXT_MAX = 2000  # reasons, conditions
-ITEMS_MAX = 200
-ECCNS_MAX = 200
-CONDITIONS_MAX = 100
-VOTES_MAX = 1000
+NAME_MAX, TEXT_MAX = 200, 2000  # names and references; reasons and conditions
 QUANTITY_MAX = 1_000_000_000  # SPEC is silent; bounded so sums stay in 64-bit columns
-
-INSTRUMENTS = ("insurance", "loan_guarantee", "direct_loan")
-TERMS = ("medium", "long")
-DECISIONS = ("approved", "rejected")
-CATEGORIES = (
-    "accelerator", "server", "networking", "storage", "software",
-    "model", "cloud_service", "data_center", "services",
-)
-
+APPLICATION_NUMBER = re.compile(r"[A-Z0-9-]{3,32}", re.ASCII)
 _MONEY = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]{1,2})?", re.ASCII)
 _PCT = re.compile(r"[0-9]{1,3}(\.[0-9]{1,4})?", re.ASCII)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 _ECCN = re.compile(r"[0-9A-Za-z][0-9A-Za-z.\-]{0,31}", re.ASCII)
-_APPLICATION_NUMBER = re.compile(r"[A-Z0-9-]{3,32}", re.ASCII)
 _COUNTRY = re.compile(r"[A-Z]{2}", re.ASCII)
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_MONEY_EXAMPLE = 'a decimal string like "1250000.00"'
-
-Errors = list[dict[str, str]]
-
-
-class PayloadError(Exception):
-    """The payload failed its schema; `errors` holds one {field, message} per problem."""
-
-    def __init__(self, errors: Errors) -> None:
-        self.errors = errors
-        super().__init__("; ".join(f"{e['field'] or '(payload)'}: {e['message']}" for e in errors))
+_A_MONEY, _A_PCT = 'a decimal string like "1250000.00"', 'a decimal string like "2.5"'
+REF = "#/components/schemas/"
+T = TypeVar("T")
 
 
-class _Invalid(Exception):
-    pass
+# --- errors --------------------------------------------------------------------------------
 
 
-class _Bad:
-    """Marks a value that failed; its error is already recorded."""
+def refuse(message: str, at: str | int | None = None) -> NoReturn:
+    """Refuse the value being validated, or its field ``at`` (pydantic prefixes the path)."""
+    error = PydanticCustomError("invalid", "{message}", {"message": message})
+    if at is None:
+        raise error
+    raise ValidationError.from_exception_data("request", [
+        {"type": error, "loc": (at,), "input": None}])
 
 
-_BAD = _Bad()
-
-Check = Callable[[object, str, Errors], Any]
-JsonSchema = dict[str, Any]
-
-
-@dataclass(frozen=True, eq=False)
-class Validator:
-    """A check, and the JSON Schema that describes what it accepts (service/openapi.py
-    publishes it), built side by side from the same constants so the two cannot drift."""
-
-    check: Check
-    json_schema: JsonSchema
-
-    def __call__(self, value: object, path: str, errors: Errors) -> Any:
-        return self.check(value, path, errors)
-
-
-def anchored(regex: re.Pattern[str]) -> str:
-    """The ECMA-262 `pattern` a JSON Schema needs for `regex.fullmatch`."""
-    return f"^(?:{regex.pattern})$"
-
-
-def _leaf(check: Callable[[object], Any], json_schema: JsonSchema) -> Validator:
-    def validate(value: object, path: str, errors: Errors) -> Any:
-        try:
-            return check(value)
-        except _Invalid as exc:
-            errors.append({"field": path, "message": str(exc)})
-            return _BAD
-
-    return Validator(validate, json_schema)
+def _require(ok: object, message: str, at: str | int | None = None) -> None:
+    if not ok:
+        refuse(message, at)
 
 
 def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a JSON number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
+    kinds = ((type(None), "null"), (bool, "a boolean"), (int | float, "a JSON number"),
+             (str, "a string"), (list, "a list"), (dict, "an object"))
+    return next((name for t, name in kinds if isinstance(value, t)), type(value).__name__)
 
 
-# --- scalar checks -----------------------------------------------------------------
+_MESSAGES = {  # pydantic's error types, worded with their context and the kind of input
+    "missing": "is required", "extra_forbidden": "unknown field",
+    "model_type": "must be an object, not {kind}", "dict_type": "must be an object, not {kind}",
+    "list_type": "must be a list, not {kind}", "int_type": "must be a JSON integer, not {kind}",
+    "int_parsing": "must be an integer", "uuid_parsing": "must be a UUID",
+    "uuid_type": "must be a UUID", "literal_error": "must be one of {expected}",
+    "string_unicode": "must not contain unpaired surrogates",
+    "string_too_long": "must be at most {max_length} characters",
+    "too_short": "must hold at least {min_length} items",
+    "too_long": "must hold at most {max_length} items",
+    "greater_than_equal": "must be at least {ge}", "less_than_equal": "must be at most {le}",
+}
 
 
-def _money_text(value: object, allow_zero: bool) -> str:
-    if not isinstance(value, str):
-        raise _Invalid(f"must be {_MONEY_EXAMPLE}, not {_kind(value)}")
-    if not _MONEY.fullmatch(value):
-        raise _Invalid(f"must be {_MONEY_EXAMPLE}{_money_hint(value)}")
-    amount = Decimal(value)
-    if amount > MONEY_MAX:
-        raise _Invalid("must be at most 1000000000000")
-    if amount == 0 and not allow_zero:
-        raise _Invalid("must be greater than 0")
-    whole, _, cents = value.partition(".")
+def field_error(error: ErrorDetails, loc: Iterable[str | int]) -> dict[str, str]:
+    """One pydantic error as SPEC's ``{field, message}``, at ``loc`` ("" is "body")."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else part
+    return {"field": path or "body", "message": _message(error)}
+
+
+def _message(error: ErrorDetails) -> str:
+    ctx = {**error.get("ctx", {}), "kind": _kind(error["input"])}
+    if (error["type"], ctx.get("min_length")) == ("too_short", 1):
+        return "must not be empty"
+    if error["type"] == "literal_error":  # pydantic's "'a', 'b' or 'c'" as '"a", "b", "c"'
+        ctx["expected"] = str(ctx["expected"]).replace("'", '"').replace(" or ", ", ")
+    template = _MESSAGES.get(error["type"])
+    return template.format(**ctx) if template else error["msg"]
+
+
+def parse(adapter: TypeAdapter[T], raw: object, *, items: str | None = None) -> T:
+    """``raw`` validated by ``adapter``, or ``InvalidRequest`` naming every bad field.
+
+    With ``items`` (a list field of the body), errors inside that list are those of its
+    first failing element only, with its ``index``, as SPEC's batches answer.
+    """
+    try:
+        return adapter.validate_python(raw)
+    except ValidationError as e:
+        located = [(error, _index(error["loc"], items)) for error in e.errors()]
+    outer = [field_error(error, error["loc"]) for error, i in located if i is None]
+    if outer:
+        raise InvalidRequest(outer)
+    index = min(i for _, i in located if i is not None)
+    raise InvalidRequest([field_error(error, error["loc"]) for error, i in located
+                          if i == index], index=index)
+
+
+def _index(loc: tuple[str | int, ...], items: str | None) -> int | None:
+    index = loc[1] if len(loc) > 1 and loc[0] == items else None
+    return index if isinstance(index, int) else None
+
+
+# --- scalars -------------------------------------------------------------------------------
+
+
+def _string(noun: str, check: Callable[[str], str], **doc: Any) -> tuple[Any, ...]:
+    """Metadata of a JSON string: anything else is refused as not ``noun``; then ``check``
+    words what is wrong with it, or returns it (normalised); ``doc`` is its JSON Schema."""
+
+    def is_string(value: object) -> object:
+        _require(isinstance(value, str), f"must be {noun}, not {_kind(value)}")
+        return value
+
+    return BeforeValidator(is_string), AfterValidator(check), WithJsonSchema({
+        "type": "string", **doc})
+
+
+def anchored(regex: re.Pattern[str]) -> str:
+    """The ECMA-262 ``pattern`` a JSON Schema needs for ``regex.fullmatch``."""
+    return f"^(?:{regex.pattern})$"
+
+
+def _money(allow_zero: bool, text: str) -> str:
+    _require(_MONEY.fullmatch(text), f"must be {_A_MONEY}{_money_hint(text)}")
+    _require(Decimal(text) <= MONEY_MAX, f"must be at most {MONEY_MAX}")
+    _require(allow_zero or Decimal(text) > 0, "must be greater than 0")
+    whole, _, cents = text.partition(".")
     return f"{whole}.{cents:0<2}"
 
 
 def _money_hint(text: str) -> str:
-    if not text:
-        return " (empty)"
-    if text[0] in "+-":
-        return " (no sign)"
-    if any(c in "eE" for c in text):
-        return " (no exponent)"
-    if any(c.isspace() for c in text):
-        return " (no spaces)"
-    if not text.isascii():
-        return " (ASCII digits only)"
-    if "." in text and len(text.partition(".")[2]) > 2:
-        return " (at most 2 decimal places)"
-    if len(text) > 1 and text[0] == "0" and text[1] != ".":
-        return " (no leading zeros)"
-    return ""
+    hints = ((not text, "empty"), (text[:1] in ("+", "-"), "no sign"),
+             (any(c in "eE" for c in text), "no exponent"),
+             (any(c.isspace() for c in text), "no spaces"),
+             (not text.isascii(), "ASCII digits only"),
+             (len(text.partition(".")[2]) > 2, "at most 2 decimal places"),
+             (text[:1] == "0" and text[1:2] not in ("", "."), "no leading zeros"))
+    return next((f" ({hint})" for wrong, hint in hints if wrong), "")
 
 
-def _pct_text(value: object) -> str:
-    if not isinstance(value, str):
-        raise _Invalid(f'must be a decimal string like "2.5", not {_kind(value)}')
-    if not _PCT.fullmatch(value):
-        raise _Invalid('must be a decimal string like "2.5" (up to 4 decimal places)')
-    if Decimal(value) > 100:
-        raise _Invalid("must be between 0 and 100")
-    return value
+def _pct(text: str) -> str:
+    _require(_PCT.fullmatch(text), f"must be {_A_PCT} (up to 4 decimal places)")
+    _require(Decimal(text) <= 100, "must be between 0 and 100")
+    return text
 
 
-def _money(*, allow_zero: bool = False) -> Validator:
-    low = "0" if allow_zero else "greater than 0"
-    return _leaf(lambda value: _money_text(value, allow_zero), {
-        "type": "string", "pattern": anchored(_MONEY), "examples": ["1250000.00"],
-        "description": f"USD amount as a decimal string, {low}, at most {MONEY_MAX}",
-    })
+def _text(text: str) -> str:
+    _require(text.strip(), "must not be empty or blank")
+    _require("\x00" not in text, "must not contain U+0000")
+    return text
 
 
-def _string(max_len: int) -> Validator:
-    def check(value: object) -> str:
-        if not isinstance(value, str):
-            raise _Invalid(f"must be a string, not {_kind(value)}")
-        if not value.strip():
-            raise _Invalid("must not be empty or blank")
-        if len(value) > max_len:
-            raise _Invalid(f"must be at most {max_len} characters")
-        if "\x00" in value:
-            raise _Invalid("must not contain U+0000")
-        if _SURROGATE.search(value):
-            raise _Invalid("must not contain unpaired surrogates")
-        return value
-
-    return _leaf(check, {
-        "type": "string", "minLength": 1, "maxLength": max_len, "pattern": r"\S",
-        "description": "not blank; no U+0000",
-    })
+def _matching(regex: re.Pattern[str], message: str, text: str) -> str:
+    _require(regex.fullmatch(text), message)
+    return text
 
 
-def _pattern(regex: re.Pattern[str], message: str) -> Validator:
-    def check(value: object) -> str:
-        if not isinstance(value, str):
-            raise _Invalid(f"must be a string, not {_kind(value)}")
-        if not regex.fullmatch(value):
-            raise _Invalid(message)
-        return value
-
-    return _leaf(check, {"type": "string", "pattern": anchored(regex)})
-
-
-def _one_of(choices: tuple[str, ...]) -> Validator:
-    listed = ", ".join(f'"{c}"' for c in choices)
-
-    def check(value: object) -> str:
-        if not isinstance(value, str) or value not in choices:
-            raise _Invalid(f"must be one of {listed}")
-        return value
-
-    return _leaf(check, {"type": "string", "enum": list(choices)})
-
-
-def _integer(low: int, high: int) -> Validator:
-    def check(value: object) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _Invalid(f"must be a JSON integer, not {_kind(value)}")
-        if not low <= value <= high:
-            raise _Invalid(f"must be between {low} and {high}")
-        return value
-
-    return _leaf(check, {"type": "integer", "minimum": low, "maximum": high})
-
-
-def _date_text(value: object) -> str:
-    if not isinstance(value, str):
-        raise _Invalid(f'must be a date string like "2026-01-31", not {_kind(value)}')
-    if not _DATE.fullmatch(value):
-        raise _Invalid('must be a date in the form YYYY-MM-DD, like "2026-01-31"')
+def _date(text: str) -> str:
+    _require(_DATE.fullmatch(text), 'must be a date in the form YYYY-MM-DD, like "2026-01-31"')
     try:
-        date.fromisoformat(value)
+        date.fromisoformat(text)
     except ValueError:
-        raise _Invalid("must be a real calendar date") from None
+        refuse("must be a real calendar date")
+    return text
+
+
+def _country(value: object) -> object:
+    _require(isinstance(value, str) and _COUNTRY.fullmatch(value),
+             'must be an upper-case ISO 3166-1 alpha-2 code like "US"')
+    _require(value in COUNTRIES, "is not an assigned ISO 3166-1 alpha-2 country code")
     return value
 
 
-def _country_text(value: object) -> str:
-    if not isinstance(value, str) or not _COUNTRY.fullmatch(value):
-        raise _Invalid("must be an upper-case ISO 3166-1 alpha-2 code like \"US\"")
-    if value not in COUNTRIES:
-        raise _Invalid("is not an assigned ISO 3166-1 alpha-2 country code")
-    return value
-
-
-_date = _leaf(_date_text, {"type": "string", "format": "date", "examples": ["2026-01-31"]})
-_country = _leaf(_country_text, {
-    "type": "string", "pattern": anchored(_COUNTRY),
-    "description": "ISO 3166-1 alpha-2 code, upper case (an unassigned code is refused)",
-})
-_pct = _leaf(_pct_text, {
-    "type": "string", "pattern": anchored(_PCT), "examples": ["2.5"],
-    "description": "percentage as a decimal string, 0 to 100",
-})
-_eccn = _pattern(_ECCN, 'must be an ECCN like "3A090.a" or "EAR99" (1-32 characters)')
-_name = _string(NAME_MAX)
-_text = _string(TEXT_MAX)
-
-
-# --- containers ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Field:
-    name: str
-    validate: Validator
-    required: bool = True
-
-
-def _key_path(path: str, key: object) -> str:
-    key = key if isinstance(key, str) else repr(key)
-    if not key.isprintable() or _SURROGATE.search(key) or len(key) > 100:
-        key = json.dumps(key[:100])  # keep odd keys printable and encodable in errors
-    return f"{path}.{key}" if path else key
-
-
-def object_schema(fields: tuple[Field, ...]) -> JsonSchema:
-    """The JSON Schema of an object holding exactly `fields` (unknown keys refused)."""
-    return {
-        "type": "object",
-        "properties": {f.name: f.validate.json_schema for f in fields},
-        "required": [f.name for f in fields if f.required],
-        "additionalProperties": False,
-    }
-
-
-def _object(fields: tuple[Field, ...]) -> Validator:
-    known = {f.name for f in fields}
-
-    def validate(value: object, path: str, errors: Errors) -> Any:
-        if not isinstance(value, dict):
-            errors.append({"field": path, "message": f"must be an object, not {_kind(value)}"})
-            return _BAD
-        result: dict[str, Any] = {}
-        for f in fields:
-            if f.name in value:
-                parsed = f.validate(value[f.name], _key_path(path, f.name), errors)
-                if parsed is not _BAD:
-                    result[f.name] = parsed
-            elif f.required:
-                errors.append({"field": _key_path(path, f.name), "message": "is required"})
-        for key in value:
-            if key not in known:
-                errors.append({"field": _key_path(path, key), "message": "unknown field"})
-        return result
-
-    return Validator(validate, object_schema(fields))
-
-
-def _list_of(item: Validator, *, low: int, high: int, unique: bool = False) -> Validator:
-    def validate(value: object, path: str, errors: Errors) -> Any:
-        if not isinstance(value, list):
-            errors.append({"field": path, "message": f"must be a list, not {_kind(value)}"})
-            return _BAD
-        if not low <= len(value) <= high:
-            size = "must not be empty" if low == 1 and not value else ""
-            errors.append({"field": path, "message": size or f"must hold {low} to {high} items"})
-            return _BAD  # items of an oversized list are not checked one by one
-        result: list[Any] = []
-        seen: dict[Any, int] = {}
-        for i, element in enumerate(value):
-            parsed = item(element, f"{path}[{i}]", errors)
-            if unique and isinstance(parsed, str) and parsed in seen:
-                message = f"duplicates {path}[{seen[parsed]}]"
-                errors.append({"field": f"{path}[{i}]", "message": message})
-            elif isinstance(parsed, str):
-                seen[parsed] = i
-            result.append(parsed)
-        return result
-
-    json_schema: JsonSchema = {"type": "array", "items": item.json_schema,
-                               "minItems": low, "maxItems": high}
-    if unique:
-        json_schema["uniqueItems"] = True
-    return Validator(validate, json_schema)
-
-
-_party = _object((Field("name", _name), Field("country", _country)))
-_item = _object((
-    Field("description", _name),
-    Field("category", _one_of(CATEGORIES)),
-    Field("eccn", _eccn),
-    Field("quantity", _integer(1, QUANTITY_MAX)),
-    Field("value", _money()),
-))
-_eccns = _list_of(_eccn, low=1, high=ECCNS_MAX, unique=True)
-_conditions = Field("conditions", _list_of(_text, low=0, high=CONDITIONS_MAX), required=False)
-
-
-# --- event schemas ------------------------------------------------------------------
-
-Rule = Callable[[dict[str, Any], dict[str, Any], Errors], None]
-
-
-def _board_amount_rule(raw: dict[str, Any], parsed: dict[str, Any], errors: Errors) -> None:
-    """approved_amount is required when the decision is approved, refused when rejected."""
-    decision = parsed.get("decision")
-    if decision == "approved" and "approved_amount" not in raw:
-        errors.append({"field": "approved_amount", "message": "is required when approved"})
-    if decision == "rejected" and "approved_amount" in raw:
-        errors.append({"field": "approved_amount", "message": "is not allowed when rejected"})
-
-
-def _interest_rate_rule(raw: dict[str, Any], parsed: dict[str, Any], errors: Errors) -> None:
-    """interest_rate_pct is required for a direct_loan."""
-    if parsed.get("instrument") == "direct_loan" and "interest_rate_pct" not in raw:
-        errors.append({"field": "interest_rate_pct", "message": "is required for direct_loan"})
-
-
-def _repayment_rule(raw: dict[str, Any], parsed: dict[str, Any], errors: Errors) -> None:
-    """principal and interest are not both 0."""
-    if parsed.get("principal") == "0.00" and parsed.get("interest") == "0.00":
-        errors.append({"field": "principal", "message": "principal and interest are both 0"})
-
-
-@dataclass(frozen=True)
-class _Schema:
-    fields: tuple[Field, ...]
-    rule: Rule | None = None
-
-
-_AMOUNT_AND_REFERENCE = _Schema((Field("amount", _money()), Field("reference", _name)))
-
-SCHEMAS: dict[str, _Schema] = {
-    "DealApplied": _Schema((
-        Field("application_number", _pattern(
-            _APPLICATION_NUMBER, "must be 3-32 characters of A-Z, 0-9 and -")),
-        Field("exporter", _party),
-        Field("buyer", _party),
-        Field("instrument", _one_of(INSTRUMENTS)),
-        Field("term", _one_of(TERMS)),
-        Field("contract_value", _money()),
-        Field("financed_amount", _money()),
-        Field("tenor_years", _integer(1, 18)),
-        Field("items", _list_of(_item, low=1, high=ITEMS_MAX)),
-        Field("us_content_pct", _pct, required=False),
-    )),
-    "LicenseRequested": _Schema((Field("application_ref", _name), Field("eccns", _eccns))),
-    "CommerceLicenseApproved": _Schema((
-        Field("application_ref", _name),
-        Field("license_number", _name),
-        Field("eccns", _eccns),
-        Field("valid_until", _date),
-        _conditions,
-    )),
-    "CommerceLicenseDenied": _Schema((Field("application_ref", _name), Field("reason", _text))),
-    "BoardVoted": _Schema((
-        Field("meeting_date", _date),
-        Field("votes_for", _integer(0, VOTES_MAX)),
-        Field("votes_against", _integer(0, VOTES_MAX)),
-        Field("abstentions", _integer(0, VOTES_MAX)),
-        Field("decision", _one_of(DECISIONS)),
-        Field("approved_amount", _money(), required=False),
-        _conditions,
-    ), _board_amount_rule),
-    "DealFinanced": _Schema((
-        Field("instrument", _one_of(INSTRUMENTS)),
-        Field("amount", _money()),
-        Field("exposure_fee_pct", _pct),
-        Field("interest_rate_pct", _pct, required=False),
-        Field("final_maturity_date", _date),
-    ), _interest_rate_rule),
-    "FundsDisbursed": _AMOUNT_AND_REFERENCE,
-    "RepaymentReceived": _Schema((
-        Field("principal", _money(allow_zero=True)),
-        Field("interest", _money(allow_zero=True)),
-        Field("reference", _name),
-    ), _repayment_rule),
-    "ClaimPaid": _AMOUNT_AND_REFERENCE,
-    "DealCancelled": _Schema((
-        Field("reason", _text),
-        Field("amount", _money(), required=False),
-    )),
-}
-
-EVENT_TYPES: tuple[str, ...] = tuple(SCHEMAS)
-
-
-# --- public API ---------------------------------------------------------------------
-
-
-def parse_event_data(type_name: str, raw: object) -> dict[str, Any]:
-    """Validate `raw` as the payload of `type_name`; return the canonical dict."""
-    schema = SCHEMAS.get(type_name) if isinstance(type_name, str) else None
-    if schema is None:
-        raise PayloadError([{
-            "field": "type", "message": f"must be one of {', '.join(EVENT_TYPES)}",
-        }])
-    errors: Errors = []
-    parsed = _object(schema.fields)(raw, "", errors)
-    if schema.rule is not None and isinstance(raw, dict):
-        schema.rule(raw, parsed, errors)
-    if errors:
-        raise PayloadError(errors)
-    result: dict[str, Any] = parsed
-    return result
-
-
-def _single(check: Callable[[object], str], value: object, field: str) -> str:
+def _moment(value: object) -> datetime:
+    if not isinstance(value, str) or not RFC3339.fullmatch(value):
+        refuse("must be an RFC 3339 timestamp with a zone offset")
     try:
-        return check(value)
-    except _Invalid as exc:
-        raise PayloadError([{"field": field, "message": str(exc)}]) from None
+        return parse_timestamp(value).astimezone(UTC)
+    except (ValueError, OverflowError):  # no such day or hour; or beyond years 1-9999 in UTC
+        refuse("not a valid date and time")
 
 
-def parse_money(value: object, field: str = "amount", *, allow_zero: bool = False) -> str:
-    """A money string normalized to 2 places ("5" -> "5.00"), or PayloadError."""
-    return _single(lambda v: _money_text(v, allow_zero), value, field)
+def _unique(eccns: list[str]) -> list[str]:
+    for i, eccn in enumerate(eccns):
+        _require(eccn not in eccns[:i], f"duplicates eccns[{eccns.index(eccn)}]", at=i)
+    return eccns
 
 
-def parse_pct(value: object, field: str = "pct") -> str:
-    """A percentage string 0-100 with up to 4 decimals, returned as given, or PayloadError."""
-    return _single(_pct_text, value, field)
+_MONEY_DOC = {"pattern": anchored(_MONEY), "examples": ["1250000.00"]}
+_TEXT_DOC = {"minLength": 1, "pattern": r"\S", "description": "not blank; no U+0000"}
+Money = Annotated[str, *_string(_A_MONEY, partial(_money, False), **_MONEY_DOC,
+                                description=f"USD, greater than 0, at most {MONEY_MAX}")]
+MoneyOrZero = Annotated[str, *_string(_A_MONEY, partial(_money, True), **_MONEY_DOC,
+                                      description=f"USD, 0 to {MONEY_MAX}")]
+Pct = Annotated[str, *_string(_A_PCT, _pct, pattern=anchored(_PCT), examples=["2.5"],
+                              description="a percentage, 0 to 100")]
+# max_length first: pydantic's own check of it also refuses lone surrogates
+Name = Annotated[str, Field(max_length=NAME_MAX), *_string(
+    "a string", _text, maxLength=NAME_MAX, **_TEXT_DOC)]
+Reason = Annotated[str, Field(max_length=TEXT_MAX), *_string(
+    "a string", _text, maxLength=TEXT_MAX, **_TEXT_DOC)]
+Eccn = Annotated[str, *_string("a string", partial(
+    _matching, _ECCN, 'must be an ECCN like "3A090.a" or "EAR99" (1-32 characters)'),
+    pattern=anchored(_ECCN))]
+ApplicationNumber = Annotated[str, *_string("a string", partial(
+    _matching, APPLICATION_NUMBER, "must be 3-32 characters of A-Z, 0-9 and -"),
+    pattern=anchored(APPLICATION_NUMBER))]
+Date = Annotated[str, *_string('a date string like "2026-01-31"', _date, format="date")]
+Country = Annotated[str, BeforeValidator(_country), WithJsonSchema({
+    "type": "string", "pattern": anchored(_COUNTRY), "description": "ISO 3166-1 alpha-2"})]
+Timestamp = Annotated[datetime, BeforeValidator(_moment)]
+Votes = Annotated[int, Field(ge=0, le=1000)]
+Eccns = Annotated[list[Eccn], Field(min_length=1, max_length=200, json_schema_extra={
+    "uniqueItems": True}), AfterValidator(_unique)]
+Conditions = Annotated[list[Reason], Field(max_length=100)]
+Instrument = Literal["insurance", "loan_guarantee", "direct_loan"]
 
 
-def parse_date(value: object, field: str = "date") -> str:
-    """A real calendar date written YYYY-MM-DD, returned as given, or PayloadError."""
-    return _single(_date_text, value, field)
+# --- event payloads (SPEC §2 table) --------------------------------------------------------
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _printable_keys(cls, value: Any) -> Any:
+        """Unknown keys are named in errors: odd ones (control characters, lone surrogates,
+        overlong) are spelled as JSON first, as pydantic cannot report a lone surrogate."""
+        if isinstance(value, dict) and not all(k.isprintable() and len(k) <= 100 for k in value):
+            return {k if k.isprintable() and len(k) <= 100 else json.dumps(k[:100]): v
+                    for k, v in value.items()}
+        return value
+
+
+class Party(Strict):
+    name: Name
+    country: Country
+
+
+class Item(Strict):
+    description: Name
+    category: Literal["accelerator", "server", "networking", "storage", "software", "model",
+                      "cloud_service", "data_center", "services"]
+    eccn: Eccn
+    quantity: Annotated[int, Field(ge=1, le=QUANTITY_MAX)]
+    value: Money
+
+
+class DealAppliedData(Strict):
+    application_number: ApplicationNumber
+    exporter: Party
+    buyer: Party
+    instrument: Instrument
+    term: Literal["medium", "long"]
+    contract_value: Money
+    financed_amount: Money
+    tenor_years: Annotated[int, Field(ge=1, le=18)]
+    items: Annotated[list[Item], Field(min_length=1, max_length=200)]
+    us_content_pct: Pct | MISSING = MISSING
+
+
+class LicenseRequestedData(Strict):
+    application_ref: Name
+    eccns: Eccns
+
+
+class CommerceLicenseApprovedData(Strict):
+    application_ref: Name
+    license_number: Name
+    eccns: Eccns
+    valid_until: Date
+    conditions: Conditions | MISSING = MISSING
+
+
+class CommerceLicenseDeniedData(Strict):
+    application_ref: Name
+    reason: Reason
+
+
+class BoardVotedData(Strict):
+    """approved_amount is required when the decision is approved, refused when rejected."""
+
+    meeting_date: Date
+    votes_for: Votes
+    votes_against: Votes
+    abstentions: Votes
+    decision: Literal["approved", "rejected"]
+    approved_amount: Money | MISSING = MISSING
+    conditions: Conditions | MISSING = MISSING
+
+    @model_validator(mode="after")
+    def _amount_iff_approved(self) -> Self:
+        given = self.approved_amount is not MISSING
+        _require(given or self.decision != "approved", "is required when approved",
+                 at="approved_amount")
+        _require(not given or self.decision != "rejected", "is not allowed when rejected",
+                 at="approved_amount")
+        return self
+
+
+class DealFinancedData(Strict):
+    """interest_rate_pct is required for a direct_loan."""
+
+    instrument: Instrument
+    amount: Money
+    exposure_fee_pct: Pct
+    interest_rate_pct: Pct | MISSING = MISSING
+    final_maturity_date: Date
+
+    @model_validator(mode="after")
+    def _rate_for_direct_loans(self) -> Self:
+        _require(self.instrument != "direct_loan" or self.interest_rate_pct is not MISSING,
+                 "is required for direct_loan", at="interest_rate_pct")
+        return self
+
+
+class FundsDisbursedData(Strict):
+    amount: Money
+    reference: Name
+
+
+class RepaymentReceivedData(Strict):
+    """principal and interest are not both 0."""
+
+    principal: MoneyOrZero
+    interest: MoneyOrZero
+    reference: Name
+
+    @model_validator(mode="after")
+    def _not_nothing(self) -> Self:
+        _require(self.principal != "0.00" or self.interest != "0.00",
+                 "principal and interest are both 0", at="principal")
+        return self
+
+
+class ClaimPaidData(FundsDisbursedData):
+    pass
+
+
+class DealCancelledData(Strict):
+    reason: Reason
+    amount: Money | MISSING = MISSING
+
+
+EVENT_DATA: dict[str, type[Strict]] = {m.__name__.removesuffix("Data"): m for m in (
+    DealAppliedData, LicenseRequestedData, CommerceLicenseApprovedData,
+    CommerceLicenseDeniedData, BoardVotedData, DealFinancedData, FundsDisbursedData,
+    RepaymentReceivedData, ClaimPaidData, DealCancelledData)}
+
+
+# --- request bodies ------------------------------------------------------------------------
+
+_OCCURRED_AT = Field(None, description="RFC 3339 with a zone offset; default: when recorded")
+
+
+class DealApplication(DealAppliedData):
+    """POST /v1/deals: the DealApplied data, and when it occurred."""
+
+    occurred_at: Timestamp | None = _OCCURRED_AT
+
+    def command(self) -> Command:
+        data = self.model_dump(exclude={"occurred_at"})
+        return Command("DealApplied", data, occurred_at=self.occurred_at)
+
+
+class EventBody(Strict):
+    type: str
+    data: Strict
+    occurred_at: Timestamp | None = _OCCURRED_AT
+    expected_version: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="409 version_conflict unless the deal is at this version")
+
+    def command(self, prefix: str = "", **target: Any) -> Command:
+        return Command(self.type, self.data.model_dump(), occurred_at=self.occurred_at,
+                       expected_version=self.expected_version, prefix=prefix, **target)
+
+
+class BatchItem(EventBody):
+    deal_id: Annotated[UUID, Field(strict=False)] | None = None
+    application_number: ApplicationNumber | None = None
+
+    def command(self, prefix: str = "", **target: Any) -> Command:
+        return super().command(prefix, deal_id=self.deal_id,
+                               application_number=self.application_number, **target)
+
+
+class DealBatchItem(BatchItem):
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": ["deal_id"]}, {"required": ["application_number"]}]})
+
+    @model_validator(mode="after")
+    def _names_its_deal(self) -> Self:
+        _require(self.deal_id is not None or self.application_number is not None,
+                 "deal_id or application_number is required", at="deal_id")
+        return self
+
+
+def _variant(base: type[EventBody], type_name: str, suffix: str) -> type[EventBody]:
+    tag: Any = Literal[type_name]
+    return create_model(f"{type_name}{suffix}", __base__=base,
+                        type=(tag, ...), data=(EVENT_DATA[type_name], ...))
+
+
+def _by_type(variants: Mapping[str, type[EventBody]]) -> PlainValidator:
+    """Validate a body as the variant its ``type`` names; documented as their ``oneOf``."""
+    listed = ", ".join(variants)
+
+    def validate(value: object) -> EventBody:
+        if not isinstance(value, dict):
+            refuse(f"must be an object, not {_kind(value)}")
+        _require("type" in value, "is required", at="type")
+        variant = variants.get(value["type"]) if isinstance(value["type"], str) else None
+        if variant is None:
+            elsewhere = " (DealApplied is posted to /v1/deals)" * (value["type"] == "DealApplied")
+            refuse(f"must be one of {listed}{elsewhere}", at="type")
+        return variant.model_validate(value)
+
+    union: Any = Annotated[reduce(operator.or_, variants.values()), Field(discriminator="type")]
+    return PlainValidator(validate, json_schema_input_type=union)
+
+
+_DEAL_EVENTS = [t for t in EVENT_DATA if t != "DealApplied"]
+EventRequest = Annotated[EventBody, _by_type({
+    t: _variant(EventBody, t, "Event") for t in _DEAL_EVENTS})]
+BatchEvent = Annotated[BatchItem, _by_type({
+    "DealApplied": _variant(BatchItem, "DealApplied", "BatchItem"),
+    **{t: _variant(DealBatchItem, t, "BatchItem") for t in _DEAL_EVENTS}})]
+
+
+class Batch(Strict):
+    events: Annotated[list[BatchEvent], Field(min_length=1, max_length=1000)]
+
+
+DEAL_APPLICATION, EVENT_REQUEST = TypeAdapter(DealApplication), TypeAdapter(EventRequest)
+BATCH = TypeAdapter(Batch)
+
+
+# --- OpenAPI -------------------------------------------------------------------------------
+
+
+def json_schema(adapter: TypeAdapter[Any]) -> dict[str, Any]:
+    return adapter.json_schema(ref_template=REF + "{model}")
+
+
+def request_body(adapter: TypeAdapter[Any], name: str, **media: Any) -> dict[str, Any]:
+    """``openapi_extra`` of a route that reads its JSON body itself (see ``read_json``):
+    a reference to the component ``name``, defined among the ``$defs`` to hoist."""
+    schema = json_schema(adapter)
+    defs = {**schema.pop("$defs", {}), name: schema}
+    content = {"application/json": {"schema": {"$ref": REF + name, "$defs": defs}, **media}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def hoist_definitions(document: dict[str, Any], components: dict[str, Any]) -> None:
+    """Add ``components``; move the ``$defs`` of theirs and of each request body into
+    components/schemas, where their ``$ref``s point."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(components)
+    bodies = [media["schema"] for operations in document["paths"].values()
+              for operation in operations.values()
+              for media in operation.get("requestBody", {}).get("content", {}).values()]
+    for schema in [*bodies, *components.values()]:
+        schemas.update(schema.pop("$defs", {}))

@@ -12,7 +12,8 @@ import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 
-from service.api.schemas import PayloadError, parse_event_data
+from service.api.schemas import DEAL_APPLICATION, parse
+from service.ledger import InvalidRequest
 from service.settings import Settings
 from tests.factories import (
     BOARD_APPROVED,
@@ -100,8 +101,8 @@ def test_the_application_schema_refuses_an_unknown_field(document: dict[str, Any
 def test_what_validation_refuses_the_schema_refuses_too(document: dict[str, Any],
                                                         change: dict[str, Any]):
     body = application(**change)
-    with pytest.raises(PayloadError):
-        parse_event_data("DealApplied", body)
+    with pytest.raises(InvalidRequest):
+        parse(DEAL_APPLICATION, body)
     assert not body_validator(document, "/v1/deals").is_valid(body)
 
 
@@ -149,3 +150,4 @@ def test_writes_document_their_headers_and_problem_responses(document: dict[str,
         assert media == {"application/problem+json": {
             "schema": {"$ref": "#/components/schemas/Problem"}}}
     assert "code" in document["components"]["schemas"]["Problem"]["required"]
+

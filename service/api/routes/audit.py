@@ -6,30 +6,30 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from domain.chain import format_timestamp
 from projections import audit
 from service.api.deps import Auditor, LedgerDep
-from service.api.framing import DIGITS
 from service.api.freshness import ensure_fresh, runner
+from service.api.params import Cursor, DealId, DealIdFilter, From, Limit, MinPosition, To
 from service.api.problems import ApiProblem
-from service.api.routes.deals import parse_deal_id, parse_moment
+from service.api.responses import AUDIT_EXPORTS, AuditPage, DealTrail, problems
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=problems(401, 403, 422, 503))
 PAGE = 1000
 
 
-@router.get("/deals/{deal_id}", summary="Every event of one deal: who, when, what, hash")
+@router.get("/deals/{deal_id}", response_model=DealTrail, responses=problems(404),
+            summary="Every event of one deal: who, when, what, hash")
 async def deal_trail(
-    deal_id: str, request: Request, ledger: LedgerDep, _: Auditor,
-    min_position: int | None = Query(None, ge=0, le=2**62),
+    request: Request, ledger: LedgerDep, _: Auditor, deal: DealId,
+    min_position: MinPosition = None,
 ) -> Response:
-    deal = parse_deal_id(deal_id)
     await ensure_fresh(request, ["audit"], min_position)
     r = runner(request)
 
@@ -44,23 +44,18 @@ async def deal_trail(
     return JSONResponse({"deal_id": str(deal), "entries": entries})
 
 
-@router.get("/log", summary="The audit trail across deals (json paged; jsonl/csv streamed)")
+@router.get("/log", response_model=AuditPage, responses=AUDIT_EXPORTS,
+            summary="The audit trail across deals (json paged; jsonl/csv streamed)")
 async def audit_log(
-    request: Request, _: Auditor,
-    from_: str | None = Query(None, alias="from"), to: str | None = None,
-    actor: str | None = None, type: str | None = None, deal_id: str | None = None,
-    format: str = Query("json", pattern="^(json|jsonl|csv)$"),
-    limit: int = Query(100, ge=1, le=1000), cursor: str | None = None,
-    min_position: int | None = Query(None, ge=0, le=2**62),
+    request: Request, _: Auditor, from_: From = None, to: To = None,
+    actor: str | None = None, type: str | None = None, deal_id: DealIdFilter = None,
+    format: Literal["json", "jsonl", "csv"] = "json", limit: Limit = 100, cursor: Cursor = None,
+    min_position: MinPosition = None,
 ) -> Response:
-    if cursor is not None and not DIGITS.fullmatch(cursor):
-        raise ApiProblem(422, "validation_error", "cursor is not one this API returned",
-                         errors=[{"field": "cursor", "message": "invalid cursor"}])
     filters: dict[str, Any] = {
-        "actor": actor, "type_name": type,
-        "deal_id": str(parse_deal_id(deal_id)) if deal_id else None,
-        "recorded_from": format_timestamp(parse_moment(from_, "from")) if from_ else None,
-        "recorded_to": format_timestamp(parse_moment(to, "to")) if to else None,
+        "actor": actor, "type_name": type, "deal_id": str(deal_id) if deal_id else None,
+        "recorded_from": format_timestamp(from_) if from_ else None,
+        "recorded_to": format_timestamp(to) if to else None,
     }
     await ensure_fresh(request, ["audit"], min_position)
     r = runner(request)
@@ -71,14 +66,14 @@ async def audit_log(
             return audit.query(conn, tables, after=after, limit=size, **filters)
 
     if format == "json":
-        entries = await run_in_threadpool(page, int(cursor or 0), limit + 1)
+        entries = await run_in_threadpool(page, cursor or 0, limit + 1)
         more = len(entries) > limit
         entries = entries[:limit]
         next_cursor = str(entries[-1]["position"]) if more else None
         return JSONResponse({"entries": entries, "next_cursor": next_cursor})
 
     def rows() -> Iterator[dict[str, Any]]:
-        after = int(cursor or 0)
+        after = cursor or 0
         while True:
             chunk = page(after, PAGE)
             yield from chunk

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from projections import exposure
 from service.api.deps import Reader
 from service.api.freshness import ensure_fresh, runner
-from service.api.routes.deals import parse_deal_id
+from service.api.params import DealId, MinPosition
+from service.api.responses import DealExposure, ProgramExposure, problems
 
-router = APIRouter(prefix="/v1/exposure", tags=["exposure ledger"])
+router = APIRouter(prefix="/v1/exposure", tags=["exposure ledger"],
+                   responses=problems(401, 403, 422, 503))
 
 
-@router.get("", summary="Program accounts, totals and the reconciliation with the portfolio")
-async def program(
-    request: Request, _: Reader, min_position: int | None = Query(None, ge=0, le=2**62),
-) -> Response:
+@router.get("", response_model=ProgramExposure,
+            summary="Program accounts, totals and the reconciliation with the portfolio")
+async def program(request: Request, _: Reader, min_position: MinPosition = None) -> Response:
     await ensure_fresh(request, ["exposure"], min_position)
     r = runner(request)
 
@@ -33,12 +34,12 @@ async def program(
     return JSONResponse(await run_in_threadpool(read))
 
 
-@router.get("/deals/{deal_id}", summary="One deal's double-entry postings and balances")
+@router.get("/deals/{deal_id}", response_model=DealExposure, responses=problems(404),
+            summary="One deal's double-entry postings and balances")
 async def deal(
-    deal_id: str, request: Request, _: Reader,
-    min_position: int | None = Query(None, ge=0, le=2**62),
+    request: Request, _: Reader, deal: DealId, min_position: MinPosition = None,
 ) -> Response:
-    deal_uuid = str(parse_deal_id(deal_id))
+    deal_uuid = str(deal)
     await ensure_fresh(request, ["exposure"], min_position)
     r = runner(request)
 

@@ -6,7 +6,6 @@ import logging
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
-from uuid import UUID
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
@@ -18,66 +17,73 @@ from projections.base import Tables
 from projections.merkle import MerkleError
 from service.api.deps import Auditor, LedgerDep
 from service.api.freshness import ensure_fresh
+from service.api.params import DealIdFilter, MinPosition
 from service.api.problems import ApiProblem
+from service.api.responses import (
+    ConsistencyProof,
+    Digest,
+    InclusionProof,
+    PublicKey,
+    Verification,
+    problems,
+)
 from service.integrity import proofs, verification
 from service.integrity.signing import Signer, load_signer
 
-router = APIRouter(prefix="/v1/audit", tags=["integrity"])
+router = APIRouter(prefix="/v1/audit", tags=["integrity"],
+                   responses=problems(401, 403, 422, 503))
 logger = logging.getLogger("exim_ledger.integrity")
 T = TypeVar("T")
-MIN_POSITION = Query(None, ge=0, le=2**62, description="wait up to 5 s for the tree to reach it")
 
 
-@router.get("/verify", summary="Recompute every hash, chain link and version; compare leaves")
+@router.get("/verify", response_model=Verification, responses=problems(404),
+            summary="Recompute every hash, chain link and version; compare leaves")
 async def verify(
-    ledger: LedgerDep, request: Request, _: Auditor, deal_id: str | None = None
+    ledger: LedgerDep, request: Request, _: Auditor, deal_id: DealIdFilter = None
 ) -> Response:
-    deal = None
-    if deal_id is not None:
-        try:
-            deal = UUID(deal_id)
-        except ValueError:
-            raise ApiProblem(422, "validation_error", "deal_id must be a deal id (a UUID)",
-                             errors=[{"field": "deal_id", "message": "not a UUID"}]) from None
     engine = request.app.state.engine
-    report = await run_in_threadpool(verification.verify, ledger.store, engine, deal)
-    if deal is not None and report.events_checked == 0 and report.ok:
-        raise NotFound(f"deal {deal} not found")
+    report = await run_in_threadpool(verification.verify, ledger.store, engine, deal_id)
+    if deal_id is not None and report.events_checked == 0 and report.ok:
+        raise NotFound(f"deal {deal_id} not found")
     return JSONResponse(report.as_dict())
 
 
-@router.get("/digest", summary="The signed Merkle tree head of the global log")
+@router.get("/digest", response_model=Digest,
+            summary="The signed Merkle tree head of the global log")
 async def digest(
-    ledger: LedgerDep, request: Request, _: Auditor, min_position: int | None = MIN_POSITION
+    ledger: LedgerDep, request: Request, _: Auditor, min_position: MinPosition = None
 ) -> Response:
     await _fresh(request, ledger, min_position)
     signer = await run_in_threadpool(_signer, request)
     return JSONResponse(await _read(request, lambda c, t: proofs.digest(c, t, signer)))
 
 
-@router.get("/public-key", summary="The Ed25519 key that signs digests")
+@router.get("/public-key", response_model=PublicKey,
+            summary="The Ed25519 key that signs digests")
 async def public_key(request: Request, _: Auditor) -> Response:
     signer = await run_in_threadpool(_signer, request)
     return JSONResponse(signer.public_key())
 
 
-@router.get("/proof", summary="Inclusion proof of one event in a tree of a given size")
+@router.get("/proof", response_model=InclusionProof, responses=problems(404),
+            summary="Inclusion proof of one event in a tree of a given size")
 async def proof(
     ledger: LedgerDep, request: Request, _: Auditor,
     event_id: str = Query(..., description="the event's id"),
     tree_size: int | None = Query(None, ge=1, description="default: the current size"),
-    min_position: int | None = MIN_POSITION,
+    min_position: MinPosition = None,
 ) -> Response:
     await _fresh(request, ledger, min_position)
     return JSONResponse(
         await _read(request, lambda c, t: proofs.inclusion(c, t, event_id, tree_size)))
 
 
-@router.get("/consistency", summary="Proof that tree `first` is a prefix of tree `second`")
+@router.get("/consistency", response_model=ConsistencyProof,
+            summary="Proof that tree `first` is a prefix of tree `second`")
 async def consistency(
     ledger: LedgerDep, request: Request, _: Auditor,
     first: int = Query(..., ge=0), second: int = Query(..., ge=0),
-    min_position: int | None = MIN_POSITION,
+    min_position: MinPosition = None,
 ) -> Response:
     await _fresh(request, ledger, min_position)
     return JSONResponse(

@@ -7,40 +7,32 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from service.api.deps import LedgerDep, Reader
-from service.api.framing import DIGITS
-from service.api.problems import ApiProblem
+from service.api.params import After, LastEventId, Limit
+from service.api.responses import EVENT_STREAM, LogPage, problems
 
-router = APIRouter(prefix="/v1/events", tags=["log"])
+router = APIRouter(prefix="/v1/events", tags=["log"], responses=problems(401, 403, 422, 503))
 
 
-@router.get("", summary="The global log, paged by position")
-async def global_log(
-    ledger: LedgerDep, _: Reader,
-    after: int = Query(0, ge=0, le=2**62), limit: int = Query(100, ge=1, le=1000),
-) -> Response:
+@router.get("", response_model=LogPage, summary="The global log, paged by position")
+async def global_log(ledger: LedgerDep, _: Reader, after: After = 0, limit: Limit = 100
+                     ) -> Response:
     events, next_after = await run_in_threadpool(ledger.log, after, limit)
     return JSONResponse({"events": events, "next_after": next_after})
 
 
-@router.get("/stream", summary="Server-Sent Events: one per ledger event, id = position")
+@router.get("/stream", response_class=EventSourceResponse, responses=EVENT_STREAM,
+            summary="Server-Sent Events: one per ledger event, id = position")
 async def stream(
-    request: Request, ledger: LedgerDep, _: Reader,
-    after: int | None = Query(None, ge=0, le=2**62),
+    request: Request, ledger: LedgerDep, _: Reader, after: After = 0,
+    last_event_id: LastEventId = None,
 ) -> Response:
-    last_id = request.headers.get("last-event-id")
-    start = after or 0
-    if last_id is not None and last_id.strip():
-        if not DIGITS.fullmatch(last_id.strip()):
-            raise ApiProblem(422, "validation_error", "Last-Event-ID must be a position this "
-                             "stream sent", errors=[{"field": "header:Last-Event-ID",
-                                                     "message": "not a position"}])
-        start = max(start, int(last_id.strip()))
+    start = max(after, last_event_id or 0)
     wake: asyncio.Event = request.app.state.feed_wake
 
     async def events() -> AsyncIterator[dict[str, str]]:

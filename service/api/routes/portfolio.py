@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
@@ -10,17 +13,17 @@ from domain.chain import format_timestamp
 from projections import deals as deals_model
 from projections import portfolio
 from service.api.deps import LedgerDep, Reader
-from service.api.framing import DIGITS
 from service.api.freshness import ensure_fresh, runner
-from service.api.problems import ApiProblem
-from service.api.routes.deals import parse_moment
+from service.api.params import AsOf, Cursor, Limit, MinPosition
+from service.api.responses import DealPage, Portfolio, problems
 from service.ledger import Ledger
 
-router = APIRouter(prefix="/v1/portfolio", tags=["portfolio"])
+router = APIRouter(prefix="/v1/portfolio", tags=["portfolio"],
+                   responses=problems(401, 403, 422, 503))
 
 
 def _as_of(ledger: Ledger, moment: str) -> dict[str, object]:
-    def events():  # type: ignore[no-untyped-def]
+    def events() -> Iterator[dict[str, Any]]:
         after = 0
         while True:
             page = ledger.store.select_log(after, 1000, internal=True)
@@ -35,13 +38,14 @@ def _as_of(ledger: Ledger, moment: str) -> dict[str, object]:
     return portfolio.from_events(events(), ledger.policies)
 
 
-@router.get("", summary="Portfolio totals and breakdowns (as_of for time travel)")
+@router.get("", response_model=Portfolio,
+            summary="Portfolio totals and breakdowns (as_of for time travel)")
 async def get_portfolio(
-    request: Request, ledger: LedgerDep, _: Reader,
-    as_of: str | None = Query(None), min_position: int | None = Query(None, ge=0, le=2**62),
+    request: Request, ledger: LedgerDep, _: Reader, as_of: AsOf = None,
+    min_position: MinPosition = None,
 ) -> Response:
     if as_of is not None:
-        moment = format_timestamp(parse_moment(as_of, "as_of"))
+        moment = format_timestamp(as_of)
         result = await run_in_threadpool(_as_of, ledger, moment)
         return JSONResponse({**result, "as_of": moment})
     await ensure_fresh(request, ["portfolio"], min_position)
@@ -55,24 +59,14 @@ async def get_portfolio(
     return JSONResponse(await run_in_threadpool(read))
 
 
-def _cursor(raw: str | None) -> int:
-    if raw is None:
-        return 0
-    if not DIGITS.fullmatch(raw):
-        raise ApiProblem(422, "validation_error", "cursor is not one this API returned",
-                         errors=[{"field": "cursor", "message": "invalid cursor"}])
-    return int(raw)
-
-
-@router.get("/deals", summary="One row per deal, filterable, cursor-paged")
+@router.get("/deals", response_model=DealPage,
+            summary="One row per deal, filterable, cursor-paged")
 async def list_deals(
     request: Request, _: Reader,
     stage: str | None = None, country: str | None = None, instrument: str | None = None,
     term: str | None = None, category: str | None = None,
-    limit: int = Query(100, ge=1, le=1000), cursor: str | None = None,
-    min_position: int | None = Query(None, ge=0, le=2**62),
+    limit: Limit = 100, cursor: Cursor = None, min_position: MinPosition = None,
 ) -> Response:
-    after = _cursor(cursor)
     await ensure_fresh(request, ["deals"], min_position)
     r = runner(request)
 
@@ -81,7 +75,7 @@ async def list_deals(
             tables, position = r.active(conn, "deals")
             rows, last = deals_model.query_deals(
                 conn, tables, stage=stage, country=country, instrument=instrument, term=term,
-                category=category, limit=limit, after=after)
+                category=category, limit=limit, after=cursor or 0)
         return {"deals": rows, "next_cursor": str(last) if last is not None else None,
                 "position": position}
 

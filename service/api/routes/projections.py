@@ -12,12 +12,15 @@ from projections.exposure import reconcile
 from service.api.deps import Admin, LedgerDep, Reader
 from service.api.freshness import runner
 from service.api.problems import ApiProblem
+from service.api.responses import Projections, Rebuilt, problems
 
-router = APIRouter(prefix="/v1/projections", tags=["projections"])
+router = APIRouter(prefix="/v1/projections", tags=["projections"],
+                   responses=problems(401, 403, 422, 503))
 logger = logging.getLogger("exim_ledger.reconciliation")
 
 
-@router.get("", summary="Each projection's position, lag and status; reconciliation")
+@router.get("", response_model=Projections,
+            summary="Each projection's position, lag and status; reconciliation")
 async def list_projections(request: Request, ledger: LedgerDep, _: Reader) -> Response:
     r = runner(request)
     head = await run_in_threadpool(ledger.store.head)
@@ -39,7 +42,8 @@ async def list_projections(request: Request, ledger: LedgerDep, _: Reader) -> Re
     return JSONResponse({"projections": out, "reconciliation": recon})
 
 
-@router.post("/{name}/rebuild", summary="Rebuild a projection from the log and swap it in")
+@router.post("/{name}/rebuild", response_model=Rebuilt, responses=problems(404),
+             summary="Rebuild a projection from the log and swap it in")
 async def rebuild(name: str, request: Request, _: Admin) -> Response:
     r = runner(request)
     if name not in r.projections:

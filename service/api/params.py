@@ -1,0 +1,92 @@
+"""The query, path and header parameters routes share: one spelling and one check each."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, Header, Path, Query
+from pydantic import BeforeValidator, WithJsonSchema
+
+from service.api.problems import ApiProblem
+from service.api.schemas import ApplicationNumber, Timestamp, anchored, refuse
+
+MAX_POSITION = 2**62  # positions, versions and cursors stay far inside 64-bit columns
+DIGITS = re.compile(r"[0-9]{1,18}", re.ASCII)
+HEADER_TEXT = re.compile(r"[\x21-\x7e][\x20-\x7e]*", re.ASCII)
+IF_MATCH = re.compile(r'"([0-9]{1,18})"|([0-9]{1,18})', re.ASCII)
+
+
+def _deal_id(deal_id: Annotated[str, Path(description="the deal's id, a UUID")]) -> UUID:
+    try:
+        return UUID(deal_id)
+    except ValueError:
+        raise ApiProblem(404, "not_found", f"no deal with id {deal_id!r}") from None
+
+
+def _cursor(value: str) -> int:
+    if not DIGITS.fullmatch(value):
+        refuse("is not a cursor this API returned")
+    return int(value)
+
+
+def _header_text(max_len: int) -> tuple[BeforeValidator, WithJsonSchema]:
+    def check(value: str) -> str:
+        if not (1 <= len(value) <= max_len and HEADER_TEXT.fullmatch(value)):
+            refuse(f"must be 1-{max_len} printable ASCII characters")
+        return value
+
+    return BeforeValidator(check), WithJsonSchema({
+        "type": "string", "minLength": 1, "maxLength": max_len, "pattern": anchored(HEADER_TEXT)})
+
+
+def _last_event_id(value: str) -> int | None:
+    if not value.strip():
+        return None  # nothing to resume from
+    if not DIGITS.fullmatch(value.strip()):
+        refuse("is not a position this stream sent")
+    return int(value)
+
+
+def _if_match(value: str) -> int:
+    match = IF_MATCH.fullmatch(value.strip())
+    if not match:
+        refuse('must be a deal version like "3"')
+    return int(match.group(1) or match.group(2))
+
+
+# A malformed deal id in a path names no deal: 404, like an unknown one.
+DealId = Annotated[UUID, Depends(_deal_id)]
+DealIdFilter = Annotated[UUID | None, Query(description="only this deal")]
+MinPosition = Annotated[int | None, Query(
+    ge=0, le=MAX_POSITION, description="read-your-writes: wait up to 5 s for the projection "
+    "to reach this position, else 503 projection_behind")]
+AsOf = Annotated[Timestamp | None, Query(
+    description="RFC 3339: the answer as the ledger knew it at this moment")]
+From = Annotated[Timestamp | None, Query(alias="from", description="recorded at or after")]
+To = Annotated[Timestamp | None, Query(description="recorded at or before")]
+After = Annotated[int, Query(ge=0, le=MAX_POSITION, description="the last position seen")]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Cursor = Annotated[int | None, BeforeValidator(_cursor), WithJsonSchema({
+    "type": "string", "pattern": anchored(DIGITS)}), Query(
+    description="next_cursor of the previous page")]
+Version = Annotated[int | None, Query(ge=1, le=MAX_POSITION,
+                                     description="the deal as of this version")]
+LookupNumber = Annotated[ApplicationNumber, Query()]
+
+IdempotencyKey = Annotated[str | None, *_header_text(128), Header(
+    alias="Idempotency-Key", description="the same key with the same body returns the "
+    "original response (Idempotency-Replayed: true); with another body, 409 "
+    "idempotency_key_reused")]
+SourceSystem = Annotated[str | None, *_header_text(200), Header(
+    alias="X-Source-System", description="stored as the events' source")]
+CorrelationId = Annotated[str | None, *_header_text(200), Header(
+    alias="X-Correlation-ID", description="stored as the events' correlation_id")]
+IfMatch = Annotated[int | None, BeforeValidator(_if_match), WithJsonSchema({
+    "type": "string", "pattern": anchored(IF_MATCH)}), Header(
+    alias="If-Match", description='the deal version expected, like "3": the same as '
+    "expected_version")]
+LastEventId = Annotated[int | None, BeforeValidator(_last_event_id), WithJsonSchema({
+    "type": "string", "pattern": anchored(DIGITS)}), Header(
+    alias="Last-Event-ID", description="resume after this position (SSE reconnection)")]
