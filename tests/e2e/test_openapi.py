@@ -151,3 +151,45 @@ def test_writes_document_their_headers_and_problem_responses(document: dict[str,
             "schema": {"$ref": "#/components/schemas/Problem"}}}
     assert "code" in document["components"]["schemas"]["Problem"]["required"]
 
+
+# --- the whole document: security, read bodies, problems ----------------------------------
+
+
+def operations(document: dict[str, Any], prefix: str = "/v1/") -> list[tuple[str, dict[str, Any]]]:
+    return [(f"{method.upper()} {path}", operation)
+            for path, item in document["paths"].items() if path.startswith(prefix)
+            for method, operation in item.items()]
+
+
+def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref", "")
+    return resolve(document, document["components"]["schemas"][ref.rsplit("/", 1)[1]]) \
+        if ref else schema
+
+
+def test_every_v1_operation_requires_the_bearer_scheme(document: dict[str, Any]):
+    schemes = document["components"]["securitySchemes"]
+    [name] = [n for n, s in schemes.items() if (s["type"], s["scheme"]) == ("http", "bearer")]
+    for operation_name, operation in operations(document):
+        assert operation["security"] == [{name: []}], operation_name
+
+
+def test_every_v1_read_documents_its_200_body(document: dict[str, Any]):
+    reads = [(n, o) for n, o in operations(document) if n.startswith("GET ")]
+    assert len(reads) >= 15
+    for name, operation in reads:
+        content = operation["responses"]["200"]["content"]
+        assert content, name
+        for media in content.values():
+            assert resolve(document, media["schema"]), name
+
+
+def test_every_documented_4xx_is_a_problem(document: dict[str, Any]):
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for name, operation in operations(document, prefix="/"):
+        for status, response in operation["responses"].items():
+            if status.startswith("4"):
+                assert response["content"] == problem, f"{name} {status}"
+        if operation.get("parameters") or "requestBody" in operation:
+            assert "422" in operation["responses"], name
+    assert "HTTPValidationError" not in document["components"]["schemas"]
