@@ -56,10 +56,12 @@ def error_json(error: LedgerError) -> str:
     return problem_json(error.status, error.code, error.detail, **error.extra)
 
 
-def _parameter(source: str | int, *path: str | int) -> tuple[str | int, ...]:
+def _parameter(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
     """Where a parameter error sits: ("query", "limit") is "limit"; a header is marked as
     one ("header:If-Match")."""
-    return (f"header:{path[0]}", *path[1:]) if source == "header" and path else path
+    if loc[:1] == ("header",) and len(loc) > 1:
+        return (f"header:{loc[1]}", *loc[2:])
+    return loc[1:]
 
 
 class ApiProblem(Exception):
@@ -90,7 +92,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> Response:
-        errors = [field_error(e, _parameter(*e["loc"])) for e in exc.errors()]
+        errors = [field_error(e, _parameter(e["loc"])) for e in exc.errors()]
         detail = f"{errors[0]['field']}: {errors[0]['message']}" if errors else "invalid"
         return problem(422, "validation_error", detail, errors=errors)
 

@@ -77,8 +77,8 @@ def _kind(value: object) -> str:
 
 _MESSAGES = {  # pydantic's error types, worded with their context and the kind of input
     "missing": "is required", "extra_forbidden": "unknown field",
-    "model_type": "must be an object, not {kind}", "dict_type": "must be an object, not {kind}",
-    "list_type": "must be a list, not {kind}", "int_type": "must be a JSON integer, not {kind}",
+    "model_type": "must be an object, not {kind}", "list_type": "must be a list, not {kind}",
+    "int_type": "must be a JSON integer, not {kind}",
     "int_parsing": "must be an integer", "uuid_parsing": "must be a UUID",
     "uuid_type": "must be a UUID", "literal_error": "must be one of {expected}",
     "string_unicode": "must not contain unpaired surrogates",
