@@ -154,7 +154,7 @@ class Ledger(Application[UUID]):
         idem: Idempotency | None = None,
     ) -> Outcome:
         if idem is not None:
-            replay = self._replay(idem)
+            replay = self.replay(idem)
             if replay is not None:
                 return replay
         deadline = time.monotonic() + CONTENTION_BUDGET_SECONDS
@@ -164,7 +164,7 @@ class Ledger(Application[UUID]):
                 events, touched = self._decide(commands, ctx, check_new=not optimistic)
             except LedgerError as error:
                 # A concurrent twin with the same key may have won meanwhile: its answer counts.
-                replay = self._replay(idem) if idem is not None else None
+                replay = self.replay(idem) if idem is not None else None
                 if replay is not None:
                     return replay
                 if idem is not None and binds_rejection(error):
@@ -178,7 +178,7 @@ class Ledger(Application[UUID]):
             try:
                 appended = self.store.append(events, binding)
             except (StreamConflict, KeyAlreadyBound):
-                replay = self._replay(idem) if idem is not None else None
+                replay = self.replay(idem) if idem is not None else None
                 if replay is not None:
                     return replay
                 if time.monotonic() > deadline:
@@ -194,7 +194,9 @@ class Ledger(Application[UUID]):
             response = appended.response or render(appended.envelopes)
             return Outcome(response, appended.envelopes)
 
-    def _replay(self, idem: Idempotency) -> Outcome | None:
+    def replay(self, idem: Idempotency) -> Outcome | None:
+        """The stored answer of a request whose key is bound; a reuse of the key with
+        another request is refused."""
         found = self.store.lookup_binding(idem.scope, idem.key)
         if found is None:
             return None
@@ -208,7 +210,7 @@ class Ledger(Application[UUID]):
             binding = Binding(idem.scope, idem.key, idem.fingerprint, response=response)
             self.store.append([], binding)
         except KeyAlreadyBound:
-            return self._replay(idem)  # a concurrent twin bound it first: its answer counts
+            return self.replay(idem)  # a concurrent twin bound it first: its answer counts
         return None
 
     def _decide(

@@ -11,7 +11,6 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from domain.chain import canonical_json
 from domain.errors import LedgerError
 from service.api.params import DIGITS
 from service.api.problems import ApiProblem, error_json
@@ -75,7 +74,10 @@ def fingerprint(request: Request, body: Any) -> str:
         "if_match": request.headers.get("if-match"),
         "body": body,
     }
-    return hashlib.sha256(canonical_json(material)).hexdigest()
+    # the canonical JSON of the request; a lone surrogate (a body the schema will refuse)
+    # is passed through rather than failing before the schema can name where it is
+    text = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def to_response(outcome: Outcome) -> Response:
@@ -106,11 +108,15 @@ def render_error(error: LedgerError) -> StoredResponse:
 
 async def submit(
     request: Request, ledger: Ledger, ctx: Context, body: Any,
-    commands: list[Command], render: Render,
+    commands: Callable[[], list[Command]], render: Render,
 ) -> Response:
-    """Decide and record ``commands`` (the schema-checked ``body``) as one write."""
+    """Decide and record the ``commands`` of ``body`` as one write. A request whose key
+    is bound replays its answer (or is refused as a reuse) before its body is judged."""
     idem = None
     if ctx.idempotency_key is not None:
         idem = Idempotency(ctx.actor, ctx.idempotency_key, fingerprint(request, body))
-    outcome = await run_in_threadpool(ledger.submit, commands, ctx, render, render_error, idem)
+        replay = await run_in_threadpool(ledger.replay, idem)
+        if replay is not None:
+            return to_response(replay)
+    outcome = await run_in_threadpool(ledger.submit, commands(), ctx, render, render_error, idem)
     return to_response(outcome)

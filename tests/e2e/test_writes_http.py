@@ -388,6 +388,15 @@ async def test_the_same_key_with_another_body_is_refused(client: httpx.AsyncClie
     assert await whole_log(client) == log
 
 
+async def test_a_bound_key_is_refused_as_reused_before_its_new_body_is_judged(
+    client: httpx.AsyncClient,
+):
+    headers = writer_headers(**{"Idempotency-Key": "apply-3"})
+    assert (await client.post("/v1/deals", json=application(), headers=headers)).status_code == 201
+    r = await client.post("/v1/deals", json=application(tenor_years="5"), headers=headers)
+    assert_problem(r, 409, "idempotency_key_reused")
+
+
 async def test_the_same_key_on_another_path_is_refused(client: httpx.AsyncClient):
     deal_id = (await apply_deal(client))["deal_id"]
     other = (await apply_deal(client))["deal_id"]

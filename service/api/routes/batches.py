@@ -9,6 +9,7 @@ from service.api.deps import LedgerDep, WriteContext
 from service.api.framing import read_json, render_json, submit
 from service.api.responses import Events, created, problems
 from service.api.schemas import BATCH, parse, request_body
+from service.ledger import Command
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 
@@ -21,7 +22,10 @@ router = APIRouter(prefix="/v1/batches", tags=["batches"])
 async def post_batch(request: Request, ledger: LedgerDep, ctx: WriteContext) -> Response:
     # lone surrogates are refused by the schema, which names the item they are in
     raw = await read_json(request, check_text=False)
-    batch = parse(BATCH, raw, items="events")
-    commands = [item.command(f"events[{i}].") for i, item in enumerate(batch.events)]
+
+    def commands() -> list[Command]:
+        batch = parse(BATCH, raw, items="events")
+        return [item.command(f"events[{i}].") for i, item in enumerate(batch.events)]
+
     render = render_json(201, lambda envs: {"events": envs})
     return await submit(request, ledger, ctx, raw, commands, render)

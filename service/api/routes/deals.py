@@ -14,7 +14,7 @@ from service.api.params import AsOf, DealId, IfMatch, LookupNumber, Version
 from service.api.problems import ApiProblem
 from service.api.responses import ETAG, Deal, Envelope, Events, created, problems
 from service.api.schemas import DEAL_APPLICATION, EVENT_REQUEST, parse, request_body
-from service.ledger import deal_id_for
+from service.ledger import Command, deal_id_for
 
 router = APIRouter(prefix="/v1/deals", tags=["deals"], responses=problems(401, 403, 422, 503))
 WRITE_PROBLEMS = problems(409, 413)
@@ -40,11 +40,11 @@ EXAMPLE_APPLICATION = {
 )
 async def apply(request: Request, ledger: LedgerDep, ctx: WriteContext) -> Response:
     raw = await read_json(request)
-    command = parse(DEAL_APPLICATION, raw).command()
     render = render_json(
         201, lambda envs: envs[0], lambda envs: f"/v1/deals/{envs[0]['deal_id']}"
     )
-    return await submit(request, ledger, ctx, raw, [command], render)
+    return await submit(request, ledger, ctx, raw,
+                        lambda: [parse(DEAL_APPLICATION, raw).command()], render)
 
 
 @router.post(
@@ -57,17 +57,21 @@ async def append(
     if_match: IfMatch = None,
 ) -> Response:
     raw = await read_json(request)
-    body = parse(EVENT_REQUEST, raw)
-    if if_match is not None and body.expected_version not in (None, if_match):
-        raise ApiProblem(422, "validation_error", "If-Match and expected_version disagree",
-                         errors=[{"field": "expected_version", "message": "differs from If-Match"}])
-    version = body.expected_version if body.expected_version is not None else if_match
-    command = replace(body.command(deal_id=deal), expected_version=version)
+
+    def commands() -> list[Command]:
+        body = parse(EVENT_REQUEST, raw)
+        if if_match is not None and body.expected_version not in (None, if_match):
+            raise ApiProblem(422, "validation_error", "If-Match and expected_version disagree",
+                             errors=[{"field": "expected_version",
+                                      "message": "differs from If-Match"}])
+        version = body.expected_version if body.expected_version is not None else if_match
+        return [replace(body.command(deal_id=deal), expected_version=version)]
+
     render = render_json(
         201, lambda envs: envs[0],
         lambda envs: f"/v1/deals/{envs[0]['deal_id']}/events?version={envs[0]['version']}",
     )
-    return await submit(request, ledger, ctx, raw, [command], render)
+    return await submit(request, ledger, ctx, raw, commands, render)
 
 
 @router.get("/{deal_id}", response_model=Deal, responses={**ETAG, **problems(404)},
