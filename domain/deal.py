@@ -19,8 +19,8 @@ from eventsourcing.domain import Aggregate
 from domain import rules
 from domain.chain import parse_timestamp
 from domain.errors import RuleViolation
-from domain.policy import PolicyVersion
-from domain.state import DealState
+from domain.policy import PolicyBook
+from domain.state import DealState, Stamp
 
 Data = dict[str, Any]
 
@@ -129,6 +129,33 @@ class DealCancelledData(TypedDict):
     amount: NotRequired[str]
 
 
+class CommerceLicenseRevokedData(TypedDict):
+    license_number: str
+    reason: str
+    effective_date: NotRequired[str]
+
+
+class RecoveryReceivedData(TypedDict):
+    amount: str
+    reference: str
+
+
+class DealAmendedData(TypedDict):
+    """Any non-empty subset of the amendable terms, and why."""
+
+    contract_value: NotRequired[str]
+    financed_amount: NotRequired[str]
+    tenor_years: NotRequired[int]
+    items: NotRequired[list[Item]]
+    us_content_pct: NotRequired[str]
+    reason: str
+
+
+class EventReversedData(TypedDict):
+    version: int
+    reason: str
+
+
 class Deal(Aggregate, DealState, created_event_name="DealApplied"):
     TOPIC = "domain.deal:Deal"
 
@@ -153,20 +180,17 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
             cls.TOPIC = f"domain.deal:Deal.{cls.__name__}"
 
         def apply(self, aggregate: Deal) -> None:
-            aggregate.apply_payload(type(self).__name__, self.data, self.recorded_at)
+            stamp = Stamp(self.originator_version, self.occurred_at, self.recorded_at,
+                          self.policy_version)
+            aggregate.evolve(type(self).__name__, self.data, stamp)
 
     class DealApplied(Event, Aggregate.Created):
-        """``controlled_eccns`` is judged under ``policy_version`` when applying, and kept
-        so replays need no policy book."""
-
-        controlled_eccns: list[str]
-
-        def apply(self, aggregate: Deal) -> None:
-            aggregate.apply_payload(
-                "DealApplied", self.data, self.recorded_at, self.controlled_eccns
-            )
+        """v1 stored ``controlled_eccns`` on it; v2 judges them when read."""
 
     Created = DealApplied  # the library's name for it; one class, one topic
+
+    class DealAmended(Event):
+        pass
 
     class LicenseRequested(Event):
         pass
@@ -175,6 +199,9 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
         pass
 
     class CommerceLicenseDenied(Event):
+        pass
+
+    class CommerceLicenseRevoked(Event):
         pass
 
     class BoardVoted(Event):
@@ -192,34 +219,31 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
     class ClaimPaid(Event):
         pass
 
+    class RecoveryReceived(Event):
+        pass
+
+    class EventReversed(Event):
+        pass
+
     class DealCancelled(Event):
         pass
 
     # -- creation ------------------------------------------------------------------------
 
     @classmethod
-    def apply_for(cls, deal_id: UUID, data: Data, meta: EventMeta, policy: PolicyVersion) -> Deal:
+    def apply_for(cls, deal_id: UUID, data: Data, meta: EventMeta,
+                  judgement: rules.Judgement) -> Deal:
         """Check the ``DealApplied`` rules (all but ``duplicate_application``, which needs
         the store) and create the deal."""
+        rules.check_backdating(judgement)
         rules.check_exporter_is_us(data)
-        rules.check_instrument_offered_for_term(data)
-        rules.check_term(data)
-        rules.check_financed_share(data)
-        rules.check_items_sum(data)
-        country = data["buyer"]["country"]
-        eccns = [item["eccn"] for item in data["items"]]
-        rules.check_destination_not_embargoed(country, policy)
-        rules.check_controlled_items_allowed(country, eccns, policy)
-        return cls._create(
-            cls.DealApplied,
-            id=deal_id,
-            controlled_eccns=policy.controlled(eccns),
-            **_event_fields(data, meta, policy),
-        )
+        rules.check_terms(data, judgement.compliance)
+        return cls._create(cls.DealApplied, id=deal_id, **_event_fields(data, meta, judgement))
 
     # -- commands ------------------------------------------------------------------------
 
-    def handle(self, type_name: str, data: Data, meta: EventMeta, policy: PolicyVersion) -> None:
+    def handle(self, type_name: str, data: Data, meta: EventMeta,
+               judgement: rules.Judgement) -> None:
         """Check the rules of one event for this deal, in SPEC order, then record it."""
         if type_name == "DealApplied":
             raise RuleViolation(
@@ -231,92 +255,111 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
         if command is None:
             raise RuleViolation("unknown_event_type", f"unknown event type {type_name!r}")
         rules.check_deal_open(self)
-        command(self, data, meta, policy)
+        rules.check_not_before_previous_event(self, judgement)
+        rules.check_backdating(judgement)
+        command(self, data, judgement)
+        self.trigger_event(getattr(self, type_name), **_event_fields(data, meta, judgement))
 
-    def request_license(self, data: Data, meta: EventMeta, policy: PolicyVersion) -> None:
+    def amend(self, data: Data, judgement: rules.Judgement) -> None:
+        rules.check_not_financed(self)
+        terms = {**self.terms(), **{k: v for k, v in data.items() if k != "reason"}}
+        rules.check_terms({**terms, "buyer": self.buyer, "instrument": self.instrument,
+                           "term": self.term}, judgement.compliance)
+
+    def request_license(self, data: Data, judgement: rules.Judgement) -> None:
         """A BIS application control number identifies one application, so reusing an
         ``application_ref`` is refused with ``license_already_requested``."""
         rules.check_not_financed(self)
         rules.check_eccns_in_deal(self, data["eccns"])
         rules.check_license_ref_unused(self, data["application_ref"])
-        self._record(self.LicenseRequested, data, meta, policy)
 
-    def approve_license(self, data: Data, meta: EventMeta, policy: PolicyVersion) -> None:
+    def approve_license(self, data: Data, judgement: rules.Judgement) -> None:
         license_ = rules.check_license_requested(self, data["application_ref"])
         rules.check_license_undecided(license_)
         rules.check_eccns_in_deal(self, data["eccns"])
         rules.check_eccns_in_request(license_, data["eccns"])
-        self._record(self.CommerceLicenseApproved, data, meta, policy)
 
-    def deny_license(self, data: Data, meta: EventMeta, policy: PolicyVersion) -> None:
+    def deny_license(self, data: Data, judgement: rules.Judgement) -> None:
         license_ = rules.check_license_requested(self, data["application_ref"])
         rules.check_license_undecided(license_)
-        self._record(self.CommerceLicenseDenied, data, meta, policy)
 
-    def vote(self, data: Data, meta: EventMeta, policy: PolicyVersion) -> None:
+    def revoke_license(self, data: Data, judgement: rules.Judgement) -> None:
+        """Allowed after financing: BIS can revoke at any time."""
+        rules.check_license_not_revoked(rules.check_license_found(self, data["license_number"]))
+
+    def vote(self, data: Data, judgement: rules.Judgement) -> None:
         rules.check_not_financed(self)
         rules.check_quorum(data)
         rules.check_vote_count(data)
         rules.check_decision_matches_votes(data)
         rules.check_approved_amount(self, data)
-        self._record(self.BoardVoted, data, meta, policy)
 
-    def finance(self, data: Data, meta: EventMeta, policy: PolicyVersion) -> None:
+    def finance(self, data: Data, judgement: rules.Judgement) -> None:
         rules.check_not_financed(self)
         rules.check_board_approved(self)
         rules.check_amount_within_approval(self, data)
         rules.check_instrument_matches(self, data)
-        rules.check_licenses_cover(self, policy)
-        rules.check_licenses_valid(self, policy, meta.occurred_on)
-        rules.check_destination_not_embargoed(self.buyer["country"], policy)
-        rules.check_controlled_items_allowed(self.buyer["country"], self.eccns, policy)
-        self._record(self.DealFinanced, data, meta, policy)
+        rules.check_license_gate(self, judgement)
+        country = self.buyer["country"]
+        rules.check_destination_not_embargoed(country, judgement.compliance)
+        rules.check_destination_designated(country, judgement.compliance)
+        rules.check_controlled_items_allowed(country, self.eccns, judgement.compliance)
+        rules.check_maturity(self, data, judgement.occurred_on)
 
-    def disburse(self, data: Data, meta: EventMeta, policy: PolicyVersion) -> None:
+    def disburse(self, data: Data, judgement: rules.Judgement) -> None:
+        """Money leaving EXIM is checked again as of the disbursement (designation is not:
+        a destination that stops being designated keeps its commitments)."""
         rules.check_financed(self)
         rules.check_disbursement(self, data)
-        self._record(self.FundsDisbursed, data, meta, policy)
+        rules.check_license_gate(self, judgement)
+        country = self.buyer["country"]
+        rules.check_destination_not_embargoed(country, judgement.compliance)
+        rules.check_controlled_items_allowed(country, self.eccns, judgement.compliance)
 
-    def receive_repayment(self, data: Data, meta: EventMeta, policy: PolicyVersion) -> None:
+    def receive_repayment(self, data: Data, judgement: rules.Judgement) -> None:
         rules.check_financed(self)
         rules.check_repayment(self, data)
-        self._record(self.RepaymentReceived, data, meta, policy)
 
-    def pay_claim(self, data: Data, meta: EventMeta, policy: PolicyVersion) -> None:
+    def pay_claim(self, data: Data, judgement: rules.Judgement) -> None:
         rules.check_financed(self)
         rules.check_claims_applicable(self)
         rules.check_claim(self, data)
-        self._record(self.ClaimPaid, data, meta, policy)
 
-    def cancel(self, data: Data, meta: EventMeta, policy: PolicyVersion) -> None:
+    def receive_recovery(self, data: Data, judgement: rules.Judgement) -> None:
+        rules.check_financed(self)
+        rules.check_recovery(self, data)
+
+    def reverse(self, data: Data, judgement: rules.Judgement) -> None:
+        target = rules.check_reversal_target(self, data["version"])
+        rules.check_reversal_keeps_balances(self, data["version"], target)
+
+    def cancel(self, data: Data, judgement: rules.Judgement) -> None:
         rules.check_cancellation(self, data)
-        self._record(self.DealCancelled, data, meta, policy)
 
-    def view(self) -> dict[str, Any]:
-        return self.derived_view(str(self.id), self.version)
-
-    def _record(
-        self, event_class: type[Deal.Event], data: Data, meta: EventMeta, policy: PolicyVersion
-    ) -> None:
-        self.trigger_event(event_class, **_event_fields(data, meta, policy))
+    def view(self, book: PolicyBook) -> dict[str, Any]:
+        return self.view_under(self.policy_in(book), str(self.id), self.version)
 
 
-_COMMANDS: dict[str, Callable[[Deal, Data, EventMeta, PolicyVersion], None]] = {
+_COMMANDS: dict[str, Callable[[Deal, Data, rules.Judgement], None]] = {
+    "DealAmended": Deal.amend,
     "LicenseRequested": Deal.request_license,
     "CommerceLicenseApproved": Deal.approve_license,
     "CommerceLicenseDenied": Deal.deny_license,
+    "CommerceLicenseRevoked": Deal.revoke_license,
     "BoardVoted": Deal.vote,
     "DealFinanced": Deal.finance,
     "FundsDisbursed": Deal.disburse,
     "RepaymentReceived": Deal.receive_repayment,
     "ClaimPaid": Deal.pay_claim,
+    "RecoveryReceived": Deal.receive_recovery,
+    "EventReversed": Deal.reverse,
     "DealCancelled": Deal.cancel,
 }
 
 EVENT_TYPES: tuple[str, ...] = ("DealApplied", *_COMMANDS)
 
 
-def _event_fields(data: Data, meta: EventMeta, policy: PolicyVersion) -> dict[str, Any]:
+def _event_fields(data: Data, meta: EventMeta, judgement: rules.Judgement) -> dict[str, Any]:
     return {
         "data": copy.deepcopy(data),
         "event_id": meta.event_id,
@@ -326,7 +369,7 @@ def _event_fields(data: Data, meta: EventMeta, policy: PolicyVersion) -> dict[st
         "source": meta.source,
         "correlation_id": meta.correlation_id,
         "idempotency_key": meta.idempotency_key,
-        "policy_version": policy.id,
+        "policy_version": judgement.policy.id,
         "prev_hash": None,
         "hash": None,
     }

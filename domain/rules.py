@@ -5,13 +5,16 @@ Each guard checks one rule; the ``Deal`` command methods call them in SPEC order
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from domain.chain import parse_timestamp
 from domain.errors import RuleViolation
 from domain.policy import PolicyVersion
-from domain.state import DealState, format_money
+from domain.state import MONEY_EFFECTS, ZERO, DealState, format_money
 
 MEDIUM_TERM_MAX_AMOUNT = Decimal("10000000.00")
 MEDIUM_TERM_MAX_TENOR = 7
@@ -22,6 +25,31 @@ INSTRUMENTS_BY_TERM = {
 }
 QUORUM = 3
 DIRECTORS = 5
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """When and under which policy an event is judged. ``occurred_at`` is the business
+    time the poster gave, or the server's clock; ``policy`` is the version in force then
+    (stored on the event), ``policy_now`` the one in force at ``now``."""
+
+    occurred_at: datetime
+    now: datetime
+    policy: PolicyVersion
+    policy_now: PolicyVersion
+
+    @property
+    def occurred_on(self) -> str:
+        return self.occurred_at.astimezone(UTC).date().isoformat()
+
+    @property
+    def compliance(self) -> tuple[PolicyVersion, ...]:
+        """The compliance rules hold under both versions: a backdate never escapes a newer
+        restriction."""
+        if self.policy_now.id == self.policy.id:
+            return (self.policy,)
+        return (self.policy, self.policy_now)
 
 
 def _check_at_most(code: str, name: str, amount: Decimal, limit_name: str, limit: Decimal) -> None:
@@ -53,6 +81,28 @@ def check_financed(deal: DealState) -> None:
         raise RuleViolation("not_financed", f"deal {deal.application_number} is not financed")
 
 
+# -- business time -----------------------------------------------------------------------
+
+
+def check_not_before_previous_event(deal: DealState, judgement: Judgement) -> None:
+    latest = parse_timestamp(deal.latest_occurred_at)
+    if judgement.occurred_at < latest - CLOCK_SKEW:
+        raise RuleViolation(
+            "occurred_before_previous_event",
+            f"occurred_at {judgement.occurred_at.isoformat()} is more than 5 minutes before "
+            f"the deal's latest event ({deal.latest_occurred_at}): a deal's history never "
+            "runs backwards")
+
+
+def check_backdating(judgement: Judgement) -> None:
+    days = judgement.policy_now.max_backdating_days
+    if judgement.occurred_at < judgement.now - timedelta(days=days):
+        raise RuleViolation(
+            "backdated_beyond_window",
+            f"occurred_at {judgement.occurred_at.isoformat()} is more than {days} days before "
+            f"now ({judgement.now.isoformat()}; policy {judgement.policy_now.id})")
+
+
 # -- DealApplied -------------------------------------------------------------------------
 
 
@@ -60,6 +110,12 @@ def check_exporter_is_us(data: Mapping[str, Any]) -> None:
     country = data["exporter"]["country"]
     if country != "US":
         raise RuleViolation("exporter_not_us", f"exporter country is {country}, not US")
+
+
+def check_buyer_is_foreign(data: Mapping[str, Any]) -> None:
+    if data["buyer"]["country"] == "US":
+        raise RuleViolation("buyer_not_foreign",
+                            "the buyer is in the US: the program finances foreign purchases")
 
 
 def check_instrument_offered_for_term(data: Mapping[str, Any]) -> None:
@@ -97,6 +153,19 @@ def check_financed_share(data: Mapping[str, Any]) -> None:
         )
 
 
+def check_us_content(data: Mapping[str, Any]) -> None:
+    """EXIM supports the lesser of 85% of the contract and 100% of the U.S. content."""
+    if "us_content_pct" not in data:
+        return
+    amount, contract = Decimal(data["financed_amount"]), Decimal(data["contract_value"])
+    pct = Decimal(data["us_content_pct"])
+    if amount * 100 > pct * contract:
+        raise RuleViolation(
+            "financed_exceeds_us_content",
+            f"financed_amount {format_money(amount)} exceeds the U.S. content, {pct}% of "
+            f"contract_value {format_money(contract)} ({pct * contract / 100:.4f})")
+
+
 def check_items_sum(data: Mapping[str, Any]) -> None:
     total = sum((Decimal(item["value"]) for item in data["items"]), Decimal("0.00"))
     contract = Decimal(data["contract_value"])
@@ -107,31 +176,58 @@ def check_items_sum(data: Mapping[str, Any]) -> None:
         )
 
 
-def check_destination_not_embargoed(country: str, policy: PolicyVersion) -> None:
-    if country in policy.embargoed:
-        raise RuleViolation(
-            "destination_embargoed",
-            f"buyer country {country} is embargoed under policy {policy.id}",
-        )
+def check_destination_not_embargoed(country: str, policies: Sequence[PolicyVersion]) -> None:
+    for policy in policies:
+        if country in policy.embargoed:
+            raise RuleViolation(
+                "destination_embargoed",
+                f"buyer country {country} is embargoed under policy {policy.id}",
+            )
+
+
+def check_destination_designated(country: str, policies: Sequence[PolicyVersion]) -> None:
+    for policy in policies:
+        if not policy.designates(country):
+            raise RuleViolation(
+                "destination_not_designated",
+                f"buyer country {country} is not among the destinations designated by "
+                f"policy {policy.id}",
+            )
 
 
 def check_controlled_items_allowed(
-    country: str, eccns: Iterable[str], policy: PolicyVersion
+    country: str, eccns: Iterable[str], policies: Sequence[PolicyVersion]
 ) -> None:
-    controlled = policy.controlled(eccns)
-    if controlled and country in policy.restricted_for_controlled:
-        raise RuleViolation(
-            "controlled_items_to_restricted_destination",
-            f"controlled ECCN(s) {', '.join(controlled)} may not go to {country} "
-            f"under policy {policy.id}",
-        )
+    eccns = list(eccns)
+    for policy in policies:
+        controlled = policy.controlled(eccns)
+        if controlled and country in policy.restricted_for_controlled:
+            raise RuleViolation(
+                "controlled_items_to_restricted_destination",
+                f"controlled ECCN(s) {', '.join(controlled)} may not go to {country} "
+                f"under policy {policy.id}",
+            )
+
+
+def check_terms(data: Mapping[str, Any], policies: Sequence[PolicyVersion]) -> None:
+    """The application's rules after the parties: on a new deal's terms or amended ones."""
+    check_buyer_is_foreign(data)
+    check_instrument_offered_for_term(data)
+    check_term(data)
+    check_financed_share(data)
+    check_us_content(data)
+    check_items_sum(data)
+    country = data["buyer"]["country"]
+    check_destination_not_embargoed(country, policies)
+    check_destination_designated(country, policies)
+    check_controlled_items_allowed(country, [item["eccn"] for item in data["items"]], policies)
 
 
 # -- licenses ----------------------------------------------------------------------------
 
 
 def check_eccns_in_deal(deal: DealState, eccns: Iterable[str]) -> None:
-    _check_eccns_among(eccns, deal.eccns, "among the deal's items")
+    _check_eccns_among((e.upper() for e in eccns), deal.eccns, "among the deal's items")
 
 
 def check_license_ref_unused(deal: DealState, application_ref: str) -> None:
@@ -160,7 +256,7 @@ def check_license_undecided(license_: Mapping[str, Any]) -> None:
 
 
 def check_eccns_in_request(license_: Mapping[str, Any], eccns: Iterable[str]) -> None:
-    _check_eccns_among(eccns, license_["requested_eccns"],
+    _check_eccns_among((e.upper() for e in eccns), license_["requested_eccns"],
                        f"in request {license_['application_ref']}")
 
 
@@ -171,6 +267,31 @@ def _check_eccns_among(eccns: Iterable[str], allowed: list[str], where: str) -> 
             "eccn_not_in_deal",
             f"ECCN(s) {', '.join(missing)} not {where} ({', '.join(allowed)})",
         )
+
+
+def check_license_found(deal: DealState, license_number: str) -> list[dict[str, Any]]:
+    found = deal.licenses_numbered(license_number)
+    if not found:
+        raise RuleViolation("license_not_found",
+                            f"no approved license numbered {license_number} on this deal")
+    return found
+
+
+def check_license_not_revoked(licenses: Sequence[Mapping[str, Any]]) -> None:
+    if all("revoked" in lic for lic in licenses):
+        revoked = licenses[0]["revoked"]
+        raise RuleViolation(
+            "license_already_revoked",
+            f"license {licenses[0]['license_number']} was already revoked "
+            f"(effective {revoked['effective_date']})")
+
+
+def check_license_gate(deal: DealState, judgement: Judgement) -> None:
+    """Controlled under either version; valid on the event's business date."""
+    controlled = {e for policy in judgement.compliance for e in policy.controlled(deal.eccns)}
+    gate = deal.license_gate(controlled, judgement.occurred_on)
+    if gate is not None:
+        raise RuleViolation(*gate)
 
 
 # -- BoardVoted --------------------------------------------------------------------------
@@ -223,8 +344,11 @@ def check_board_approved(deal: DealState) -> None:
 
 
 def check_amount_within_approval(deal: DealState, data: Mapping[str, Any]) -> None:
-    _check_at_most("amount_exceeds_board_approval", "amount", Decimal(data["amount"]),
+    amount = Decimal(data["amount"])
+    _check_at_most("amount_exceeds_board_approval", "amount", amount,
                    "the board's approved", deal.approved)
+    _check_at_most("amount_exceeds_board_approval", "amount", amount,
+                   "the financed_amount applied for", deal.requested)
 
 
 def check_instrument_matches(deal: DealState, data: Mapping[str, Any]) -> None:
@@ -235,29 +359,23 @@ def check_instrument_matches(deal: DealState, data: Mapping[str, Any]) -> None:
         )
 
 
-def _covering(deal: DealState, eccn: str) -> list[dict[str, Any]]:
-    return [lic for lic in deal.licenses if lic["status"] == "approved" and eccn in lic["eccns"]]
-
-
-def check_licenses_cover(deal: DealState, policy: PolicyVersion) -> None:
-    uncovered = [e for e in policy.controlled(deal.eccns) if not _covering(deal, e)]
-    if uncovered:
+def check_maturity(deal: DealState, data: Mapping[str, Any], occurred_on: str) -> None:
+    """After the financing date, and no later than that date plus the tenor plus a year."""
+    start = date.fromisoformat(occurred_on)
+    latest = _add_years(start, deal.tenor_years + 1)
+    maturity = date.fromisoformat(data["final_maturity_date"])
+    if not start < maturity <= latest:
         raise RuleViolation(
-            "commerce_license_required",
-            f"no approved Commerce license covers controlled ECCN(s) {', '.join(uncovered)}",
-        )
+            "maturity_outside_tenor",
+            f"final_maturity_date {maturity} must be after {start} and no later than {latest} "
+            f"(the tenor of {deal.tenor_years} years plus one)")
 
 
-def check_licenses_valid(deal: DealState, policy: PolicyVersion, on: str) -> None:
-    """``on`` is the event's ``occurred_at`` UTC date, ``YYYY-MM-DD``."""
-    for eccn in policy.controlled(deal.eccns):
-        covering = _covering(deal, eccn)
-        if covering and all(lic["valid_until"] < on for lic in covering):
-            latest = max(lic["valid_until"] for lic in covering)
-            raise RuleViolation(
-                "commerce_license_expired",
-                f"every license covering {eccn} expired before {on} (latest valid_until {latest})",
-            )
+def _add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February in a year that has none
+        return day.replace(year=day.year + years, day=28)
 
 
 # -- money after financing ---------------------------------------------------------------
@@ -290,6 +408,42 @@ def check_claims_applicable(deal: DealState) -> None:
 def check_claim(deal: DealState, data: Mapping[str, Any]) -> None:
     _check_at_most("claim_exceeds_outstanding", "claim", Decimal(data["amount"]),
                    "outstanding", deal.outstanding)
+
+
+def check_recovery(deal: DealState, data: Mapping[str, Any]) -> None:
+    if deal.claims_paid <= 0:
+        raise RuleViolation("no_claim_to_recover", "no claim was paid on this deal")
+    _check_at_most("recovery_exceeds_claims", "recoveries", deal.recovered
+                   + Decimal(data["amount"]), "the claims paid", deal.claims_paid)
+
+
+def check_reversal_target(deal: DealState, version: int) -> dict[str, str]:
+    target = deal.money_events.get(str(version))
+    if target is None:
+        raise RuleViolation(
+            "reversal_target_invalid",
+            f"version {version} of this deal is not a money event "
+            f"({', '.join(MONEY_EFFECTS)}) that could be reversed")
+    if version in deal.reversed_versions:
+        raise RuleViolation("already_reversed", f"version {version} was already reversed")
+    return target
+
+
+def check_reversal_keeps_balances(deal: DealState, version: int,
+                                  target: Mapping[str, str]) -> None:
+    changed = deal.reversal_effects(target)
+    f = {name: changed.get(name, getattr(deal, name))
+         for name in ("disbursed", "principal_repaid", "claims_paid", "recovered")}
+    broken = [name for name, value in changed.items() if value < ZERO]
+    if f["disbursed"] - f["principal_repaid"] - f["claims_paid"] < ZERO:
+        broken.append("outstanding")
+    if f["recovered"] > f["claims_paid"]:
+        broken.append("recovered above claims_paid")
+    if broken:
+        raise RuleViolation(
+            "reversal_breaks_balances",
+            f"reversing version {version} ({target['type']}) would leave "
+            f"{', '.join(broken)} out of balance: reverse the later events first")
 
 
 def check_cancellation(deal: DealState, data: Mapping[str, Any]) -> None:

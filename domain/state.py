@@ -1,27 +1,57 @@
 """Derived deal state (SPEC "Derived deal state"), shared by the aggregate and the projections.
 
-``DealState`` holds only snapshot-friendly values (str, int, bool, None, Decimal, list,
-dict). Its ``apply_payload`` is the single way state changes: the ``Deal`` aggregate's
-events call it, and the projections call it on envelopes, so both always agree.
+``DealState`` holds the facts its events recorded, as snapshot-friendly values (str,
+int, bool, None, Decimal, list, dict). ``evolve`` is the single way it changes: the
+``Deal`` aggregate's events call it, and the projections call it on envelopes, so both
+always agree. What depends on policy (which ECCNs are controlled, the license status,
+the stage) is judged by the ``*_under`` methods, given the version of the deal's latest
+event: a pure fold of stored events.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
+
+from domain.policy import PolicyBook, PolicyVersion
 
 ZERO = Decimal("0.00")
 # every money figure of a deal's state, in the order the view lists them
 FIGURES = ("requested", "approved", "committed", "disbursed", "principal_repaid",
-           "interest_received", "claims_paid", "cancelled", "outstanding", "undisbursed",
-           "exposure")
+           "interest_received", "claims_paid", "recovered", "cancelled", "outstanding",
+           "undisbursed", "exposure")
+# what each money event adds to which figure: (figure, payload field)
+MONEY_EFFECTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "FundsDisbursed": (("disbursed", "amount"),),
+    "RepaymentReceived": (("principal_repaid", "principal"), ("interest_received", "interest")),
+    "ClaimPaid": (("claims_paid", "amount"),),
+    "RecoveryReceived": (("recovered", "amount"),),
+}
+AMENDABLE = ("contract_value", "financed_amount", "tenor_years", "items", "us_content_pct")
 
 
 def format_money(value: Decimal) -> str:
     """A money amount as a string with exactly two places."""
     return f"{value:.2f}"
+
+
+def normal_items(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Items with their ECCNs upper case: ECCNs compare without regard to case."""
+    return [{**item, "eccn": str(item["eccn"]).upper()} for item in items]
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What the envelope says about an event beyond its payload."""
+
+    version: int
+    occurred_at: str
+    recorded_at: str | None
+    policy_version: str | None
 
 
 class DealState:
@@ -34,7 +64,7 @@ class DealState:
     contract_value: Decimal
     us_content_pct: str | None
     items: list[dict[str, Any]]
-    controlled_eccns: list[str]
+    amendments: list[dict[str, Any]]
     licenses: list[dict[str, Any]]
     last_license_status: str | None
     board_status: str
@@ -50,38 +80,44 @@ class DealState:
     principal_repaid: Decimal
     interest_received: Decimal
     claims_paid: Decimal
-    cancelled: Decimal
+    recovered: Decimal
+    cancelled_amount: Decimal
+    cancels_rest: bool
+    money_events: dict[str, dict[str, str]]
+    reversed_versions: list[int]
+    latest_occurred_at: str
+    last_occurred_at: str
+    last_policy_version: str | None
     applied_at: str | None
     updated_at: str | None
 
-    def apply_payload(
-        self,
-        type_name: str,
-        data: Mapping[str, Any],
-        recorded_at: str | None,
-        controlled_eccns: list[str] | None = None,
-    ) -> None:
+    def evolve(self, type_name: str, data: Mapping[str, Any], stamp: Stamp) -> None:
         """Mutate state for one accepted event; never fails on a valid payload."""
         if type_name == "DealApplied":
-            self._on_deal_applied(data, controlled_eccns or [])
-            self.applied_at = recorded_at
+            self._on_deal_applied(data)
+            self.applied_at = stamp.recorded_at
+            self.latest_occurred_at = stamp.occurred_at
+        elif type_name in MONEY_EFFECTS:
+            self._add_money(type_name, data, stamp.version)
+        elif type_name == "CommerceLicenseRevoked":
+            self._on_license_revoked(data, stamp.occurred_at[:10])
         else:
             _HANDLERS[type_name](self, data)
-        self.updated_at = recorded_at
+        self.latest_occurred_at = max(self.latest_occurred_at, stamp.occurred_at)
+        self.last_occurred_at = stamp.occurred_at
+        self.last_policy_version = stamp.policy_version
+        self.updated_at = stamp.recorded_at
 
     # -- mutations, one per event type --------------------------------------------------
 
-    def _on_deal_applied(self, data: Mapping[str, Any], controlled_eccns: list[str]) -> None:
+    def _on_deal_applied(self, data: Mapping[str, Any]) -> None:
         self.application_number = data["application_number"]
         self.exporter = dict(data["exporter"])
         self.buyer = dict(data["buyer"])
         self.instrument = data["instrument"]
         self.term = data["term"]
-        self.tenor_years = data["tenor_years"]
-        self.contract_value = Decimal(data["contract_value"])
-        self.us_content_pct = data.get("us_content_pct")
-        self.items = copy.deepcopy(list(data["items"]))
-        self.controlled_eccns = sorted(set(controlled_eccns))
+        self._set_terms(data)
+        self.amendments = []
         self.licenses = []
         self.last_license_status = None
         self.board_status = "pending"
@@ -90,28 +126,37 @@ class DealState:
         self.cancellation_reason = None
         self.financed = False
         self.financing = None
-        self.requested = Decimal(data["financed_amount"])
         self.approved = self.committed = self.disbursed = self.principal_repaid = ZERO
-        self.interest_received = self.claims_paid = self.cancelled = ZERO
+        self.interest_received = self.claims_paid = self.recovered = ZERO
+        self.cancelled_amount = ZERO
+        self.cancels_rest = False
+        self.money_events = {}
+        self.reversed_versions = []
+
+    def _set_terms(self, data: Mapping[str, Any]) -> None:
+        self.contract_value = Decimal(data["contract_value"])
+        self.requested = Decimal(data["financed_amount"])
+        self.tenor_years = data["tenor_years"]
+        self.items = normal_items(data["items"])
+        self.us_content_pct = data.get("us_content_pct")
+
+    def _on_deal_amended(self, data: Mapping[str, Any]) -> None:
+        self._set_terms({**self.terms(), **data})
+        changed = [name for name in AMENDABLE if name in data]
+        self.amendments.append({"changed": changed, "reason": data["reason"]})
 
     def _on_license_requested(self, data: Mapping[str, Any]) -> None:
-        self.licenses.append(
-            {
-                "application_ref": data["application_ref"],
-                "eccns": list(data["eccns"]),
-                "requested_eccns": list(data["eccns"]),
-                "status": "requested",
-            }
-        )
+        eccns = [e.upper() for e in data["eccns"]]
+        self.licenses.append({"application_ref": data["application_ref"], "eccns": eccns,
+                              "requested_eccns": list(eccns), "status": "requested"})
         self.last_license_status = "requested"
 
     def _on_license_approved(self, data: Mapping[str, Any]) -> None:
         license_ = self.license(data["application_ref"])
         if license_ is not None:
-            license_["status"] = "approved"
-            license_["license_number"] = data["license_number"]
-            license_["eccns"] = list(data["eccns"])
-            license_["valid_until"] = data["valid_until"]
+            license_.update(status="approved", license_number=data["license_number"],
+                            eccns=[e.upper() for e in data["eccns"]],
+                            valid_until=data["valid_until"])
             if "conditions" in data:
                 license_["conditions"] = list(data["conditions"])
         self.last_license_status = "approved"
@@ -119,9 +164,15 @@ class DealState:
     def _on_license_denied(self, data: Mapping[str, Any]) -> None:
         license_ = self.license(data["application_ref"])
         if license_ is not None:
-            license_["status"] = "denied"
-            license_["reason"] = data["reason"]
+            license_.update(status="denied", reason=data["reason"])
         self.last_license_status = "denied"
+
+    def _on_license_revoked(self, data: Mapping[str, Any], occurred_on: str) -> None:
+        """Without ``effective_date`` a revocation takes effect on its own date."""
+        effective = data.get("effective_date", occurred_on)
+        for license_ in self.licenses_numbered(data["license_number"]):
+            if "revoked" not in license_:
+                license_["revoked"] = {"effective_date": effective, "reason": data["reason"]}
 
     def _on_board_voted(self, data: Mapping[str, Any]) -> None:
         self.board_vote = copy.deepcopy(dict(data))
@@ -134,32 +185,52 @@ class DealState:
         self.financing = copy.deepcopy(dict(data))
         self.committed = Decimal(data["amount"])
 
-    def _on_funds_disbursed(self, data: Mapping[str, Any]) -> None:
-        self.disbursed += Decimal(data["amount"])
+    def _add_money(self, type_name: str, data: Mapping[str, Any], version: int) -> None:
+        effects = {figure: data[field] for figure, field in MONEY_EFFECTS[type_name]}
+        for figure, amount in effects.items():
+            setattr(self, figure, getattr(self, figure) + Decimal(amount))
+        self.money_events[str(version)] = {"type": type_name, **effects}
 
-    def _on_repayment_received(self, data: Mapping[str, Any]) -> None:
-        self.principal_repaid += Decimal(data["principal"])
-        self.interest_received += Decimal(data["interest"])
-
-    def _on_claim_paid(self, data: Mapping[str, Any]) -> None:
-        self.claims_paid += Decimal(data["amount"])
+    def _on_event_reversed(self, data: Mapping[str, Any]) -> None:
+        target = self.money_events.get(str(data["version"]))
+        if target is None or data["version"] in self.reversed_versions:
+            return
+        for figure, amount in self.reversal_effects(target).items():
+            setattr(self, figure, amount)
+        self.reversed_versions.append(data["version"])
 
     def _on_deal_cancelled(self, data: Mapping[str, Any]) -> None:
         self.cancellation_reason = data["reason"]
         if not self.financed:
             self.closed = True
         elif "amount" in data:
-            self.cancelled += Decimal(data["amount"])
+            self.cancelled_amount += Decimal(data["amount"])
         else:
-            self.cancelled += self.undisbursed
+            self.cancels_rest = True
 
     # -- derived figures ----------------------------------------------------------------
 
+    def terms(self) -> dict[str, Any]:
+        """The amendable terms as payload values."""
+        terms = {"contract_value": format_money(self.contract_value),
+                 "financed_amount": format_money(self.requested),
+                 "tenor_years": self.tenor_years, "items": copy.deepcopy(self.items)}
+        if self.us_content_pct is not None:
+            terms["us_content_pct"] = self.us_content_pct
+        return terms
+
     def license(self, application_ref: str) -> dict[str, Any] | None:
-        for license_ in self.licenses:
-            if license_["application_ref"] == application_ref:
-                return license_
-        return None
+        return next((lic for lic in self.licenses if lic["application_ref"] == application_ref),
+                    None)
+
+    def licenses_numbered(self, license_number: str) -> list[dict[str, Any]]:
+        return [lic for lic in self.licenses
+                if lic["status"] == "approved" and lic["license_number"] == license_number]
+
+    def reversal_effects(self, target: Mapping[str, str]) -> dict[str, Decimal]:
+        """The figures a money event's reversal leaves (its amounts taken back out)."""
+        return {figure: getattr(self, figure) - Decimal(amount)
+                for figure, amount in target.items() if figure != "type"}
 
     @property
     def eccns(self) -> list[str]:
@@ -168,6 +239,11 @@ class DealState:
     @property
     def categories(self) -> list[str]:
         return sorted({item["category"] for item in self.items})
+
+    @property
+    def cancelled(self) -> Decimal:
+        """A cancellation without an amount cancels whatever is not disbursed, for good."""
+        return self.committed - self.disbursed if self.cancels_rest else self.cancelled_amount
 
     @property
     def outstanding(self) -> Decimal:
@@ -181,33 +257,67 @@ class DealState:
     def exposure(self) -> Decimal:
         return self.outstanding + self.undisbursed
 
-    @property
-    def license_status(self) -> str:
-        if not self.controlled_eccns:
+    # -- judged under a policy version ---------------------------------------------------
+
+    def policy_in(self, book: PolicyBook) -> PolicyVersion:
+        """The version the deal's latest event names: what a reader judges it under."""
+        day = date.fromisoformat(self.last_occurred_at[:10])
+        return book.resolve(self.last_policy_version, day)
+
+    def covering(self, eccn: str) -> list[dict[str, Any]]:
+        return [lic for lic in self.licenses if lic["status"] == "approved"
+                and eccn in lic["eccns"]]
+
+    def license_gate(self, controlled: Iterable[str], on: str) -> tuple[str, str] | None:
+        """SPEC's license gate for the ``controlled`` ECCNs on date ``on``: the first of
+        ``commerce_license_required``, ``_revoked``, ``_expired`` that applies (with a
+        detail), or None when every controlled ECCN has a valid covering license."""
+        controlled = sorted(controlled)
+        uncovered = [e for e in controlled if not self.covering(e)]
+        if uncovered:
+            return ("commerce_license_required",
+                    f"no approved Commerce license covers controlled ECCN(s) "
+                    f"{', '.join(uncovered)}")
+        invalid = [e for e in controlled
+                   if not any(_valid_on(lic, on) for lic in self.covering(e))]
+        revoked = [e for e in invalid if any(_revoked_by(lic, on) for lic in self.covering(e))]
+        if revoked:
+            return ("commerce_license_revoked",
+                    f"no license covering {', '.join(revoked)} is valid on {on}: revoked")
+        if invalid:
+            return ("commerce_license_expired",
+                    f"every license covering {', '.join(invalid)} expired before {on}")
+        return None
+
+    def license_status_under(self, policy: PolicyVersion) -> str:
+        controlled = policy.controlled(self.eccns)
+        if not controlled:
             return "not_required"
+        gate = self.license_gate(controlled, self.last_occurred_at[:10])
+        if gate is not None and gate[0] == "commerce_license_revoked":
+            return "revoked"
         return self.last_license_status or "required"
 
-    @property
-    def stage(self) -> str:
+    def stage_under(self, policy: PolicyVersion) -> str:
         if self.closed or (self.financed and not self.disbursed and not self.undisbursed):
             return "cancelled"
         if self.financed:
             if self.disbursed and not self.outstanding and not self.undisbursed:
-                return "repaid"
+                return "claimed" if self.claims_paid else "repaid"
             if self.principal_repaid + self.claims_paid > 0:
                 return "repaying"
             return "disbursing" if self.disbursed else "financed"
         if self.board_status != "pending":
             return f"board_{self.board_status}"
-        return _LICENSE_STAGES.get(self.license_status, "applied")
+        return _LICENSE_STAGES.get(self.license_status_under(policy), "applied")
 
-    def derived_view(self, deal_id: str, version: int) -> dict[str, Any]:
+    def view_under(self, policy: PolicyVersion, deal_id: str, version: int) -> dict[str, Any]:
         return {
             "deal_id": deal_id,
             "application_number": self.application_number,
             "version": version,
-            "stage": self.stage,
-            "license_status": self.license_status,
+            "stage": self.stage_under(policy),
+            "license_status": self.license_status_under(policy),
             "board_status": self.board_status,
             "exporter": dict(self.exporter),
             "buyer": dict(self.buyer),
@@ -218,9 +328,10 @@ class DealState:
             "contract_value": format_money(self.contract_value),
             "us_content_pct": self.us_content_pct,
             "eccns": self.eccns,
-            "controlled_eccns": list(self.controlled_eccns),
+            "controlled_eccns": policy.controlled(self.eccns),
             "categories": self.categories,
             "items": copy.deepcopy(self.items),
+            "amendments": copy.deepcopy(self.amendments),
             "licenses": copy.deepcopy(self.licenses),
             "board_vote": copy.deepcopy(self.board_vote),
             "financing": copy.deepcopy(self.financing),
@@ -228,26 +339,37 @@ class DealState:
             "financed": self.financed,
             "cancellation_reason": self.cancellation_reason,
             **{name: format_money(getattr(self, name)) for name in FIGURES},
+            "reversed_versions": list(self.reversed_versions),
+            "policy_version": policy.id,
+            "latest_occurred_at": self.latest_occurred_at,
             "applied_at": self.applied_at,
             "updated_at": self.updated_at,
         }
 
 
+def _valid_on(license_: Mapping[str, Any], on: str) -> bool:
+    return bool(license_["valid_until"] >= on and not _revoked_by(license_, on))
+
+
+def _revoked_by(license_: Mapping[str, Any], on: str) -> bool:
+    revoked = license_.get("revoked")
+    return revoked is not None and bool(revoked["effective_date"] <= on)
+
+
 _LICENSE_STAGES = {
+    "revoked": "license_revoked",
     "denied": "license_denied",
     "approved": "license_approved",
     "requested": "license_pending",
 }
 
 _HANDLERS = {
+    "DealAmended": DealState._on_deal_amended,
     "LicenseRequested": DealState._on_license_requested,
     "CommerceLicenseApproved": DealState._on_license_approved,
     "CommerceLicenseDenied": DealState._on_license_denied,
     "BoardVoted": DealState._on_board_voted,
     "DealFinanced": DealState._on_deal_financed,
-    "FundsDisbursed": DealState._on_funds_disbursed,
-    "RepaymentReceived": DealState._on_repayment_received,
-    "ClaimPaid": DealState._on_claim_paid,
+    "EventReversed": DealState._on_event_reversed,
     "DealCancelled": DealState._on_deal_cancelled,
 }
-

@@ -14,15 +14,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-# SPEC §2, the default policy: 3A090*, 4A090* and any ECCN ending in .z are controlled
+# SPEC §2, the shipped policies: 3A090*, 4A090* and any ECCN ending in .z are controlled
 CONTROLLED_PREFIXES = ("3A090", "4A090")
 LICENSE_DECISIONS = {"LicenseRequested": "requested", "CommerceLicenseApproved": "approved",
                      "CommerceLicenseDenied": "denied"}
 FIGURES = ("requested", "approved", "committed", "disbursed", "principal_repaid",
-           "interest_received", "claims_paid", "cancelled", "outstanding", "undisbursed",
-           "exposure")
+           "interest_received", "claims_paid", "recovered", "cancelled", "outstanding",
+           "undisbursed", "exposure")
 VIEW_KEYS = ("version", "stage", "license_status", "board_status", "closed", "financed",
              *FIGURES)
+MONEY = {"FundsDisbursed": {"disbursed": "amount"},
+         "RepaymentReceived": {"principal_repaid": "principal", "interest_received": "interest"},
+         "ClaimPaid": {"claims_paid": "amount"}, "RecoveryReceived": {"recovered": "amount"}}
 
 
 def cents(amount: str) -> int:
@@ -41,6 +44,19 @@ def is_controlled(eccn: str) -> bool:
 
 
 @dataclass
+class License:
+    status: str
+    eccns: set[str]
+    number: str = ""
+    valid_until: str = ""
+    revoked_from: str | None = None
+
+    def valid_on(self, day: str) -> bool:
+        revoked = self.revoked_from is not None and self.revoked_from <= day
+        return self.status == "approved" and self.valid_until >= day and not revoked
+
+
+@dataclass
 class ReferenceDeal:
     number: str
     country: str
@@ -48,55 +64,113 @@ class ReferenceDeal:
     term: str
     requested: int
     items: list[tuple[str, str, int]]  # category, eccn, value in cents
+    contract: int = 0
+    tenor: int = 0
     approved: int = 0
     committed: int = 0
-    disbursed: int = 0
-    principal_repaid: int = 0
-    interest_received: int = 0
-    claims_paid: int = 0
-    cancelled: int = 0
+    cancelled_amount: int = 0
+    cancels_rest: bool = False
     closed: bool = False
     financed: bool = False
     board: str = "pending"
     last_license: str | None = None
-    licenses: dict[str, str] = field(default_factory=dict)  # application_ref -> status
+    licenses: dict[str, License] = field(default_factory=dict)  # by application_ref
+    money: dict[int, tuple[str, dict[str, int]]] = field(default_factory=dict)  # by version
+    reversed: set[int] = field(default_factory=set)
     version: int = 1
+    last_day: str = ""
 
     @classmethod
-    def applied(cls, data: Mapping[str, Any]) -> ReferenceDeal:
-        """The deal a ``DealApplied`` with ``data`` creates."""
-        items = [(i["category"], i["eccn"], cents(i["value"])) for i in data["items"]]
+    def applied(cls, data: Mapping[str, Any], day: str = "") -> ReferenceDeal:
+        """The deal a ``DealApplied`` with ``data`` creates (on ``day``)."""
+        items = [(i["category"], i["eccn"].upper(), cents(i["value"])) for i in data["items"]]
         return cls(data["application_number"], data["buyer"]["country"], data["instrument"],
-                   data["term"], cents(data["financed_amount"]), items)
+                   data["term"], cents(data["financed_amount"]), items,
+                   contract=cents(data["contract_value"]), tenor=data["tenor_years"],
+                   last_day=day)
 
-    def apply(self, type_name: str, data: Mapping[str, Any]) -> None:
-        """One more accepted event."""
+    def apply(self, type_name: str, data: Mapping[str, Any], day: str = "") -> None:
+        """One more accepted event, which happened on ``day`` (``YYYY-MM-DD``)."""
         self.version += 1
+        self.last_day = day
         if type_name in LICENSE_DECISIONS:
-            status = LICENSE_DECISIONS[type_name]
-            self.licenses[data["application_ref"]] = self.last_license = status
+            self._license(type_name, data)
+        elif type_name == "CommerceLicenseRevoked":
+            for lic in self.licenses.values():
+                if lic.number == data["license_number"] and lic.status == "approved":
+                    lic.revoked_from = lic.revoked_from or data.get("effective_date", day)
+        elif type_name == "DealAmended":
+            if "financed_amount" in data:
+                self.requested = cents(data["financed_amount"])
+            if "contract_value" in data:
+                self.contract = cents(data["contract_value"])
+            self.tenor = data.get("tenor_years", self.tenor)
+            if "items" in data:
+                self.items = [(i["category"], i["eccn"].upper(), cents(i["value"]))
+                              for i in data["items"]]
         elif type_name == "BoardVoted":
             self.board = data["decision"]
             self.approved = cents(data["approved_amount"]) if self.board == "approved" else 0
         elif type_name == "DealFinanced":
             self.financed, self.committed = True, cents(data["amount"])
-        elif type_name == "FundsDisbursed":
-            self.disbursed += cents(data["amount"])
-        elif type_name == "RepaymentReceived":
-            self.principal_repaid += cents(data["principal"])
-            self.interest_received += cents(data["interest"])
-        elif type_name == "ClaimPaid":
-            self.claims_paid += cents(data["amount"])
+        elif type_name in MONEY:
+            self.money[self.version] = (type_name, {figure: cents(data[name])
+                                                    for figure, name in MONEY[type_name].items()})
+        elif type_name == "EventReversed":
+            self.reversed.add(data["version"])
         elif type_name == "DealCancelled" and not self.financed:
             self.closed = True
+        elif type_name == "DealCancelled" and "amount" in data:
+            self.cancelled_amount += cents(data["amount"])
         elif type_name == "DealCancelled":
-            self.cancelled += cents(data["amount"]) if "amount" in data else self.undisbursed
+            self.cancels_rest = True
         else:
             raise ValueError(f"the reference knows no event {type_name}")
 
+    def _license(self, type_name: str, data: Mapping[str, Any]) -> None:
+        status = LICENSE_DECISIONS[type_name]
+        self.last_license = status
+        eccns = {e.upper() for e in data.get("eccns", [])}
+        if type_name == "LicenseRequested":
+            self.licenses[data["application_ref"]] = License(status, eccns)
+            return
+        lic = self.licenses[data["application_ref"]]
+        lic.status = status
+        if type_name == "CommerceLicenseApproved":
+            lic.eccns, lic.number, lic.valid_until = eccns, data["license_number"], data[
+                "valid_until"]
+
+    def _sum(self, figure: str) -> int:
+        return sum(amounts.get(figure, 0) for version, (_, amounts) in self.money.items()
+                   if version not in self.reversed)
+
     @property
-    def controlled(self) -> bool:
-        return any(is_controlled(eccn) for _, eccn, _ in self.items)
+    def disbursed(self) -> int:
+        return self._sum("disbursed")
+
+    @property
+    def principal_repaid(self) -> int:
+        return self._sum("principal_repaid")
+
+    @property
+    def interest_received(self) -> int:
+        return self._sum("interest_received")
+
+    @property
+    def claims_paid(self) -> int:
+        return self._sum("claims_paid")
+
+    @property
+    def recovered(self) -> int:
+        return self._sum("recovered")
+
+    @property
+    def cancelled(self) -> int:
+        return self.committed - self.disbursed if self.cancels_rest else self.cancelled_amount
+
+    @property
+    def controlled(self) -> set[str]:
+        return {eccn for _, eccn, _ in self.items if is_controlled(eccn)}
 
     @property
     def outstanding(self) -> int:
@@ -114,6 +188,13 @@ class ReferenceDeal:
     def license_status(self) -> str:
         if not self.controlled:
             return "not_required"
+        for eccn in self.controlled:
+            covering = [lic for lic in self.licenses.values()
+                        if lic.status == "approved" and eccn in lic.eccns]
+            if covering and not any(lic.valid_on(self.last_day) for lic in covering) and any(
+                    lic.revoked_from is not None and lic.revoked_from <= self.last_day
+                    for lic in covering):
+                return "revoked"
         return self.last_license or "required"
 
     @property
@@ -122,14 +203,15 @@ class ReferenceDeal:
         if self.closed or (self.financed and self.disbursed == 0 and self.undisbursed == 0):
             return "cancelled"
         if self.financed and self.disbursed > 0 and self.outstanding == 0 == self.undisbursed:
-            return "repaid"
+            return "claimed" if self.claims_paid > 0 else "repaid"
         if self.financed and self.principal_repaid + self.claims_paid > 0:
             return "repaying"
         if self.financed:
             return "disbursing" if self.disbursed > 0 else "financed"
         if self.board != "pending":
             return f"board_{self.board}"
-        return {"denied": "license_denied", "approved": "license_approved",
+        return {"revoked": "license_revoked", "denied": "license_denied",
+                "approved": "license_approved",
                 "requested": "license_pending"}.get(self.license_status, "applied")
 
     def figures(self) -> dict[str, int]:
@@ -148,7 +230,7 @@ class ReferenceDeal:
                 "license_status": self.license_status, "board_status": self.board,
                 "closed": self.closed, "financed": self.financed,
                 **{name: text(value) for name, value in self.figures().items()},
-                "licenses": dict(self.licenses)}
+                "licenses": {ref: lic.status for ref, lic in self.licenses.items()}}
 
 
 def comparable(view: Mapping[str, Any]) -> dict[str, Any]:

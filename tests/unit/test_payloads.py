@@ -86,6 +86,11 @@ VALID: dict[str, dict[str, Any]] = {
     "RepaymentReceived": {"principal": "0", "interest": "125000.5", "reference": "PAY-0001"},
     "ClaimPaid": {"amount": "250000.00", "reference": "CLAIM-7"},
     "DealCancelled": {"reason": "Buyer withdrew.", "amount": "1000000"},
+    "DealAmended": {"financed_amount": "100000000", "tenor_years": 9, "reason": "Resized."},
+    "CommerceLicenseRevoked": {"license_number": "D1234567", "reason": "Diversion.",
+                               "effective_date": "2027-01-01"},
+    "RecoveryReceived": {"amount": "100000.00", "reference": "REC-1"},
+    "EventReversed": {"version": 7, "reason": "Wire returned."},
 }
 
 
@@ -131,7 +136,7 @@ def test_a_valid_deal_application_comes_back_canonical() -> None:
     assert result["contract_value"] == "125000000.00"
     assert result["items"][1] == {
         "description": "Cluster networking", "category": "networking",
-        "eccn": "5A002.z", "quantity": 1, "value": "25000000.50",
+        "eccn": "5A002.Z", "quantity": 1, "value": "25000000.50",
     }
     assert result["us_content_pct"] == "92.5"
     assert result["exporter"] == {"name": "Acme AI Systems", "country": "US"}
@@ -483,3 +488,75 @@ def test_a_repayment_may_be_interest_only_or_principal_only() -> None:
     assert (result["principal"], result["interest"]) == ("0.00", "0.50")
     data = valid("RepaymentReceived", principal="10", interest="0")
     assert parse_event_data("RepaymentReceived", data)["interest"] == "0.00"
+
+
+# --- v2 payloads and policy versions ----------------------------------------------------
+
+
+def test_eccns_are_stored_upper_case_wherever_they_are_given() -> None:
+    data = valid("DealApplied")
+    data["items"][0]["eccn"] = "3a090.a"
+    assert parse_event_data("DealApplied", data)["items"][0]["eccn"] == "3A090.A"
+    result = parse_event_data("LicenseRequested", {"application_ref": "Z1", "eccns": ["4a090"]})
+    assert result["eccns"] == ["4A090"]
+
+
+def test_eccns_differing_only_in_case_are_the_same_eccn() -> None:
+    assert errors_of("LicenseRequested", {"application_ref": "Z1",
+                                          "eccns": ["3A090.a", "3a090.A"]}) == [
+        {"field": "eccns[1]", "message": "duplicates eccns[0]"}]
+
+
+def test_an_amendment_must_name_a_term_and_a_reason() -> None:
+    assert errors_of("DealAmended", {"reason": "nothing"}) == [{
+        "field": "", "message": "name at least one term to amend: contract_value, "
+        "financed_amount, tenor_years, items or us_content_pct"}]
+    assert fields_of("DealAmended", {"tenor_years": 5}) == ["reason"]
+    assert fields_of("DealAmended", {"tenor_years": 5, "term": "long", "reason": "x"}) == ["term"]
+
+
+def test_an_amendment_keeps_only_what_it_names() -> None:
+    assert parse_event_data("DealAmended", {"tenor_years": 4, "reason": "r"}) == {
+        "tenor_years": 4, "reason": "r"}
+
+
+def test_a_reversal_names_a_version_as_an_integer() -> None:
+    assert fields_of("EventReversed", {"version": "7", "reason": "x"}) == ["version"]
+    assert fields_of("EventReversed", {"version": 0, "reason": "x"}) == ["version"]
+
+
+def test_a_revocation_date_is_optional_and_a_real_date() -> None:
+    data = {"license_number": "L", "reason": "r"}
+    assert "effective_date" not in parse_event_data("CommerceLicenseRevoked", data)
+    assert fields_of("CommerceLicenseRevoked", {**data, "effective_date": "2027-02-30"}) == [
+        "effective_date"]
+
+
+POLICY_BODY = {"id": "2027-01-01", "effective_from": "2027-01-01", "embargoed": ["ru", "CU"],
+               "restricted_for_controlled": ["CN"], "controlled_eccn_patterns": ["3A090*"]}
+
+
+def test_a_policy_version_comes_back_in_its_normal_form() -> None:
+    from service.api.schemas import POLICY
+
+    version = parse(POLICY, {**POLICY_BODY, "designated_countries": ["jp", "DE", "JP"]})
+    assert version.version().normal_form() == {
+        "id": "2027-01-01", "effective_from": "2027-01-01", "embargoed": ["CU", "RU"],
+        "restricted_for_controlled": ["CN"], "controlled_eccn_patterns": ["3A090*"],
+        "designated_countries": ["DE", "JP"], "max_backdating_days": 30}
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"embargoed": ["XK"]}, "embargoed[0]"), ({"effective_from": "2027-13-01"}, "effective_from"),
+    ({"max_backdating_days": -1}, "max_backdating_days"), ({"id": " "}, "id"),
+    ({"controlled_eccn_patterns": ["3A090 *"]}, "controlled_eccn_patterns[0]"),
+    ({"designated_countries": "DE"}, "designated_countries"), ({"extra": 1}, "extra"),
+])
+def test_a_malformed_policy_version_is_refused_by_field(changes: dict[str, Any],
+                                                        field: str) -> None:
+    from service.api.schemas import POLICY
+
+    with pytest.raises(InvalidRequest) as caught:
+        parse(POLICY, {**POLICY_BODY, **changes})
+    errors: list[dict[str, str]] = caught.value.extra["errors"]  # type: ignore[assignment]
+    assert [e["field"] for e in errors] == [field]

@@ -6,22 +6,36 @@ The builders at the top are shared with the other unit test modules of the deal.
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pytest
 
+from domain.chain import parse_timestamp
 from domain.deal import Deal, EventMeta
 from domain.errors import RuleViolation
-from domain.policy import DEFAULT_POLICY, PolicyVersion
+from domain.policy import SHIPPED, SHIPPED_BOOK, PolicyBook, PolicyVersion
+from domain.rules import Judgement
 
 ON = "2025-06-02T12:00:00.000000Z"
-CHIP = "3A090.a"
-SERVER = "5A992.c"
+NOW = parse_timestamp(ON)  # the clock of these tests
+CHIP = "3A090.A"
+SERVER = "5A992.C"
+FIRST_POLICY = SHIPPED[0]
 
 
 def meta(occurred_at: str = ON) -> EventMeta:
     return EventMeta(event_id=str(uuid.uuid4()), occurred_at=occurred_at, actor="tests")
+
+
+def judged(at: str = ON, book: PolicyBook = SHIPPED_BOOK, now: datetime = NOW) -> Judgement:
+    """An event judged at business time ``at`` with the clock at ``now``."""
+    moment = parse_timestamp(at)
+    return Judgement(moment, now, book.at(moment), book.at(now))
+
+
+def view(deal: Deal, book: PolicyBook = SHIPPED_BOOK) -> dict[str, Any]:
+    return deal.view(book)
 
 
 def application(**changes: Any) -> dict[str, Any]:
@@ -61,12 +75,13 @@ def uncontrolled_application(**changes: Any) -> dict[str, Any]:
     return application(items=[{**item, "value": "1000000.00"}], **changes)
 
 
-def apply(data: dict[str, Any] | None = None, policy: PolicyVersion = DEFAULT_POLICY) -> Deal:
-    return Deal.apply_for(uuid.uuid4(), data or application(), meta(), policy)
+def apply(data: dict[str, Any] | None = None, book: PolicyBook = SHIPPED_BOOK) -> Deal:
+    return Deal.apply_for(uuid.uuid4(), data or application(), meta(), judged(book=book))
 
 
-def post(deal: Deal, type_name: str, at: str = ON, **data: Any) -> Deal:
-    deal.handle(type_name, data, meta(at), DEFAULT_POLICY)
+def post(deal: Deal, type_name: str, at: str = ON, book: PolicyBook = SHIPPED_BOOK,
+         now: datetime = NOW, **data: Any) -> Deal:
+    deal.handle(type_name, data, meta(at), judged(at, book, now))
     return deal
 
 
@@ -155,7 +170,7 @@ def refused(code: str) -> pytest.RaisesExc[RuleViolation]:
 def test_a_valid_application_creates_the_deal_at_version_one() -> None:
     deal = apply()
     assert deal.version == 1
-    assert deal.view()["stage"] == "applied"
+    assert view(deal)["stage"] == "applied"
 
 
 @pytest.mark.parametrize(
@@ -212,7 +227,7 @@ def test_the_financed_share_detail_names_the_numbers() -> None:
 
 def test_uncontrolled_items_may_go_to_a_restricted_destination() -> None:
     deal = apply(uncontrolled_application(buyer={"name": "Shenzhen Co", "country": "CN"}))
-    assert deal.view()["license_status"] == "not_required"
+    assert view(deal)["license_status"] == "not_required"
 
 
 def test_application_rules_are_checked_in_spec_order() -> None:
@@ -270,13 +285,13 @@ def test_deal_closed_is_checked_before_any_other_rule() -> None:
 
 def test_a_license_can_only_be_requested_for_the_deals_eccns() -> None:
     with refused("eccn_not_in_deal"):
-        request_license(apply(), eccns=[CHIP, "4A090.b"])
+        request_license(apply(), eccns=[CHIP, "4A090.B"])
 
 
 def test_a_license_cannot_be_requested_after_financing() -> None:
     deal = financed()
     with refused("already_financed"):
-        request_license(deal, ref="BIS-2", eccns=["nope"])
+        request_license(deal, ref="BIS-2", eccns=["NOPE"])
 
 
 def test_an_application_ref_cannot_be_requested_twice() -> None:
@@ -296,7 +311,7 @@ def test_a_decision_needs_a_request_with_that_ref() -> None:
 def test_a_license_is_decided_only_once() -> None:
     deal = deny_license(request_license(apply()))
     with refused("license_already_decided"):
-        approve_license(deal, eccns=["not-even-in-deal"])
+        approve_license(deal, eccns=["NOT-EVEN-IN-DEAL"])
     with refused("license_already_decided"):
         post(deal, "CommerceLicenseDenied", application_ref="BIS-1", reason="again")
 
@@ -307,7 +322,7 @@ def test_an_approval_covers_only_eccns_of_the_deal_and_of_the_request() -> None:
         approve_license(deal, eccns=[SERVER])
     assert "not in request BIS-1" in error.value.detail
     with refused("eccn_not_in_deal") as error:
-        approve_license(deal, eccns=["4A090.b"])
+        approve_license(deal, eccns=["4A090.B"])
     assert "not among the deal's items" in error.value.detail
 
 
@@ -353,7 +368,7 @@ def test_the_board_cannot_vote_after_financing() -> None:
 
 def test_a_tied_vote_can_only_reject() -> None:
     deal = vote(apply(), "rejected", votes_for=2, votes_against=2)
-    assert deal.view()["board_status"] == "rejected"
+    assert view(deal)["board_status"] == "rejected"
 
 
 # -- DealFinanced -----------------------------------------------------------------------------
@@ -405,26 +420,28 @@ def test_one_valid_license_is_enough_when_another_has_expired() -> None:
     assert finance(vote(deal), at="2028-01-01T00:00:00.000000Z").financed
 
 
+def later_policy(**changes: Any) -> PolicyBook:
+    """The first shipped version, then one in force from the day before ON."""
+    later = PolicyVersion(**{**FIRST_POLICY.__dict__, "id": "2025-06-01",
+                             "effective_from": date(2025, 6, 1), **changes})
+    return PolicyBook([FIRST_POLICY, later])
+
+
 def test_financing_rechecks_the_destination_under_the_policy_in_force() -> None:
-    stricter = PolicyVersion(
-        id="2026",
-        effective_from=date(2026, 1, 1),
-        embargoed=frozenset({"DE"}),
-        restricted_for_controlled=frozenset({"DE"}),
-        controlled_eccn_patterns=("3A090*",),
-    )
+    stricter = later_policy(embargoed=frozenset({"DE"}),
+                            restricted_for_controlled=frozenset({"DE"}))
     with refused("destination_embargoed"):
-        vote(licensed()).handle("DealFinanced", finance_data(), meta(), stricter)
-    restricted = PolicyVersion(**{**stricter.__dict__, "embargoed": frozenset()})
+        post(vote(licensed()), "DealFinanced", book=stricter, **finance_data())
+    restricted = later_policy(restricted_for_controlled=frozenset({"DE"}))
     with refused("controlled_items_to_restricted_destination"):
-        vote(licensed()).handle("DealFinanced", finance_data(), meta(), restricted)
+        post(vote(licensed()), "DealFinanced", book=restricted, **finance_data())
 
 
 def test_financing_judges_controlled_items_under_the_policy_in_force() -> None:
-    wider = PolicyVersion(**{**DEFAULT_POLICY.__dict__, "controlled_eccn_patterns": ("5A992*",)})
+    wider = later_policy(controlled_eccn_patterns=("5A992*",))
     deal = vote(licensed())
     with refused("commerce_license_required") as error:
-        deal.handle("DealFinanced", finance_data(), meta(), wider)
+        post(deal, "DealFinanced", book=wider, **finance_data())
     assert SERVER in error.value.detail
 
 
@@ -461,14 +478,14 @@ def test_disbursements_cannot_exceed_the_commitment_less_cancellations() -> None
     cancel(deal, "10000.00")
     with refused("disbursement_exceeds_commitment"):
         disburse(deal, "40000.01")
-    assert disburse(deal, "40000.00").view()["undisbursed"] == "0.00"
+    assert view(disburse(deal, "40000.00"))["undisbursed"] == "0.00"
 
 
 def test_repayments_cannot_exceed_the_outstanding_principal() -> None:
     deal = disburse(financed(), "100.00")
     with refused("repayment_exceeds_outstanding"):
         repay(deal, "100.01")
-    assert repay(deal, "0.00", interest="500.00").view()["interest_received"] == "500.00"
+    assert view(repay(deal, "0.00", interest="500.00"))["interest_received"] == "500.00"
 
 
 def test_claims_are_not_paid_on_direct_loans() -> None:
@@ -482,7 +499,7 @@ def test_claims_cannot_exceed_the_outstanding_principal() -> None:
     deal = repay(disburse(financed(), "100.00"), "40.00")
     with refused("claim_exceeds_outstanding"):
         pay_claim(deal, "60.01")
-    assert pay_claim(deal, "60.00").view()["outstanding"] == "0.00"
+    assert view(pay_claim(deal, "60.00"))["outstanding"] == "0.00"
 
 
 # -- DealCancelled ----------------------------------------------------------------------------
@@ -504,7 +521,7 @@ def test_a_cancellation_after_financing_cannot_exceed_the_undisbursed_commitment
 
 def test_a_refused_event_changes_nothing() -> None:
     deal = disburse(financed(), "100.00")
-    before, version, pending = deal.view(), deal.version, len(deal.pending_events)
+    before, version, pending = view(deal), deal.version, len(deal.pending_events)
     with refused("repayment_exceeds_outstanding"):
         repay(deal, "100.01")
-    assert (deal.view(), deal.version, len(deal.pending_events)) == (before, version, pending)
+    assert (view(deal), deal.version, len(deal.pending_events)) == (before, version, pending)
