@@ -70,7 +70,27 @@ def summarize(ev: Envelope) -> str:
     if t == "DealCancelled":
         amount = f"{_amount(d['amount'])} USD" if "amount" in d else "the deal"
         return f"cancelled {amount}: {d['reason']}"
-    return str(t)
+    return _summarize_v2(t, d)
+
+
+def _summarize_v2(t: str, d: Mapping[str, Any]) -> str:
+    if t == "CommerceLicenseRevoked":
+        effective = f" from {d['effective_date']}" if "effective_date" in d else ""
+        return f"license {d['license_number']} revoked{effective}: {d['reason']}"
+    if t == "RecoveryReceived":
+        return f"{_amount(d['amount'])} USD recovered after claims (ref {d['reference']})"
+    if t == "EventReversed":
+        return f"event version {d['version']} reversed: {d['reason']}"
+    if t == "DealAmended":
+        changed = ", ".join(k for k in d if k != "reason")
+        return f"terms amended ({changed}): {d['reason']}"
+    if t == "PolicyAdopted":
+        designated = d.get("designated_countries")
+        where = "every destination" if designated is None else ", ".join(designated)
+        return (f"policy {d['id']} adopted, in force from {d['effective_from']}: embargoed "
+                f"{', '.join(d['embargoed'])}; controlled items barred for "
+                f"{len(d['restricted_for_controlled'])} destinations; designated: {where}")
+    return t
 
 
 def entry(ev: Envelope) -> dict[str, Any]:

@@ -8,12 +8,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from domain.policy import PolicyBook
 from domain.state import DealState
 from projections.base import Envelope, Schema, Tables, upsert
 from projections.folding import (
     DealStateProjection,
     apply_event,
     category_values,
+    deal_events,
     dump_state,
     figures,
     load_state,
@@ -55,6 +57,8 @@ class DealsProjection(DealStateProjection):
     schema = Schema(define)
 
     def apply(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope]) -> None:
+        book = self.book(events)
+        events = deal_events(events)
         d = t.deals.c
         states: dict[str, DealState] = {}
         applied_at: dict[str, int] = {}
@@ -67,24 +71,29 @@ class DealsProjection(DealStateProjection):
         last: dict[str, Envelope] = {}
         for ev in events:
             deal_id = str(ev["deal_id"])
-            states[deal_id] = apply_event(states.get(deal_id), ev, self.policies)
+            states[deal_id] = apply_event(states.get(deal_id), ev)
             if ev["type"] == "DealApplied":
                 applied_at[deal_id] = int(ev["position"])
             last[deal_id] = ev
-        upsert(conn, t.deals, [_row(ev, states[i], applied_at[i]) for i, ev in last.items()])
-        new_categories = [
-            {"deal_id": deal_id, "category": category, "item_value": value}
-            for deal_id in last.keys() - existing
-            for category, value in category_values(states[deal_id]).items()
-        ]
-        if new_categories:
-            conn.execute(t.categories.insert(), new_categories)
+        upsert(conn, t.deals, [_row(ev, states[i], applied_at[i], book)
+                               for i, ev in last.items()])
+        amended = {str(ev["deal_id"]) for ev in events if ev["type"] == "DealAmended"}
+        renewed = (last.keys() - existing) | amended
+        if amended:
+            conn.execute(t.categories.delete().where(t.categories.c.deal_id.in_(amended)))
+        categories = [{"deal_id": deal_id, "category": category, "item_value": value}
+                      for deal_id in renewed
+                      for category, value in category_values(states[deal_id]).items()]
+        if categories:
+            conn.execute(t.categories.insert(), categories)
 
 
-def _row(ev: Envelope, state: DealState, applied_position: int) -> dict[str, Any]:
-    f = figures(state)
+def _row(ev: Envelope, state: DealState, applied_position: int,
+         book: PolicyBook) -> dict[str, Any]:
+    policy = state.policy_in(book)
+    f = {**figures(state), "stage": state.stage_under(policy)}
     deal_id, version = str(ev["deal_id"]), int(ev["version"])
-    view = state.derived_view(deal_id, version)
+    view = state.view_under(policy, deal_id, version)
     return {
         "deal_id": deal_id,
         "application_number": state.application_number,

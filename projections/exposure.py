@@ -21,6 +21,7 @@ from projections.base import Envelope, Schema, Tables, upsert
 from projections.folding import (
     DealStateProjection,
     apply_event,
+    deal_events,
     figures,
     format_cents,
     load_states,
@@ -38,6 +39,7 @@ MOVEMENTS = (
     ("claimed", "claims_paid", "program:claims", "{d}:outstanding"),
     ("cancelled", "cancelled", "program:cancellations", "{d}:undisbursed"),
     ("interest", "interest_received", "program:cash", "program:interest_income"),
+    ("recovered", "recovered", "program:cash", "program:recoveries"),
 )
 ZERO_FIGURES = {m[1]: 0 for m in MOVEMENTS}
 
@@ -76,8 +78,10 @@ def postings_for(
         if not amount:
             continue
         dr, cr = debit.format(d=prefix), credit.format(d=prefix)
-        if amount < 0:  # a replaced board approval is reversed
+        if amount < 0:  # a contra entry: a replaced board approval, a reversed money event
             dr, cr, amount = cr, dr, -amount
+        if ev["type"] == "EventReversed":
+            kind = "reversal"
         for account, d, c in ((dr, amount, 0), (cr, 0, amount)):
             rows.append({"position": int(ev["position"]), "entry": len(rows),
                          "deal_id": str(ev["deal_id"]), "kind": kind, "account": account,
@@ -90,6 +94,7 @@ class ExposureProjection(DealStateProjection):
     schema = Schema(define)
 
     def apply(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope]) -> None:
+        events = deal_events(events)
         states = load_states(conn, t.states, {str(ev["deal_id"]) for ev in events})
         versions: dict[str, int] = {}
         postings: list[dict[str, Any]] = []
@@ -97,7 +102,7 @@ class ExposureProjection(DealStateProjection):
             deal_id = str(ev["deal_id"])
             state = states.get(deal_id)
             before = figures(state) if state is not None else ZERO_FIGURES
-            states[deal_id] = apply_event(state, ev, self.policies)
+            states[deal_id] = apply_event(state, ev)
             postings += postings_for(ev, before, figures(states[deal_id]))
             versions[deal_id] = int(ev["version"])
         save_states(conn, t.states, {d: (v, states[d]) for d, v in versions.items()})

@@ -8,21 +8,25 @@ aggregate can never disagree), and writes the states back in bulk.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, get_type_hints
 
 import sqlalchemy as sa
 
-from domain.policy import PolicyBook
-from domain.state import FIGURES, DealState
+from domain.policy import PolicyBook, PolicyVersion
+from domain.program import POLICY_ADOPTED, PROGRAM_ID
+from domain.state import FIGURES, DealState, Stamp
 from projections.base import Envelope, upsert
 
 _DECIMALS = frozenset(k for k, v in get_type_hints(DealState).items() if v is Decimal)
 STAGES = (
-    "applied", "license_pending", "license_approved", "license_denied", "board_approved",
-    "board_rejected", "financed", "disbursing", "repaying", "repaid", "cancelled",
+    "applied", "license_pending", "license_approved", "license_denied", "license_revoked",
+    "board_approved", "board_rejected", "financed", "disbursing", "repaying", "repaid",
+    "claimed", "cancelled",
 )
+PROGRAM = str(PROGRAM_ID)
+PolicyProvider = Callable[[], PolicyBook]
 
 
 def dump_state(state: DealState) -> str:
@@ -51,27 +55,25 @@ def format_cents(value: int | None) -> str:
     return f"{sign}{v // 100}.{v % 100:02d}"
 
 
-def apply_event(state: DealState | None, ev: Envelope, book: PolicyBook) -> DealState:
+def apply_event(state: DealState | None, ev: Envelope) -> DealState:
     if ev["type"] == "DealApplied":
         state = DealState()
-        controlled = ev.get("controlled_eccns")
-        if controlled is None:
-            policy = book.by_id(str(ev.get("policy_version")))
-            controlled = (policy or book.versions[0]).controlled(
-                item["eccn"] for item in ev["data"]["items"]
-            )
-        state.apply_payload("DealApplied", ev["data"], ev["recorded_at"], list(controlled))
-        return state
-    if state is None:
+    elif state is None:
         raise ValueError(f"event {ev['type']} at position {ev['position']} has no DealApplied")
-    state.apply_payload(ev["type"], ev["data"], ev["recorded_at"])
+    stamp = Stamp(int(ev["version"]), ev["occurred_at"], ev["recorded_at"],
+                  ev.get("policy_version"))
+    state.evolve(ev["type"], ev["data"], stamp)
     return state
+
+
+def deal_events(events: Sequence[Envelope]) -> list[Envelope]:
+    """The program stream's events create no deal and no row of a deal's read model."""
+    return [ev for ev in events if str(ev["deal_id"]) != PROGRAM]
 
 
 def figures(state: DealState) -> dict[str, Any]:
     """What portfolio rows sum over, as integer cents."""
     return {
-        "stage": state.stage,
         "country": state.buyer["country"],
         "instrument": state.instrument,
         "term": state.term,
@@ -87,11 +89,17 @@ def category_values(state: DealState) -> dict[str, int]:
 
 
 class DealStateProjection:
-    """Base of the read models folded from each deal's ``DealState``: the policy book
-    decides the controlled ECCNs of an event stored without them."""
+    """Base of the read models folded from each deal's ``DealState``. Stages and license
+    statuses are judged under the policy version each deal's latest event names: the
+    ledger's book, plus any version a batch adopts itself."""
 
-    def __init__(self, policies: PolicyBook) -> None:
+    def __init__(self, policies: PolicyProvider) -> None:
         self.policies = policies
+
+    def book(self, events: Sequence[Envelope]) -> PolicyBook:
+        adopted = [PolicyVersion.from_data(ev["data"]) for ev in events
+                   if ev["type"] == POLICY_ADOPTED]
+        return self.policies().with_versions(adopted)
 
 
 def states_table(metadata: sa.MetaData, name: str) -> sa.Table:

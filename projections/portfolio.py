@@ -12,10 +12,12 @@ from domain.policy import PolicyBook
 from domain.state import DealState
 from projections.base import Envelope, Schema, Tables, upsert
 from projections.folding import (
+    PROGRAM,
     STAGES,
     DealStateProjection,
     apply_event,
     category_values,
+    deal_events,
     figures,
     format_cents,
     load_states,
@@ -23,7 +25,8 @@ from projections.folding import (
     states_table,
 )
 
-SUMS = ("requested", "approved", "committed", "disbursed", "outstanding", "exposure")
+SUMS = ("requested", "approved", "committed", "disbursed", "outstanding", "exposure",
+        "recovered")
 COUNTERS = ("deals", *SUMS, "item_value")
 LISTS = ("country", "instrument", "term")
 
@@ -39,9 +42,9 @@ def define(metadata: sa.MetaData, slot: str) -> dict[str, sa.Table]:
     return {"figures": rows, "states": states_table(metadata, f"portfolio_states_{slot}")}
 
 
-def contributions(state: DealState) -> dict[tuple[str, str], dict[str, int]]:
+def contributions(state: DealState, book: PolicyBook) -> dict[tuple[str, str], dict[str, int]]:
     """What one deal adds to each portfolio row."""
-    f = figures(state)
+    f = {**figures(state), "stage": state.stage_under(state.policy_in(book))}
     money_part = {k: f[k] for k in SUMS}
     out: dict[tuple[str, str], dict[str, int]] = {
         ("total", ""): {"deals": 1, **money_part},
@@ -67,18 +70,20 @@ class PortfolioProjection(DealStateProjection):
     schema = Schema(define)
 
     def apply(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope]) -> None:
+        book = self.book(events)
+        events = deal_events(events)
         ids = {str(ev["deal_id"]) for ev in events}
         states = load_states(conn, t.states, ids)
         delta: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
         for state in states.values():
-            add(delta, contributions(state), -1)
+            add(delta, contributions(state, book), -1)
         versions: dict[str, int] = {}
         for ev in events:
             deal_id = str(ev["deal_id"])
-            states[deal_id] = apply_event(states.get(deal_id), ev, self.policies)
+            states[deal_id] = apply_event(states.get(deal_id), ev)
             versions[deal_id] = int(ev["version"])
         for deal_id in versions:
-            add(delta, contributions(states[deal_id]), +1)
+            add(delta, contributions(states[deal_id], book), +1)
         save_states(conn, t.states, {d: (v, states[d]) for d, v in versions.items()})
         _write(conn, t.figures, delta)
 
@@ -126,16 +131,17 @@ def read(conn: sa.Connection, t: Tables, position: int) -> dict[str, Any]:
     return summary(rows, position)
 
 
-def from_events(events: Iterable[Envelope], policies: PolicyBook) -> dict[str, Any]:
+def from_events(events: Iterable[Envelope], book: PolicyBook) -> dict[str, Any]:
     """The portfolio folded straight from the log (time travel, and a cross-check)."""
     states: dict[str, DealState] = {}
     position = 0
     for ev in events:
-        states[str(ev["deal_id"])] = apply_event(states.get(str(ev["deal_id"])), ev, policies)
         position = int(ev["position"])
+        if str(ev["deal_id"]) != PROGRAM:
+            states[str(ev["deal_id"])] = apply_event(states.get(str(ev["deal_id"])), ev)
     acc: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
     for state in states.values():
-        add(acc, contributions(state), +1)
+        add(acc, contributions(state, book), +1)
     rows = [{"dimension": d, "key": k, **{c: v.get(c, 0) for c in COUNTERS}}
             for (d, k), v in acc.items()]
     return summary(rows, position)
