@@ -26,7 +26,9 @@ from eventsourcing.sqlite import SQLiteAggregateRecorder
 from domain.chain import format_timestamp
 from domain.deal import Deal, EventMeta
 from domain.errors import LedgerError, NotFound, RuleViolation, VersionConflict
-from domain.policy import PolicyBook
+from domain.policy import SHIPPED, PolicyBook, PolicyVersion
+from domain.program import POLICY_ADOPTED, POLICY_ADOPTED_TOPIC, PROGRAM_ID, Program
+from domain.rules import Judgement
 from service.eventstore import LedgerRecorder
 from service.eventstore.common import SNAPSHOTS_TABLE
 from service.eventstore.types import (
@@ -42,6 +44,13 @@ logger = logging.getLogger("exim_ledger.ledger")
 DEAL_NAMESPACE = UUID("6f1c1a52-5b8e-4d0f-9a57-0e4b7c6d2a11")
 FUTURE_TOLERANCE = timedelta(minutes=5)
 CONTENTION_BUDGET_SECONDS = 10.0
+POLICY_REFRESH_SECONDS = 0.5  # an adoption on another instance is in force here within 1 s
+SYSTEM = "system"
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def deal_id_for(application_number: str) -> UUID:
@@ -91,6 +100,7 @@ class Command:
     occurred_at: datetime | None = None  # None: the moment it is decided
     expected_version: int | None = None
     prefix: str = ""  # where this command sits in the request body, for error paths
+    retroactive: bool = False  # a PolicyAdopted bootstrapped onto a ledger without deals
 
 
 @dataclass
@@ -116,14 +126,22 @@ def binds_rejection(error: LedgerError) -> bool:
     return error.status == 422 and error.code != "validation_error"
 
 
+class PolicyRefused(LedgerError):
+    """A policy version the bootstrap file asks for cannot be adopted."""
+
+
 class Ledger(Application[UUID]):
     name = "Ledger"
 
-    def __init__(self, env: dict[str, str], policies: PolicyBook, snapshot_interval: int = 100):
-        self.policies = policies
+    def __init__(self, env: dict[str, str], snapshot_interval: int = 100,
+                 clock: Clock = utc_now) -> None:
         self.snapshot_interval = snapshot_interval
+        self.clock = clock
         self.on_append: list[Callable[[], None]] = []  # e.g. wake the projection runner
+        self._program = Program()
+        self._program_checked = -1.0
         super().__init__(env=env)
+        self.store.clock = clock
 
     @property
     def store(self) -> LedgerRecorder:
@@ -188,8 +206,7 @@ class Ledger(Application[UUID]):
                 time.sleep(random.uniform(0, 0.002))  # de-synchronise the losers
                 optimistic = False
                 continue  # re-decide against the new state; an expected_version now fails
-            for notify in self.on_append:
-                notify()
+            self._appended(events)
             self._take_due_snapshots(touched)
             response = appended.response or render(appended.envelopes)
             return Outcome(response, appended.envelopes)
@@ -219,9 +236,15 @@ class Ledger(Application[UUID]):
         deals: dict[UUID, Deal] = {}
         touched: dict[UUID, tuple[int, int]] = {}
         events: list[NewEvent] = []
+        program: Program | None = None
         batch = len(commands) > 1 or any(c.prefix for c in commands)
         for index, command in enumerate(commands):
             try:
+                if command.type == POLICY_ADOPTED:
+                    program = program or self.program(fresh=True)
+                    event, program = self._decide_adoption(command, ctx, program)
+                    events.append(event)
+                    continue
                 deal = self._decide_one(command, ctx, deals, check_new)
             except LedgerError as error:
                 if batch:
@@ -237,20 +260,31 @@ class Ledger(Application[UUID]):
             touched[deal.id] = (start, deal.version)
         return events, touched
 
+    def _judge(self, command: Command) -> tuple[Judgement, str]:
+        """When the event is judged and under which versions; its ``occurred_at`` text."""
+        now = self.clock()
+        moment = command.occurred_at or now
+        if moment > now + FUTURE_TOLERANCE:
+            raise InvalidRequest(
+                [{"field": command.prefix + "occurred_at",
+                  "message": "more than 5 minutes in the future"}]
+            )
+        book = self.policy_book()
+        return Judgement(moment, now, book.at(moment), book.at(now)), format_timestamp(moment)
+
     def _decide_one(
         self, command: Command, ctx: Context, deals: dict[UUID, Deal], check_new: bool = True
     ) -> Deal:
         type_name, data = command.type, command.data
-        occurred_at = self._occurred_at(command)
+        judgement, occurred_at = self._judge(command)
         meta = EventMeta(
             event_id=str(uuid.uuid4()),
-            occurred_at=format_timestamp(occurred_at),
+            occurred_at=occurred_at,
             actor=ctx.actor,
             source=ctx.source,
             correlation_id=ctx.correlation_id,
             idempotency_key=ctx.idempotency_key,
         )
-        policy = self.policies.at(occurred_at)
         if type_name == "DealApplied":
             deal_id = deal_id_for(data["application_number"])
             if command.expected_version not in (None, 0):
@@ -258,7 +292,7 @@ class Ledger(Application[UUID]):
                     f"expected version {command.expected_version} but a new deal starts at 0",
                     current_version=0,
                 )
-            deal = Deal.apply_for(deal_id, data, meta, policy)
+            deal = Deal.apply_for(deal_id, data, meta, judgement)
             if deal_id in deals or (check_new and self._exists(deal_id)):
                 raise RuleViolation(
                     "duplicate_application",
@@ -274,19 +308,8 @@ class Ledger(Application[UUID]):
                 f"expected version {command.expected_version}, deal is at {deal.version}",
                 current_version=deal.version,
             )
-        deal.handle(type_name, data, meta, policy)
+        deal.handle(type_name, data, meta, judgement)
         return deal
-
-    def _occurred_at(self, command: Command) -> datetime:
-        """When the event occurred, judged by this ledger's clock (SPEC §3)."""
-        now = datetime.now(UTC)
-        moment = command.occurred_at or now
-        if moment > now + FUTURE_TOLERANCE:
-            raise InvalidRequest(
-                [{"field": command.prefix + "occurred_at",
-                  "message": "more than 5 minutes in the future"}]
-            )
-        return moment
 
     def _load_for_command(self, command: Command, deals: dict[UUID, Deal]) -> Deal:
         deal_id = command.deal_id
@@ -300,6 +323,112 @@ class Ledger(Application[UUID]):
         if deal_id not in deals:
             deals[deal_id] = self.load(deal_id)
         return deals[deal_id]
+
+    # ---- the program stream: policy on the ledger --------------------------------------
+
+    def program(self, *, fresh: bool = False) -> Program:
+        """The adopted policy versions; re-read when the stream has grown, checked at most
+        every ``POLICY_REFRESH_SECONDS`` (or now, when ``fresh``)."""
+        checked = time.monotonic()
+        if fresh or checked - self._program_checked > POLICY_REFRESH_SECONDS:
+            if self.store.stream_version(PROGRAM_ID) != self._program.version:
+                self._program = Program.from_envelopes(self.store.select_deal_rows(PROGRAM_ID))
+            self._program_checked = checked
+        return self._program
+
+    def policy_book(self) -> PolicyBook:
+        """Every instance judges by the versions on the ledger, and by nothing else."""
+        return self.program().book
+
+    def _decide_adoption(self, command: Command, ctx: Context,
+                         program: Program) -> tuple[NewEvent, Program]:
+        """The ``PolicyAdopted`` event of ``command``, and the program with it."""
+        version = PolicyVersion.from_data(command.data)
+        program.check_adoption(version, self.clock().astimezone(UTC).date(),
+                               retroactive=command.retroactive)
+        state = {
+            "event_id": str(uuid.uuid4()), "data": version.normal_form(),
+            "occurred_at": None, "recorded_at": None,  # occurred_at = recorded_at (SPEC)
+            "actor": ctx.actor, "source": ctx.source, "correlation_id": ctx.correlation_id,
+            "idempotency_key": ctx.idempotency_key, "policy_version": version.id,
+            "prev_hash": None, "hash": None,
+        }
+        event = NewEvent(PROGRAM_ID, program.version + 1, POLICY_ADOPTED_TOPIC, state)
+        return event, program.adopting(version)
+
+    def adopt_on_start(self, from_file: Sequence[PolicyVersion] = ()) -> list[str]:
+        """At ``serve`` or ``project``: adopt the shipped versions on an empty program
+        stream (once, even with concurrent starts), then the file's versions not yet on the
+        ledger. A file version whose id is taken with other content, or that breaks the
+        adoption rules (past dates are allowed while the ledger holds no deal event), stops
+        the start. Returns the ids adopted."""
+        adopted: list[str] = []
+        system = Context(actor=SYSTEM)
+        if self.program(fresh=True).version == 0:
+            commands = [Command(POLICY_ADOPTED, v.normal_form(), retroactive=True)
+                        for v in SHIPPED]
+            try:
+                if self._adopt_once(commands, system):
+                    adopted += [v.id for v in SHIPPED]
+            except RuleViolation:  # a concurrent start adopted them first
+                if self.program(fresh=True).version == 0:
+                    raise
+        for version in from_file:
+            if self._adopt_from_file(version, system):
+                adopted.append(version.id)
+        return adopted
+
+    def _adopt_from_file(self, version: PolicyVersion, system: Context) -> bool:
+        """Adopt a bootstrap file's version unless the ledger has it already; a start
+        racing this one may adopt it first."""
+        while True:
+            on_ledger = self.program(fresh=True).book.by_id(version.id)
+            if on_ledger is not None:
+                if on_ledger.normal_form() != version.normal_form():
+                    raise PolicyRefused(
+                        "policy_file_conflict",
+                        f"LEDGER_POLICY_FILE: policy {version.id!r} is on the ledger with "
+                        "other content; a version never changes once adopted", status=409)
+                return False
+            retroactive = not self.store.has_events_besides(PROGRAM_ID)
+            try:
+                if self._adopt_once([Command(POLICY_ADOPTED, version.normal_form(),
+                                             retroactive=retroactive)], system):
+                    return True
+            except RuleViolation as e:
+                if self.program(fresh=True).book.by_id(version.id) is None:
+                    raise PolicyRefused(e.code, f"LEDGER_POLICY_FILE: policy {version.id!r} "
+                                                f"cannot be adopted: {e.detail}",
+                                        status=e.status) from None
+
+    def _adopt_once(self, commands: list[Command], ctx: Context) -> bool:
+        """Append the adoptions unless a concurrent start appended the same first."""
+        events, _ = self._decide(commands, ctx)
+        try:
+            self.store.append(events, None)
+        except StreamConflict:
+            return False
+        self._appended(events)
+        return True
+
+    def _appended(self, events: Sequence[NewEvent]) -> None:
+        if any(ev.deal_id == PROGRAM_ID for ev in events):
+            self._program_checked = -1.0  # this instance judges by a new adoption at once
+        for notify in self.on_append:
+            notify()
+
+    def policies(self) -> dict[str, Any]:
+        """``GET /v1/policies``: every adopted version, and the one in force now."""
+        program = self.program()
+        return {
+            "policies": [{**a.version.normal_form(), "data": a.version.normal_form(),
+                          "adopted_at": a.adopted_at, "adopted_by": a.adopted_by,
+                          "hash": a.hash, "event_id": a.event_id, "position": a.position,
+                          "version": a.stream_version}
+                         for a in sorted(program.adoptions,
+                                         key=lambda a: a.version.effective_from)],
+            "in_force": program.book.at(self.clock()).id,
+        }
 
     def _exists(self, deal_id: UUID) -> bool:
         return bool(self.store.select_events(deal_id, limit=1))
@@ -316,6 +445,8 @@ class Ledger(Application[UUID]):
     # ---- reads --------------------------------------------------------------------------
 
     def load(self, deal_id: UUID, version: int | None = None) -> Deal:
+        if deal_id == PROGRAM_ID:  # the program stream is not a deal
+            raise NotFound(f"deal {deal_id} not found")
         try:
             deal: object = self.repository.get(deal_id, version=version)
         except AggregateNotFoundError:
@@ -334,10 +465,10 @@ class Ledger(Application[UUID]):
         deal = self.load(deal_id, version)
         if version is not None and deal.version < version:
             raise NotFound(f"deal {deal_id} has no version {version} (at {deal.version})")
-        return deal.view()
+        return deal.view(self.policy_book())
 
     def deal_events(self, deal_id: UUID) -> list[dict[str, Any]]:
-        events = self.store.select_deal_rows(deal_id)
+        events = self.store.select_deal_rows(deal_id) if deal_id != PROGRAM_ID else []
         if not events:
             raise NotFound(f"deal {deal_id} not found")
         return events

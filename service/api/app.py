@@ -16,7 +16,6 @@ from fastapi import Depends, FastAPI, Request
 from pydantic import TypeAdapter
 from starlette.responses import Response
 
-from domain.policy import load_policy_book
 from projections.registry import read_models
 from projections.runner import Runner
 from service.api import problems
@@ -31,13 +30,15 @@ from service.api.routes import (
     integrity,
     log,
     ops,
+    policies,
     portfolio,
     projections,
 )
 from service.api.schemas import hoist_definitions, json_schema
 from service.db import check_at_head, create_engine
 from service.keys import KeyStore
-from service.ledger import Ledger
+from service.ledger import Clock, Ledger, utc_now
+from service.policies import load_policy_file
 from service.settings import Settings
 
 logger = logging.getLogger("exim_ledger")
@@ -48,19 +49,32 @@ DB_ERRORS = (
 )
 
 
-def build_ledger(settings: Settings) -> Ledger:
-    policies = load_policy_book(settings.policy_file)
-    return Ledger(settings.eventsourcing_env(), policies, settings.snapshot_interval)
+def build_ledger(settings: Settings, clock: Clock = utc_now) -> Ledger:
+    return Ledger(settings.eventsourcing_env(), settings.snapshot_interval, clock)
+
+
+def start_ledger(settings: Settings, clock: Clock = utc_now) -> Ledger:
+    """A ledger that judges by its policies: on a new (or upgraded) ledger the shipped
+    versions are adopted first, then ``LEDGER_POLICY_FILE``'s new ones."""
+    from_file = load_policy_file(settings.policy_file)
+    ledger = build_ledger(settings, clock)
+    try:
+        ledger.adopt_on_start(from_file)
+    except Exception:
+        ledger.close()
+        raise
+    return ledger
 
 
 def build_runner(settings: Settings, ledger: Ledger, engine: sa.Engine) -> Runner:
     def read_log(after: int, limit: int) -> list[dict[str, object]]:
-        return ledger.store.select_log(after, limit, internal=True)
+        return ledger.store.select_log(after, limit)
 
-    return Runner(engine, read_log, ledger.store.head, read_models(ledger.policies))
+    return Runner(engine, read_log, ledger.store.head, read_models(ledger.policy_book))
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastAPI:
+    """The API; ``clock`` is what the ledger judges business time by (tests move it)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -71,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             keys = KeyStore(engine, settings.key_cache_seconds)
             if settings.bootstrap_keys:
                 keys.load_bootstrap(settings.bootstrap_keys)
-            ledger = build_ledger(settings)
+            ledger = start_ledger(settings, clock)
         except Exception:
             engine.dispose()
             raise
@@ -122,7 +136,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logger.exception("unexpected error", exc_info=exc)
         return problems.problem(500, "internal_error", "an unexpected error occurred")
 
-    for module in (deals, batches, log, portfolio, exposure, projections, audit, integrity, ops):
+    for module in (deals, batches, log, portfolio, exposure, projections, policies, audit,
+                   integrity, ops):
         app.include_router(module.router)
     _complete_openapi(app)
     return app

@@ -131,6 +131,11 @@ class DealItem(BaseModel):
     value: Amount
 
 
+class Revocation(BaseModel):
+    effective_date: date
+    reason: str
+
+
 class License(BaseModel):
     application_ref: str
     eccns: list[str]
@@ -140,6 +145,12 @@ class License(BaseModel):
     valid_until: date | MISSING = MISSING
     conditions: list[str] | MISSING = MISSING
     reason: str | MISSING = MISSING
+    revoked: Revocation | MISSING = Field(MISSING, description="covers nothing from then on")
+
+
+class Amendment(BaseModel):
+    changed: list[str]
+    reason: str
 
 
 ETAG: Responses = {200: {"headers": {"ETag": {
@@ -166,7 +177,8 @@ class Deal(BaseModel):
     eccns: list[str]
     controlled_eccns: list[str]
     categories: list[str]
-    items: list[DealItem]
+    items: list[DealItem] = Field(description="the current items, as amended")
+    amendments: list[Amendment]
     licenses: list[License]
     board_vote: dict[str, Any] | None = Field(description="the latest BoardVoted data")
     financing: dict[str, Any] | None = Field(description="the DealFinanced data")
@@ -180,10 +192,16 @@ class Deal(BaseModel):
     principal_repaid: Amount
     interest_received: Amount
     claims_paid: Amount
+    recovered: Amount
     cancelled: Amount
     outstanding: Amount
     undisbursed: Amount
     exposure: Amount
+    reversed_versions: list[int] = Field(description="money events reversed: they no longer "
+                                                     "count")
+    policy_version: str = Field(description="the version of the deal's latest event, which "
+                                            "controlled_eccns and license_status are judged by")
+    latest_occurred_at: datetime = Field(description="the greatest occurred_at of its events")
     applied_at: datetime | None
     updated_at: datetime | None
 
@@ -199,6 +217,7 @@ class Figures(BaseModel):
     disbursed: Amount
     outstanding: Amount
     exposure: Amount
+    recovered: Amount
 
 
 class CountryFigures(Figures):
@@ -300,6 +319,31 @@ class Rebuilt(BaseModel):
     name: str
     position: int
     status: Literal["rebuilt"]
+
+
+class PolicyVersion(BaseModel):
+    id: str
+    effective_from: date
+    embargoed: list[str]
+    restricted_for_controlled: list[str]
+    controlled_eccn_patterns: list[str]
+    designated_countries: list[str] | None
+    max_backdating_days: int
+
+
+class Adoption(PolicyVersion):
+    data: PolicyVersion = Field(description="the version as adopted, in its normal form")
+    adopted_at: datetime
+    adopted_by: str
+    hash: Hex = Field(description="the PolicyAdopted event's hash")
+    event_id: UUID
+    position: int
+    version: int = Field(description="the PolicyAdopted event's version on the program stream")
+
+
+class Policies(BaseModel):
+    policies: list[Adoption] = Field(description="by effective date")
+    in_force: str = Field(description="the id of the version in force today")
 
 
 # --- audit and integrity -------------------------------------------------------------------

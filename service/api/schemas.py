@@ -36,6 +36,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from domain.chain import RFC3339, parse_timestamp
 from domain.countries import COUNTRIES
+from domain.policy import PolicyVersion
 from service.ledger import Command, InvalidRequest
 
 MONEY_MAX = Decimal("1000000000000")
@@ -46,6 +47,7 @@ _MONEY = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]{1,2})?", re.ASCII)
 _PCT = re.compile(r"[0-9]{1,3}(\.[0-9]{1,4})?", re.ASCII)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 _ECCN = re.compile(r"[0-9A-Za-z][0-9A-Za-z.\-]{0,31}", re.ASCII)
+_ECCN_PATTERN = re.compile(r"[0-9A-Za-z.*?\-]{1,32}", re.ASCII)
 _COUNTRY = re.compile(r"[A-Z]{2}", re.ASCII)
 _A_MONEY, _A_PCT = 'a decimal string like "1250000.00"', 'a decimal string like "2.5"'
 REF = "#/components/schemas/"
@@ -201,6 +203,14 @@ def _country(value: object) -> object:
     return value
 
 
+def _policy_country(value: object) -> object:
+    _require(isinstance(value, str) and re.fullmatch("[A-Za-z]{2}", value, re.ASCII),
+             'must be an ISO 3166-1 alpha-2 code like "US"')
+    assert isinstance(value, str)
+    _require(value.upper() in COUNTRIES, "is not an assigned ISO 3166-1 alpha-2 country code")
+    return value.upper()
+
+
 def _moment(value: object) -> datetime:
     if not isinstance(value, str) or not RFC3339.fullmatch(value):
         refuse("must be an RFC 3339 timestamp with a zone offset")
@@ -229,15 +239,21 @@ Name = Annotated[str, Field(max_length=NAME_MAX), *_string(
     "a string", _text, maxLength=NAME_MAX, **_TEXT_DOC)]
 Reason = Annotated[str, Field(max_length=TEXT_MAX), *_string(
     "a string", _text, maxLength=TEXT_MAX, **_TEXT_DOC)]
-Eccn = Annotated[str, *_string("a string", partial(
-    _matching, _ECCN, 'must be an ECCN like "3A090.a" or "EAR99" (1-32 characters)'),
-    pattern=anchored(_ECCN))]
+Eccn = Annotated[str, *_string("a string", lambda text: _matching(
+    _ECCN, 'must be an ECCN like "3A090.a" or "EAR99" (1-32 characters)', text).upper(),
+    pattern=anchored(_ECCN), description="compared without regard to case, stored upper case")]
 ApplicationNumber = Annotated[str, *_string("a string", partial(
     _matching, APPLICATION_NUMBER, "must be 3-32 characters of A-Z, 0-9 and -"),
     pattern=anchored(APPLICATION_NUMBER))]
 Date = Annotated[str, *_string('a date string like "2026-01-31"', _date, format="date")]
 Country = Annotated[str, BeforeValidator(_country), WithJsonSchema({
     "type": "string", "pattern": anchored(_COUNTRY), "description": "ISO 3166-1 alpha-2"})]
+PolicyCountries = Annotated[list[Annotated[str, BeforeValidator(_policy_country), WithJsonSchema({
+    "type": "string", "pattern": "^[A-Za-z]{2}$", "description": "ISO 3166-1 alpha-2, "
+    "stored upper case"})]], Field(max_length=len(COUNTRIES))]
+EccnPattern = Annotated[str, *_string("a string", partial(
+    _matching, _ECCN_PATTERN, 'must be an ECCN or a glob like "3A090*" (1-32 characters)'),
+    pattern=anchored(_ECCN_PATTERN))]
 Timestamp = Annotated[datetime, BeforeValidator(_moment)]
 Votes = Annotated[int, Field(ge=0, le=1000)]
 Eccns = Annotated[list[Eccn], Field(min_length=1, max_length=200, json_schema_extra={
@@ -373,10 +389,64 @@ class DealCancelledData(Strict):
     amount: Money | MISSING = MISSING
 
 
+class CommerceLicenseRevokedData(Strict):
+    """effective_date defaults to the date the revocation occurred."""
+
+    license_number: Name
+    reason: Reason
+    effective_date: Date | MISSING = MISSING
+
+
+class RecoveryReceivedData(FundsDisbursedData):
+    pass
+
+
+class DealAmendedData(Strict):
+    """Any non-empty subset of the amendable terms, and why."""
+
+    contract_value: Money | MISSING = MISSING
+    financed_amount: Money | MISSING = MISSING
+    tenor_years: Annotated[int, Field(ge=1, le=18)] | MISSING = MISSING
+    items: Annotated[list[Item], Field(min_length=1, max_length=200)] | MISSING = MISSING
+    us_content_pct: Pct | MISSING = MISSING
+    reason: Reason
+
+    @model_validator(mode="after")
+    def _amends_something(self) -> Self:
+        _require(self.model_fields_set - {"reason"},
+                 "name at least one term to amend: contract_value, financed_amount, "
+                 "tenor_years, items or us_content_pct")
+        return self
+
+
+class EventReversedData(Strict):
+    version: Annotated[int, Field(ge=1, le=2**62, description="the money event to reverse")]
+    reason: Reason
+
+
 EVENT_DATA: dict[str, type[Strict]] = {m.__name__.removesuffix("Data"): m for m in (
-    DealAppliedData, LicenseRequestedData, CommerceLicenseApprovedData,
-    CommerceLicenseDeniedData, BoardVotedData, DealFinancedData, FundsDisbursedData,
-    RepaymentReceivedData, ClaimPaidData, DealCancelledData)}
+    DealAppliedData, DealAmendedData, LicenseRequestedData, CommerceLicenseApprovedData,
+    CommerceLicenseDeniedData, CommerceLicenseRevokedData, BoardVotedData, DealFinancedData,
+    FundsDisbursedData, RepaymentReceivedData, ClaimPaidData, RecoveryReceivedData,
+    EventReversedData, DealCancelledData)}
+
+
+class PolicyVersionBody(Strict):
+    """A policy version (SPEC §2 Policy), compared and hashed in its normal form."""
+
+    id: Name
+    effective_from: Date
+    embargoed: PolicyCountries
+    restricted_for_controlled: PolicyCountries
+    controlled_eccn_patterns: Annotated[list[EccnPattern], Field(max_length=200)]
+    designated_countries: PolicyCountries | None | MISSING = Field(
+        MISSING, description="the beneficiary destinations; null or absent: every "
+                             "destination not otherwise barred")
+    max_backdating_days: Annotated[int, Field(ge=0, le=3650)] | MISSING = Field(
+        MISSING, description="how far back events may be dated (default 30)")
+
+    def version(self) -> PolicyVersion:
+        return PolicyVersion.from_data(self.model_dump())
 
 
 # --- request bodies ------------------------------------------------------------------------
@@ -464,6 +534,8 @@ class Batch(Strict):
 
 DEAL_APPLICATION, EVENT_REQUEST = TypeAdapter(DealApplication), TypeAdapter(EventRequest)
 BATCH = TypeAdapter(Batch)
+POLICY = TypeAdapter(PolicyVersionBody)
+POLICY_FILE = TypeAdapter(list[PolicyVersionBody])
 
 
 # --- OpenAPI -------------------------------------------------------------------------------

@@ -108,7 +108,7 @@ def import_(
         handle: TextIO = (sys.stdin if str(file) == "-"
                           else open(file, encoding="utf-8", newline="\n"))  # noqa: SIM115
         try:
-            result = import_log(ledger.store, handle, ledger.policies, expect_root)
+            result = import_log(ledger.store, handle, expect_root)
         except ImportRefused as e:
             err.print(f"[red]refused, nothing imported:[/red] line {e.line}: {e.reason}",
                       soft_wrap=True)

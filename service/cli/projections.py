@@ -18,7 +18,7 @@ def project() -> None:
     instances: set LEDGER_PROJECTIONS_IN_PROCESS=false on them). Stop with Ctrl-C."""
     from service.api.app import build_runner
 
-    with ledger_session() as (ledger, engine, settings):
+    with ledger_session(start=True) as (ledger, engine, settings):
         runner = build_runner(settings, ledger, engine)
         done = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from service.cli.setup import engine_at_head, err
+from service.cli.setup import err, ledger_session
 from service.settings import Settings
 
 app = typer.Typer()
@@ -34,8 +34,8 @@ def serve(
     """Serve the HTTP API."""
     import uvicorn
 
-    with engine_at_head() as (settings, _):
-        pass
+    with ledger_session(start=True) as (_, _engine, settings):
+        pass  # refuses an unmigrated database or a policy it cannot adopt, in one line
     base = f"http://{host}:{port}"
     err.print(f"ExportAI Deal Ledger on {base}  (database: {_safe(settings.database_url)})")
     err.print(f"  API docs:   {base}/docs")

@@ -42,12 +42,17 @@ def engine_at_head(settings: Settings | None = None) -> Iterator[tuple[Settings,
 
 
 @contextmanager
-def ledger_session() -> Iterator[tuple[Ledger, sa.Engine, Settings]]:
-    """The use cases on a migrated database, closed afterwards."""
-    from service.api.app import build_ledger
+def ledger_session(*, start: bool = False) -> Iterator[tuple[Ledger, sa.Engine, Settings]]:
+    """The use cases on a migrated database, closed afterwards. ``start``: as ``serve``
+    and ``project`` start, adopting the shipped and bootstrap policies first."""
+    from domain.errors import LedgerError
+    from service.api.app import build_ledger, start_ledger
 
     with engine_at_head() as (settings, engine):
-        ledger = build_ledger(settings)
+        try:
+            ledger = start_ledger(settings) if start else build_ledger(settings)
+        except LedgerError as e:
+            raise fail(e.detail) from None
         try:
             yield ledger, engine, settings
         finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from abc import abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -27,11 +27,12 @@ def dumps(obj: Any) -> bytes:
 
 
 def stamp(
-    events: Sequence[NewEvent], prev_hashes: dict[UUID, str | None], last_recorded: str | None
+    events: Sequence[NewEvent], prev_hashes: dict[UUID, str | None], last_recorded: str | None,
+    now: datetime,
 ) -> tuple[str, list[bytes]]:
-    """Give every event of a group ``recorded_at``, ``prev_hash`` and ``hash``; called inside
-    the serialised write section, so ``recorded_at`` never decreases along the log."""
-    now = datetime.now(UTC)
+    """Give every event of a group ``recorded_at`` (``now``, or the last one if the clock
+    stepped back), ``prev_hash`` and ``hash``; called inside the serialised write section,
+    so ``recorded_at`` never decreases along the log."""
     if last_recorded is not None:
         now = max(now, parse_timestamp(last_recorded))
     recorded_at = format_timestamp(now)
@@ -145,17 +146,10 @@ class LogQueries:
     def _moment(self, moment: datetime) -> Any:
         return moment
 
-    def select_log(self, after: int, limit: int, *, internal: bool = False
-                   ) -> list[dict[str, Any]]:
-        """The log after ``after``; ``internal`` adds what projections need beyond the API."""
-        out = []
-        for deal, version, position, topic, raw, _ in self.select_raw(after, limit):
-            state = json.loads(raw)
-            env = envelope(deal, version, position, topic, state)
-            if internal and "controlled_eccns" in state:
-                env["controlled_eccns"] = state["controlled_eccns"]
-            out.append(env)
-        return out
+    def select_log(self, after: int, limit: int) -> list[dict[str, Any]]:
+        """The envelopes after position ``after``, in position order."""
+        return [envelope(deal, version, position, topic, json.loads(raw))
+                for deal, version, position, topic, raw, _ in self.select_raw(after, limit)]
 
     def select_raw(self, after: int, limit: int, deal_id: UUID | None = None) -> list[RawRow]:
         """Rows after ``after`` in position order, as stored: ``(deal_id, version,
@@ -173,17 +167,32 @@ class LogQueries:
             for r in self._rows(self._sql(sql + " ORDER BY {POS} LIMIT {P}"), params)
         ]
 
+    def stream_version(self, stream_id: UUID) -> int:
+        """A stream's latest version; 0 when it has no event."""
+        rows = self._rows(self._sql(
+            "SELECT max(originator_version) AS v FROM {T} WHERE originator_id = {P}"),
+            (self._id(stream_id),))
+        return int(rows[0]["v"] or 0) if rows else 0
+
+    def has_events_besides(self, stream_id: UUID) -> bool:
+        """Whether any stream but ``stream_id`` holds an event."""
+        return bool(self._rows(self._sql(
+            "SELECT 1 AS one FROM {T} WHERE originator_id <> {P} LIMIT 1"),
+            (self._id(stream_id),)))
+
     def ping(self) -> None:
         self._rows("SELECT 1 AS one", ())
 
 
 class GroupCommits:
-    """``append`` through one committer thread per process (see ``groupcommit``)."""
+    """``append`` through one committer thread per process (see ``groupcommit``);
+    ``clock`` is the server time ``recorded_at`` is stamped from."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._committer: GroupCommitter | None = None
         self._committer_lock = threading.Lock()
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     @abstractmethod
     def _commit_group(self, units: list[Unit]) -> None: ...

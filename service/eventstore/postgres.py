@@ -90,7 +90,7 @@ class PostgresLedgerRecorder(GroupCommits, LogQueries, PostgresApplicationRecord
             events = [ev for u in accepted for ev in u.events]
             positions: list[int] = []
             if events:
-                recorded_at, states = stamp(events, hashes, last)
+                recorded_at, states = stamp(events, hashes, last, self.clock())
                 cur.execute(
                     f"INSERT INTO {EVENTS_TABLE} "
                     "(originator_id, originator_version, topic, state, recorded_at) "

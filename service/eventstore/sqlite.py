@@ -113,7 +113,8 @@ class SQLiteLedgerRecorder(GroupCommits, LogQueries, SQLiteApplicationRecorder):
         events = [ev for u in accepted for ev in u.events]
         positions: list[int] = []
         if events:
-            recorded_at, states = stamp(events, hashes, row["recorded_at"] if row else None)
+            last = row["recorded_at"] if row else None
+            recorded_at, states = stamp(events, hashes, last, self.clock())
             for ev, state in zip(events, states, strict=True):
                 cur = conn.execute(
                     f"INSERT INTO {EVENTS_TABLE} "

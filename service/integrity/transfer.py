@@ -12,7 +12,7 @@ from uuid import UUID
 from domain.chain import event_hash, format_timestamp, parse_timestamp
 from domain.deal import EVENT_TYPES, Deal
 from domain.errors import LedgerError
-from domain.policy import PolicyBook
+from domain.program import POLICY_ADOPTED, POLICY_ADOPTED_TOPIC, PROGRAM_ID
 from projections.merkle import MerkleTree
 from service.eventstore import LedgerRecorder
 from service.eventstore.types import StreamConflict
@@ -74,12 +74,14 @@ class ImportResult:
 ImportRow = tuple[UUID, int, int, str, bytes, str]
 
 
-def import_log(store: LedgerRecorder, lines: Iterable[str], policies: PolicyBook,
+def import_log(store: LedgerRecorder, lines: Iterable[str],
                expect_root: str | None = None) -> ImportResult:
     """Replay an export into an empty ledger with the original ids, versions, times,
-    actors and hashes. Every line is checked before it is written and the whole import is
-    one transaction: a file that fails (``ImportRefused``) writes nothing."""
-    replay = _Replay(policies)
+    actors and hashes, its program stream included. Every line is checked before it is
+    written and the whole import is one transaction: a file that fails
+    (``ImportRefused``) writes nothing. Stored history is never judged again: no
+    business rule runs."""
+    replay = _Replay()
     try:
         count = store.import_events(replay.rows(lines, expect_root))
     except StreamConflict:
@@ -89,8 +91,7 @@ def import_log(store: LedgerRecorder, lines: Iterable[str], policies: PolicyBook
 
 
 class _Replay:
-    def __init__(self, policies: PolicyBook) -> None:
-        self.policies = policies
+    def __init__(self) -> None:
         self.heads: dict[str, tuple[int, str]] = {}
         self.event_ids: set[int] = set()
         self.last_position = 0
@@ -122,9 +123,13 @@ class _Replay:
         deal_id, event_id = _uuid(ev, "deal_id"), _uuid(ev, "event_id")
         version, position = _count(ev, "version"), _count(ev, "position")
         type_name = ev["type"]
-        if type_name not in EVENT_TYPES:
+        if deal_id == PROGRAM_ID:
+            if type_name != POLICY_ADOPTED:
+                raise ValueError(f"the program stream holds PolicyAdopted events, not "
+                                 f"{type_name}")
+        elif type_name not in EVENT_TYPES:
             raise ValueError(f"unknown event type {type_name!r}")
-        if (version == 1) != (type_name == "DealApplied"):
+        elif (version == 1) != (type_name == "DealApplied"):
             raise ValueError(f"a deal starts with DealApplied, and only once ({type_name} "
                              f"at version {version})")
         if not isinstance(ev["data"], dict):
@@ -141,8 +146,8 @@ class _Replay:
         state = self._state(ev, type_name, deal_id)
         self.heads[str(deal_id)] = (version, ev["hash"])
         self.tree.append_many([bytes.fromhex(ev["hash"])])
-        return (deal_id, version, position, f"{Deal.TOPIC}.{type_name}",
-                _dumps(state), ev["recorded_at"])
+        topic = POLICY_ADOPTED_TOPIC if deal_id == PROGRAM_ID else f"{Deal.TOPIC}.{type_name}"
+        return deal_id, version, position, topic, _dumps(state), ev["recorded_at"]
 
     def _check_order(self, ev: dict[str, Any], event_id: UUID, position: int) -> None:
         if position <= self.last_position:
@@ -173,31 +178,23 @@ class _Replay:
 
     def _state(self, ev: dict[str, Any], type_name: str, deal_id: UUID) -> dict[str, Any]:
         """The JSON state exactly as the normal write path stores it (key order included)."""
-        policy = self.policies.by_id(ev["policy_version"]) if isinstance(
-            ev["policy_version"], str) else None
-        if policy is None:
-            raise ValueError(f"policy_version {ev['policy_version']!r} is not in this ledger's "
-                             "policy book: import with the source's LEDGER_POLICY_FILE")
-        in_force = self.policies.at(parse_timestamp(ev["occurred_at"])).id
-        if in_force != policy.id:
-            raise ValueError(f"policy_version {policy.id} but this ledger's policy book puts "
-                             f"{in_force} in force at {ev['occurred_at']}: import with the "
-                             "source's LEDGER_POLICY_FILE")
-        recorded = parse_timestamp(ev["recorded_at"])
-        state: dict[str, Any] = {
-            "timestamp": {"_type_": "datetime_iso", "_data_": recorded.isoformat()}}
+        if not isinstance(ev["policy_version"], str) or not ev["policy_version"]:
+            raise ValueError("policy_version must be a non-empty string")
+        stamp = {"_type_": "datetime_iso",
+                 "_data_": parse_timestamp(ev["recorded_at"]).isoformat()}
+        fields = {k: ev[k] for k in (
+            "event_id", "data", "occurred_at", "recorded_at", "actor", "source",
+            "correlation_id", "idempotency_key", "policy_version", "prev_hash", "hash")}
+        if deal_id == PROGRAM_ID:  # no aggregate: the store stamps its time last
+            return {**fields, "timestamp": stamp}
+        state: dict[str, Any] = {"timestamp": stamp}
         if type_name == "DealApplied":
             state["originator_topic"] = Deal.TOPIC
-        state.update({k: ev[k] for k in (
-            "event_id", "data", "occurred_at", "recorded_at", "actor", "source",
-            "correlation_id", "idempotency_key", "policy_version", "prev_hash", "hash")})
-        if type_name == "DealApplied":
             data = ev["data"]
             if deal_id != deal_id_for(data["application_number"]):
                 raise ValueError(f"deal_id {deal_id} is not the id of application_number "
                                  f"{data['application_number']!r}")
-            state["controlled_eccns"] = policy.controlled(item["eccn"] for item in data["items"])
-        return state
+        return {**state, **fields}
 
 
 def _uuid(ev: dict[str, Any], key: str) -> UUID:

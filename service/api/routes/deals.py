@@ -28,7 +28,6 @@ EXAMPLE_APPLICATION = {
                "quantity": 64, "value": "8000000.00"},
               {"description": "Rack servers", "category": "server", "eccn": "5A992.c",
                "quantity": 8, "value": "2000000.00"}],
-    "occurred_at": "2026-05-14T09:30:00Z",
 }
 
 

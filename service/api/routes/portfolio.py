@@ -26,7 +26,7 @@ def _as_of(ledger: Ledger, moment: str) -> dict[str, object]:
     def events() -> Iterator[dict[str, Any]]:
         after = 0
         while True:
-            page = ledger.store.select_log(after, 1000, internal=True)
+            page = ledger.store.select_log(after, 1000)
             for ev in page:
                 if ev["recorded_at"] > moment:
                     return
@@ -35,7 +35,7 @@ def _as_of(ledger: Ledger, moment: str) -> dict[str, object]:
                 return
             after = page[-1]["position"]
 
-    return portfolio.from_events(events(), ledger.policies)
+    return portfolio.from_events(events(), ledger.policy_book())
 
 
 @router.get("", response_model=Portfolio,
