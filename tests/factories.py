@@ -9,6 +9,18 @@ from typing import Any
 _numbers = itertools.count(1)
 
 
+def days_ago(days: float, offset: str = "Z") -> str:
+    """A business time ``days`` before now (within the 30-day window when < 30), written
+    with the zone ``offset`` (``Z`` or ``+HH:MM``), to the second."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    zone = UTC if offset == "Z" else timezone(timedelta(
+        hours=int(offset[1:3]), minutes=int(offset[4:6])) * (-1 if offset[0] == "-" else 1))
+    moment = (datetime.now(UTC) - timedelta(days=days)).astimezone(zone).replace(microsecond=0)
+    text = moment.isoformat()
+    return text.replace("+00:00", "Z") if offset == "Z" else text
+
+
 def application(**changes: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "application_number": f"EXIM-{next(_numbers):06d}",
@@ -182,6 +194,14 @@ async def whole_log(client: Any, page: int = 1000) -> list[dict[str, Any]]:
         after = body["next_after"]
 
 
+PROGRAM = "00000000-0000-0000-0000-000000000000"
+
+
+async def deal_log(client: Any) -> list[dict[str, Any]]:
+    """The global log without the program stream (its policies are adopted at start)."""
+    return [e for e in await whole_log(client) if e["deal_id"] != PROGRAM]
+
+
 async def deal_version(client: Any, deal_id: str) -> int | None:
     """The deal's version, or None when there is no such deal."""
     from tests.conftest import auth
@@ -194,10 +214,27 @@ async def deal_version(client: Any, deal_id: str) -> int | None:
     return version
 
 
-def ledger_client(settings: Any, raise_app_exceptions: bool = True) -> Any:
+class Clock:
+    """A server clock a test moves by hand: ``clock.set("2026-03-01T10:00:00Z")``."""
+
+    def __init__(self, start: str) -> None:
+        self.set(start)
+
+    def set(self, when: str) -> None:
+        from domain.chain import parse_timestamp
+
+        self.moment = parse_timestamp(when)
+
+    def __call__(self) -> Any:
+        return self.moment
+
+
+def ledger_client(settings: Any, raise_app_exceptions: bool = True,
+                  clock: Clock | None = None) -> Any:
     """An httpx client on a freshly built app for ``settings`` (conftest's pattern), for
-    tests that need non-default settings. ``raise_app_exceptions=False`` lets a test see
-    the 500 response an unexpected exception becomes, as a real client would."""
+    tests that need non-default settings or a ``clock`` of their own.
+    ``raise_app_exceptions=False`` lets a test see the 500 response an unexpected exception
+    becomes, as a real client would."""
     from contextlib import asynccontextmanager
 
     import httpx
@@ -206,7 +243,7 @@ def ledger_client(settings: Any, raise_app_exceptions: bool = True) -> Any:
 
     @asynccontextmanager
     async def running() -> Any:
-        app = create_app(settings)
+        app = create_app(settings, clock) if clock else create_app(settings)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
             async with httpx.AsyncClient(transport=transport, base_url="http://ledger") as c:

@@ -20,6 +20,7 @@ from service.settings import Settings
 from tests.auditor_tool import load_tool
 from tests.conftest import auth
 from tests.factories import (
+    PROGRAM,
     append_all,
     apply_deal,
     assert_problem,
@@ -130,7 +131,7 @@ async def test_every_consistency_proof_verifies_and_fails_when_wrong(client: htt
 async def test_an_old_digest_is_a_prefix_of_a_later_one(client: httpx.AsyncClient):
     events = await populate(client, deals=2)
     old = await digest_at(client, events)
-    deal_id = events[0]["deal_id"]
+    deal_id = events[-1]["deal_id"]
     await append_all(client, deal_id, [event("FundsDisbursed", amount="100.00",
                                              reference="D-1")])
     events = await whole_log(client)
@@ -187,8 +188,10 @@ async def test_verify_over_http_reports_an_untampered_ledger(client: httpx.Async
     report = await get(client, "/v1/audit/verify")
     assert report["ok"] is True and report["failures"] == []
     assert report["events_checked"] == len(events)
-    one = await get(client, "/v1/audit/verify", deal_id=events[0]["deal_id"])
-    assert one["ok"] is True and one["events_checked"] == len(events) // 2
+    one = await get(client, "/v1/audit/verify", deal_id=events[-1]["deal_id"])
+    assert one["ok"] is True and one["events_checked"] == (len(events) - 2) // 2
+    program = await get(client, "/v1/audit/verify", deal_id=PROGRAM)
+    assert program["ok"] is True and program["events_checked"] == 2
 
 
 async def test_the_generated_signing_key_is_private_and_survives_a_restart(settings: Settings):

@@ -26,6 +26,7 @@ from tests.factories import (
     event,
     financed_deal,
     uncontrolled_application,
+    whole_log,
     writer_headers,
 )
 from tests.live_server import LiveServer
@@ -238,9 +239,19 @@ async def test_a_deals_audit_trail_has_one_entry_per_event_for_auditors_only(
     assert_problem(r, 403, r.json()["code"])
     r = await client.get("/v1/audit/log", headers=auth("reader"))
     assert_problem(r, 403, r.json()["code"])
-    r = await client.get("/v1/audit/deals/00000000-0000-0000-0000-000000000000",
+    r = await client.get("/v1/audit/deals/8d3e2a4e-9a0c-4a53-a3c7-0a0d1b2c3d4e",
                          headers=auth("auditor"))
     assert_problem(r, 404, "not_found")
+
+
+async def test_the_program_streams_audit_trail_shows_who_adopted_each_policy(
+    client: httpx.AsyncClient,
+) -> None:
+    body = await fresh(client, "/v1/audit/deals/00000000-0000-0000-0000-000000000000", 2,
+                       role="auditor")
+    assert [(e["version"], e["type"], e["actor"]) for e in body["entries"]] == [
+        (1, "PolicyAdopted", "system"), (2, "PolicyAdopted", "system")]
+    assert "2026-11-30" in body["entries"][1]["summary"]
 
 
 async def test_the_audit_log_filters_pages_and_exports_jsonl_and_csv(
@@ -251,7 +262,9 @@ async def test_the_audit_log_filters_pages_and_exports_jsonl_and_csv(
                           headers={**auth("admin"), "X-Source-System": "origination"})
     second = r.json()
     steps = await append_all(client, first["deal_id"], [event("BoardVoted", **BOARD_APPROVED)])
-    everything = [first, second, *steps]
+    policies = await whole_log(client)
+    policies = [e for e in policies if e["type"] == "PolicyAdopted"]
+    everything = [*policies, first, second, *steps]
     await fresh(client, "/v1/audit/log", steps[-1]["position"], role="auditor")
 
     async def entries(**params: Any) -> list[int]:
@@ -273,7 +286,8 @@ async def test_the_audit_log_filters_pages_and_exports_jsonl_and_csv(
     assert await entries(deal_id=first["deal_id"]) == [first["position"], steps[0]["position"]]
     assert await entries(**{"from": second["recorded_at"]}) == [
         second["position"], steps[0]["position"]]
-    assert await entries(to=second["recorded_at"]) == [first["position"], second["position"]]
+    assert await entries(to=second["recorded_at"]) == [
+        *(e["position"] for e in policies), first["position"], second["position"]]
     assert await entries(**{"from": second["recorded_at"], "to": second["recorded_at"]}) == [
         second["position"]]
 
@@ -281,7 +295,7 @@ async def test_the_audit_log_filters_pages_and_exports_jsonl_and_csv(
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
     lines = [json.loads(line) for line in r.text.splitlines()]
     assert [e["position"] for e in lines] == [e["position"] for e in everything]
-    assert lines[1]["source"] == "origination" and lines[1]["actor"] == "admin-key"
+    assert lines[3]["source"] == "origination" and lines[3]["actor"] == "admin-key"
 
     r = await client.get("/v1/audit/log", params={"format": "csv", "actor": "writer-key"},
                          headers=auth("auditor"))

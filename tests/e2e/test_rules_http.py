@@ -4,6 +4,7 @@ rule's code, and nothing appended to the ledger."""
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,12 @@ from tests.factories import (
     BOARD_APPROVED,
     LICENSE_APPROVED,
     LICENSE_REQUESTED,
+    Clock,
     append_all,
     application,
     apply_deal,
     assert_problem,
+    days_ago,
     deal_version,
     direct_loan_application,
     event,
@@ -298,25 +301,28 @@ async def test_financing_is_refused_when_the_license_was_denied(client: httpx.As
 async def test_financing_is_refused_when_every_covering_license_expired_before_it_occurred(
     client: httpx.AsyncClient,
 ):
+    now = days_ago(0)
+    yesterday = (date.fromisoformat(now[:10]) - timedelta(days=1)).isoformat()
     deal_id = await deal_at(
         client, [event("LicenseRequested", **LICENSE_REQUESTED),
                  event("CommerceLicenseApproved", **dict(LICENSE_APPROVED,
-                                                         valid_until="2026-03-31"))]
+                                                         valid_until=yesterday))]
         + APPROVED_BY_BOARD)
     await refused(client, deal_id, "DealFinanced", financing_for("loan_guarantee"),
-                  "commerce_license_expired", occurred_at="2026-04-01T09:00:00Z")
+                  "commerce_license_expired", occurred_at=now)
 
 
 async def test_financing_on_the_last_valid_day_of_a_license_is_accepted(
     client: httpx.AsyncClient,
 ):
+    now = days_ago(0)
     deal_id = await deal_at(
         client, [event("LicenseRequested", **LICENSE_REQUESTED),
                  event("CommerceLicenseApproved", **dict(LICENSE_APPROVED,
-                                                         valid_until="2026-03-31"))]
+                                                         valid_until=now[:10]))]
         + APPROVED_BY_BOARD)
     r = await post_event(client, deal_id, "DealFinanced", financing_for("loan_guarantee"),
-                         occurred_at="2026-03-31T23:59:59Z")
+                         occurred_at=now)
     assert r.status_code == 201, r.text
 
 
@@ -447,11 +453,18 @@ AE_EMBARGOED = "2026-06-01-ae-embargoed"
 
 
 @pytest.fixture
+def clock() -> Clock:
+    """The server's clock, moved by the tests below through 2026."""
+    return Clock("2026-01-15T10:00:00Z")
+
+
+@pytest.fixture
 async def client_with_later_policies(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, clock: Clock
 ) -> Any:
     """Two later policy versions: from 2026-03-01 no controlled items to AE, from
-    2026-06-01 AE embargoed."""
+    2026-06-01 AE embargoed (bootstrapped from a file onto a ledger with no deal yet, so
+    their dates may lie ahead of or behind the clock)."""
     policy_file = tmp_path / "policies.json"
     policy_file.write_text(json.dumps([
         {"id": AE_RESTRICTED, "effective_from": "2026-03-01",
@@ -464,7 +477,8 @@ async def client_with_later_policies(
     ]))
     settings = Settings(database_url=database_url, bootstrap_keys=BOOTSTRAP,
                         policy_file=str(policy_file))
-    async with ledger_client(settings) as c:
+    async with ledger_client(settings, clock=clock) as c:
+        c.clock = clock
         yield c
 
 
@@ -474,7 +488,16 @@ def to_the_emirates(body: dict[str, Any] | None = None) -> dict[str, Any]:
     return body
 
 
-async def deal_ready_to_finance(client: httpx.AsyncClient, body: dict[str, Any]) -> str:
+async def at(client: Any, when: str, deal_id: str, type_name: str, data: dict[str, Any],
+             **body: Any) -> httpx.Response:
+    """Post an event that occurred at ``when``, the server's clock an hour later."""
+    client.clock.set(when)
+    client.clock.moment += timedelta(hours=1)
+    return await post_event(client, deal_id, type_name, data, occurred_at=when, **body)
+
+
+async def deal_ready_to_finance(client: Any, body: dict[str, Any]) -> str:
+    client.clock.set("2026-01-15T11:00:00Z")
     r = await client.post("/v1/deals", json={**body, "occurred_at": "2026-01-15T10:00:00Z"},
                           headers=writer_headers())
     assert r.status_code == 201, r.text
@@ -482,6 +505,7 @@ async def deal_ready_to_finance(client: httpx.AsyncClient, body: dict[str, Any])
     deal_id: str = r.json()["deal_id"]
     steps = lifecycle_to_financed()[:-1] if body["items"][0]["eccn"].startswith("3A090") \
         else [event("BoardVoted", **BOARD_APPROVED)]
+    client.clock.set("2026-02-01T11:00:00Z")
     await append_all(client, deal_id, [dict(s, occurred_at="2026-02-01T10:00:00Z")
                                        for s in steps])
     return deal_id
@@ -492,6 +516,7 @@ async def test_financing_is_rechecked_for_embargo_under_the_policy_in_force_when
 ):
     client = client_with_later_policies
     deal_id = await deal_ready_to_finance(client, to_the_emirates())
+    client.clock.set("2026-07-01T11:00:00Z")
     problem = await refused(client, deal_id, "DealFinanced", financing_for("loan_guarantee"),
                             "destination_embargoed", occurred_at="2026-07-01T10:00:00Z")
     assert AE_EMBARGOED in problem["detail"]
@@ -502,18 +527,24 @@ async def test_financing_is_rechecked_for_controlled_items_under_the_later_polic
 ):
     client = client_with_later_policies
     deal_id = await deal_ready_to_finance(client, to_the_emirates())
+    client.clock.set("2026-04-01T11:00:00Z")
     await refused(client, deal_id, "DealFinanced", financing_for("loan_guarantee"),
                   "controlled_items_to_restricted_destination",
                   occurred_at="2026-04-01T10:00:00Z")
 
 
-async def test_financing_before_a_policy_takes_effect_is_judged_by_the_earlier_policy(
+async def test_financing_before_a_policy_takes_effect_passes_only_if_decided_before_it_too(
     client_with_later_policies: httpx.AsyncClient,
 ):
     client = client_with_later_policies
     deal_id = await deal_ready_to_finance(client, to_the_emirates())
+    client.clock.set("2026-03-01T00:00:01Z")  # dated the day before, decided on the day:
+    await refused(client, deal_id, "DealFinanced", financing_for("loan_guarantee"),
+                  "controlled_items_to_restricted_destination",
+                  occurred_at="2026-02-28T23:59:59Z")  # the newer restriction still holds
+    client.clock.set("2026-02-28T23:59:59Z")
     r = await post_event(client, deal_id, "DealFinanced", financing_for("loan_guarantee"),
-                         occurred_at="2026-02-28T23:59:59Z")
+                         occurred_at="2026-02-28T23:59:58Z")
     assert r.status_code == 201, r.text
     assert r.json()["policy_version"] == "2025-05-13"
 
@@ -523,26 +554,28 @@ async def test_each_event_records_the_policy_version_in_force_at_its_occurred_at
 ):
     client = client_with_later_policies
     deal_id = await deal_ready_to_finance(client, to_the_emirates(uncontrolled_application()))
-    r = await post_event(client, deal_id, "DealFinanced", financing_for("loan_guarantee"),
-                         occurred_at="2026-04-01T10:00:00Z")
+    r = await at(client, "2026-04-01T10:00:00Z", deal_id, "DealFinanced",
+                 financing_for("loan_guarantee"))
     assert r.status_code == 201, r.text
     assert r.json()["policy_version"] == AE_RESTRICTED
-    r = await post_event(client, deal_id, "FundsDisbursed", DISBURSED,
-                         occurred_at="2026-06-01T00:00:00Z")
+    r = await at(client, "2026-05-31T23:59:59Z", deal_id, "RepaymentReceived",
+                 {"principal": "0.00", "interest": "1.00", "reference": "I-1"})
+    assert r.json()["policy_version"] == AE_RESTRICTED
+    r = await at(client, "2026-06-01T00:00:00Z", deal_id, "RepaymentReceived",
+                 {"principal": "0.00", "interest": "1.00", "reference": "I-2"})
     assert r.status_code == 201, r.text
     assert r.json()["policy_version"] == AE_EMBARGOED
-    r = await post_event(client, deal_id, "FundsDisbursed", dict(DISBURSED, amount="1.00"),
-                         occurred_at="2025-01-01T00:00:00Z")
-    assert r.status_code == 201, r.text
-    assert r.json()["policy_version"] == "2025-05-13", "before every version: the earliest"
+    r = await at(client, "2026-06-01T00:00:01Z", deal_id, "FundsDisbursed", DISBURSED)
+    assert_problem(r, 422, "destination_embargoed"), "money never leaves for an embargo"
     stream = (await client.get(f"/v1/deals/{deal_id}/events", headers=auth("reader"))).json()
     assert [e["policy_version"] for e in stream["events"]] == [
-        "2025-05-13", "2025-05-13", AE_RESTRICTED, AE_EMBARGOED, "2025-05-13"]
+        "2025-05-13", "2025-05-13", AE_RESTRICTED, AE_RESTRICTED, AE_EMBARGOED]
 
 
 async def test_an_application_under_the_later_policy_is_refused_for_the_embargo(
     client_with_later_policies: httpx.AsyncClient,
 ):
     client = client_with_later_policies
+    client.clock.set("2026-06-02T01:00:00Z")
     body = {**to_the_emirates(uncontrolled_application()), "occurred_at": "2026-06-02T00:00:00Z"}
     await refused_application(client, body, "destination_embargoed")

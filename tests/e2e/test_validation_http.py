@@ -17,6 +17,7 @@ from tests.factories import (
     application,
     apply_deal,
     assert_problem,
+    deal_log,
     error_fields,
     ledger_client,
     whole_log,
@@ -30,7 +31,7 @@ async def invalid_application(client: httpx.AsyncClient, body: Any, field: str,
     r = await client.post("/v1/deals", json=body, headers=writer_headers(**headers))
     problem = assert_problem(r, 422, "validation_error")
     assert field in error_fields(problem), problem
-    assert await whole_log(client) == []
+    assert await deal_log(client) == []
     return problem
 
 
@@ -63,7 +64,7 @@ async def test_a_body_that_is_not_json_is_refused(client: httpx.AsyncClient, raw
                           headers=writer_headers(**{"Content-Type": "application/json"}))
     problem = assert_problem(r, 422, "validation_error")
     assert "body" in error_fields(problem)
-    assert await whole_log(client) == []
+    assert await deal_log(client) == []
 
 
 @pytest.mark.parametrize("body", [[], "a string", 42, None], ids=["list", "string", "number",
@@ -86,7 +87,7 @@ async def test_a_batch_body_that_is_not_an_object_of_events_is_refused(
         r = await client.post("/v1/batches", json=body, headers=writer_headers())
         problem = assert_problem(r, 422, "validation_error")
         assert field in error_fields(problem)
-    assert await whole_log(client) == []
+    assert await deal_log(client) == []
 
 
 # --- unknown and missing fields --------------------------------------------------------
@@ -319,7 +320,7 @@ async def test_an_idempotency_key_over_128_characters_is_refused(client: httpx.A
                           headers=writer_headers(**{"Idempotency-Key": "k" * 129}))
     problem = assert_problem(r, 422, "validation_error")
     assert any("Idempotency-Key".lower() in f.lower() for f in error_fields(problem))
-    assert await whole_log(client) == []
+    assert await deal_log(client) == []
 
 
 # --- event types and paths -------------------------------------------------------------
@@ -346,7 +347,7 @@ async def test_a_malformed_deal_id_in_the_path_is_not_found(client: httpx.AsyncC
     assert_problem(r, 404, "not_found")
     r = await client.get("/v1/deals/not-a-uuid", headers=auth("reader"))
     assert_problem(r, 404, "not_found")
-    assert await whole_log(client) == []
+    assert await deal_log(client) == []
 
 
 async def test_an_event_for_an_unknown_deal_is_not_found(client: httpx.AsyncClient):
@@ -354,7 +355,7 @@ async def test_an_event_for_an_unknown_deal_is_not_found(client: httpx.AsyncClie
                           json={"type": "BoardVoted", "data": BOARD_APPROVED},
                           headers=writer_headers())
     assert_problem(r, 404, "not_found")
-    assert await whole_log(client) == []
+    assert await deal_log(client) == []
 
 
 @pytest.mark.parametrize(
@@ -393,7 +394,7 @@ async def test_a_body_over_the_size_limit_is_refused_with_413(
     body["items"][1]["description"] = "E" * 200
     r = await small_body_client.post("/v1/deals", json=body, headers=writer_headers())
     assert_problem(r, 413, "payload_too_large")
-    assert await whole_log(small_body_client) == []
+    assert await deal_log(small_body_client) == []
 
 
 async def test_a_streamed_body_over_the_size_limit_is_refused_with_413(
@@ -431,7 +432,7 @@ async def test_a_request_without_a_valid_key_is_unauthorized(
     assert r.headers["www-authenticate"].lower().startswith("bearer")
     r = await client.get("/v1/events", headers=headers)
     assert_problem(r, 401, "unauthorized")
-    assert await whole_log(client) == []
+    assert await deal_log(client) == []
 
 
 @pytest.mark.parametrize("role", ["reader", "auditor"])

@@ -62,7 +62,7 @@ def test_the_auditors_script_verifies_a_live_ledger_and_catches_tampering(
     saved = tmp_path / "digest.json"
     first = verify_ledger(live_server.url, "--event-id", event_ids[1], "--save-digest", str(saved))
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "ledger verified: tree size 15" in first.stdout
+    assert "ledger verified: tree size 17" in first.stdout  # two policies, three deals
     assert "ok    Ed25519 signature" in first.stdout
     assert "ok    inclusion proof" in first.stdout
 
@@ -70,14 +70,14 @@ def test_the_auditors_script_verifies_a_live_ledger_and_catches_tampering(
     tree_covers_log(live_server.url)
     later = verify_ledger(live_server.url, "--old-digest", str(saved))
     assert later.returncode == 0, later.stdout + later.stderr
-    assert "tree 15 is a prefix of tree 20" in later.stdout
+    assert "tree 17 is a prefix of tree 22" in later.stdout
 
     with sqlite3.connect(tmp_path / "ledger.db") as conn:
-        (state,) = conn.execute("SELECT state FROM ledger_events WHERE rowid = 7").fetchone()
+        (state,) = conn.execute("SELECT state FROM ledger_events WHERE rowid = 9").fetchone()
         tampered = bytes(state).replace(b'"Z-1001"', b'"Z-1002"')
         assert tampered != state
-        conn.execute("UPDATE ledger_events SET state = ? WHERE rowid = 7", (tampered,))
+        conn.execute("UPDATE ledger_events SET state = ? WHERE rowid = 9", (tampered,))
     caught = verify_ledger(live_server.url, "--old-digest", str(saved))
     assert caught.returncode == 1
-    assert "event at position 7" in caught.stdout and "content hashes to" in caught.stdout
+    assert "event at position 9" in caught.stdout and "content hashes to" in caught.stdout
     assert "ledger NOT verified" in caught.stderr

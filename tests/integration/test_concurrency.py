@@ -24,9 +24,9 @@ from tests.factories import (
     application,
     apply_deal,
     assert_problem,
+    deal_log,
     post_event,
     recompute_hash,
-    whole_log,
     writer_headers,
 )
 
@@ -227,7 +227,7 @@ async def test_concurrent_http_posts_expecting_one_version_get_one_201_and_409s(
     for r in responses:
         if r.status_code == 409:
             assert assert_problem(r, 409, "version_conflict")["current_version"] == 2
-    assert [e["version"] for e in await whole_log(client)] == [1, 2]
+    assert [e["version"] for e in await deal_log(client)] == [1, 2]
 
 
 async def test_concurrent_http_posts_with_one_idempotency_key_write_one_event(
@@ -241,4 +241,4 @@ async def test_concurrent_http_posts_with_one_idempotency_key_write_one_event(
     assert {(r.status_code, r.content) for r in responses} == {
         (201, responses[0].content)}, [r.text for r in responses if r.status_code != 201]
     assert sum("idempotency-replayed" not in r.headers for r in responses) == 1
-    assert [e["type"] for e in await whole_log(client)] == ["DealApplied", "BoardVoted"]
+    assert [e["type"] for e in await deal_log(client)] == ["DealApplied", "BoardVoted"]

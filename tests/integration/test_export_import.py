@@ -36,6 +36,7 @@ from tests.factories import (
 )
 
 AUDITOR = auth("auditor")
+POLICY = "PolicyAdopted"
 
 
 @pytest.fixture(scope="session")
@@ -143,7 +144,7 @@ async def test_export_then_import_gives_the_same_rows_root_and_projections(
     assert result.exit_code == 0, result.output
     lines = exported.read_text(encoding="utf-8").splitlines()
     assert [json.loads(line) for line in lines] == events
-    assert "Ünïcode ✓" in lines[0]
+    assert "PolicyAdopted" in lines[0] and "Ünïcode ✓" in lines[2]
     stdout = run(["export"], settings)
     assert stdout.stdout.splitlines() == lines
 
@@ -161,7 +162,7 @@ async def test_export_then_import_gives_the_same_rows_root_and_projections(
         report = (await imported.get("/v1/audit/verify", headers=AUDITOR)).json()
         assert report["ok"] is True and report["events_checked"] == len(events)
 
-        last = [e for e in events if e["deal_id"] == events[0]["deal_id"]][-1]
+        last = [e for e in events if e["deal_id"] == events[2]["deal_id"]][-1]
         r = await imported.post(f"/v1/deals/{last['deal_id']}/events",
                                 json=event("FundsDisbursed", amount="100.00", reference="D"),
                                 headers=writer_headers())
@@ -170,7 +171,7 @@ async def test_export_then_import_gives_the_same_rows_root_and_projections(
         assert new["version"] == last["version"] + 1 and new["prev_hash"] == last["hash"]
         assert new["position"] > head
         again = await imported.post("/v1/deals", json=application(
-            application_number=events[0]["data"]["application_number"]),
+            application_number=events[2]["data"]["application_number"]),
             headers=writer_headers())
         assert again.status_code == 409 and again.json()["code"] == "duplicate_application"
 
@@ -189,7 +190,7 @@ async def test_positions_with_gaps_are_kept_and_the_root_does_not_depend_on_them
         assert await whole_log(imported) == spaced
         digest = await fresh_digest(imported, spaced[-1]["position"])
         assert digest["root"] == source_root
-        r = await imported.post(f"/v1/deals/{events[0]['deal_id']}/events",
+        r = await imported.post(f"/v1/deals/{events[2]['deal_id']}/events",
                                 json=event("FundsDisbursed", amount="1.00", reference="D"),
                                 headers=writer_headers())
         assert r.status_code == 201 and r.json()["position"] > spaced[-1]["position"]
@@ -221,7 +222,7 @@ def _changed_data(events: list[dict[str, Any]]) -> tuple[list[str], int, str]:
 
 
 def _missing_event(events: list[dict[str, Any]]) -> tuple[list[str], int, str]:
-    i = next(i for i, e in enumerate(events) if e["version"] == 2)
+    i = next(i for i, e in enumerate(events) if e["version"] == 2 and e["type"] != POLICY)
     deal = events[i]["deal_id"]
     following = next(j for j in range(i + 1, len(events)) if events[j]["deal_id"] == deal)
     lines = _lines(events)
@@ -230,13 +231,13 @@ def _missing_event(events: list[dict[str, Any]]) -> tuple[list[str], int, str]:
 
 
 def _swapped_lines(events: list[dict[str, Any]]) -> tuple[list[str], int, str]:
-    lines = _lines(events)
-    lines[1], lines[2] = lines[2], lines[1]
-    return lines, 2, "version 3 follows version 1"
+    lines = _lines(events)  # two policies, then a deal's versions 1, 2, 3
+    lines[3], lines[4] = lines[4], lines[3]
+    return lines, 4, "version 3 follows version 1"
 
 
 def _forged_hash_and_link(events: list[dict[str, Any]]) -> tuple[list[str], int, str]:
-    i = next(i for i, e in enumerate(events) if e["version"] == 3)
+    i = next(i for i, e in enumerate(events) if e["version"] == 3 and e["type"] != POLICY)
     forged = "ab" * 32
     events[i]["hash"] = forged
     for later in events[i + 1:]:
@@ -258,9 +259,11 @@ def _duplicated_line(events: list[dict[str, Any]]) -> tuple[list[str], int, str]
     return lines, 6, "does not follow"
 
 
-def _unknown_policy(events: list[dict[str, Any]]) -> tuple[list[str], int, str]:
-    events[-1]["policy_version"] = "1999-01-01"
-    return _lines(events), len(events), "policy book"
+def _a_deal_event_on_the_program_stream(
+    events: list[dict[str, Any]],
+) -> tuple[list[str], int, str]:
+    events[1]["type"] = "BoardVoted"
+    return _lines(events), 2, "holds PolicyAdopted events"
 
 
 def _unknown_key(events: list[dict[str, Any]]) -> tuple[list[str], int, str]:
@@ -270,7 +273,7 @@ def _unknown_key(events: list[dict[str, Any]]) -> tuple[list[str], int, str]:
 
 @pytest.mark.parametrize("corrupt", [
     _changed_data, _missing_event, _swapped_lines, _forged_hash_and_link, _not_json,
-    _duplicated_line, _unknown_policy, _unknown_key,
+    _duplicated_line, _a_deal_event_on_the_program_stream, _unknown_key,
 ], ids=lambda f: f.__name__.strip("_"))
 async def test_a_file_that_fails_verification_is_refused_whole_naming_its_line(
     client: httpx.AsyncClient, target: Settings, tmp_path: Path, corrupt: Corrupt
@@ -306,3 +309,32 @@ async def test_import_reads_standard_input(
     assert result.exit_code == 0, result.output
     assert f"imported {len(events)} events" in result.output
     assert raw_rows(target) == raw_rows(settings)
+
+
+async def test_an_imported_log_keeps_its_program_stream_and_adopts_nothing_more(
+    client: httpx.AsyncClient, settings: Settings, target: Settings, tmp_path: Path
+):
+    events = await populate(client)
+    file = tmp_path / "ledger.jsonl"
+    assert run(["export", "-o", str(file)], settings).exit_code == 0
+    assert run(["import", str(file)], target).exit_code == 0
+    async with ledger_client(target) as imported:
+        assert await whole_log(imported) == events
+        listed = (await imported.get("/v1/policies", headers=auth("reader"))).json()
+        assert [p["hash"] for p in listed["policies"]] == [e["hash"] for e in events[:2]]
+
+
+async def test_a_log_without_a_program_stream_gets_the_shipped_policies_at_its_next_start(
+    client: httpx.AsyncClient, target: Settings, tmp_path: Path
+):
+    """A v1 export has no program stream: import it, then start."""
+    deals_only = [e for e in await populate(client) if e["type"] != POLICY]
+    file = tmp_path / "v1.jsonl"
+    file.write_text("".join(line + "\n" for line in _lines(deals_only)), encoding="utf-8")
+    assert run(["import", str(file)], target).exit_code == 0
+    async with ledger_client(target) as started:
+        log = await whole_log(started)
+        assert log[:-2] == deals_only
+        assert [(e["type"], e["data"]["id"], e["actor"]) for e in log[-2:]] == [
+            (POLICY, "2025-05-13", "system"), (POLICY, "2026-11-30", "system")]
+        assert log[-2]["position"] > deals_only[-1]["position"]

@@ -5,7 +5,9 @@ ledger balances after every batch."""
 
 from __future__ import annotations
 
+import copy
 import json
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -82,22 +84,49 @@ def amount_up_to(data: st.DataObject, ceiling: int) -> int:
     return data.draw(st.one_of(st.just(ceiling), st.integers(1, ceiling)))
 
 
+TODAY = datetime.now(UTC).date().isoformat()  # the events below occur when posted
+
+
+def licensed(d: ReferenceDeal) -> bool:
+    """Whether the license gate passes today for the deal's controlled items."""
+    return all(any(lic.valid_on(TODAY) and eccn in lic.eccns for lic in d.licenses.values())
+               for eccn in d.controlled)
+
+
+def reversible(d: ReferenceDeal) -> list[int]:
+    """The money events whose reversal keeps every balance."""
+    out = []
+    for version in sorted(set(d.money) - d.reversed):
+        trial = copy.deepcopy(d)
+        trial.reversed.add(version)
+        if trial.outstanding >= 0 and trial.undisbursed >= 0 and \
+                trial.recovered <= trial.claims_paid:
+            out.append(version)
+    return out
+
+
 def next_event(data: st.DataObject, d: ReferenceDeal) -> tuple[str, dict[str, Any]] | None:
     """One valid next event for the deal as the reference sees it, or None to stop."""
     options = ["stop"]  # weights below lean towards progress, so money events are common
+    approved = [ref for ref, lic in d.licenses.items() if lic.status == "approved"]
     if not d.closed and not d.financed:
-        licensed = not d.controlled or "approved" in d.licenses.values()
-        options += ["request_license", "vote_against", "close"]
+        options += ["request_license", "vote_against", "close", "amend"]
         options += ["vote_for"] * (1 if d.board == "approved" else 3)
-        if any(s == "requested" for s in d.licenses.values()):
+        if any(lic.status == "requested" for lic in d.licenses.values()):
             options += ["approve_license"] * 3 + ["deny_license"]
-        if d.board == "approved" and licensed:
+        if d.board == "approved" and licensed(d) and min(d.approved, d.requested) > 0:
             options += ["finance"] * 6
+    if approved and not d.closed:
+        options += ["revoke"]
     if d.financed:
-        if d.committed - d.cancelled - d.disbursed > 0:
+        if d.committed - d.cancelled - d.disbursed > 0 and licensed(d):
             options += ["disburse"] * 3
         if d.outstanding > 0:
             options += ["repay"] * 2 + (["claim"] * 2 if d.instrument != "direct_loan" else [])
+        if d.claims_paid > d.recovered:
+            options += ["recover"] * 2
+        if reversible(d):
+            options += ["reverse"] * 2
         if d.undisbursed > 0:
             options += ["cancel_part"]
     kind = data.draw(st.sampled_from(options))
@@ -108,12 +137,25 @@ def next_event(data: st.DataObject, d: ReferenceDeal) -> tuple[str, dict[str, An
         return "LicenseRequested", {"application_ref": f"Z-{len(d.licenses) + 1}",
                                     "eccns": [eccn]}
     if kind in ("approve_license", "deny_license"):
-        pending = sorted(r for r, s in d.licenses.items() if s == "requested")
+        pending = sorted(r for r, lic in d.licenses.items() if lic.status == "requested")
         ref = data.draw(st.sampled_from(pending))
         if kind == "deny_license":
             return "CommerceLicenseDenied", {"application_ref": ref, "reason": "diversion risk"}
         return "CommerceLicenseApproved", {"application_ref": ref, "license_number": f"D-{ref}",
                                            "eccns": [eccn], "valid_until": "2030-12-31"}
+    if kind == "revoke":
+        number = d.licenses[data.draw(st.sampled_from(approved))].number
+        if all(lic.revoked_from for lic in d.licenses.values() if lic.number == number):
+            return None
+        later = data.draw(st.booleans())  # from a date still ahead, or at once
+        return "CommerceLicenseRevoked", {"license_number": number, "reason": "diversion",
+                                          **({"effective_date": "2099-01-01"} if later else {})}
+    if kind == "amend":
+        ceiling = d.contract * 85 // 100
+        if d.term == "medium":
+            ceiling = min(ceiling, MEDIUM_MAX)
+        return "DealAmended", {"financed_amount": text(amount_up_to(data, ceiling)),
+                               "reason": "resized"}
     if kind == "vote_for":
         return "BoardVoted", {"meeting_date": "2026-06-01", "votes_for": 4, "votes_against": 1,
                               "abstentions": 0, "decision": "approved",
@@ -124,8 +166,9 @@ def next_event(data: st.DataObject, d: ReferenceDeal) -> tuple[str, dict[str, An
     if kind == "close":
         return "DealCancelled", {"reason": "buyer withdrew"}
     if kind == "finance":
-        return "DealFinanced", financing_for(d.instrument,
-                                             amount=text(amount_up_to(data, d.approved)))
+        amount = amount_up_to(data, min(d.approved, d.requested))
+        return "DealFinanced", financing_for(d.instrument, amount=text(amount),
+                                             final_maturity_date=maturity(d))
     if kind == "disburse":
         amount = amount_up_to(data, d.committed - d.cancelled - d.disbursed)
         return "FundsDisbursed", {"amount": text(amount), "reference": f"D{d.version}"}
@@ -137,10 +180,22 @@ def next_event(data: st.DataObject, d: ReferenceDeal) -> tuple[str, dict[str, An
     if kind == "claim":
         amount = amount_up_to(data, d.outstanding)
         return "ClaimPaid", {"amount": text(amount), "reference": f"C{d.version}"}
+    if kind == "recover":
+        amount = amount_up_to(data, d.claims_paid - d.recovered)
+        return "RecoveryReceived", {"amount": text(amount), "reference": f"V{d.version}"}
+    if kind == "reverse":
+        return "EventReversed", {"version": data.draw(st.sampled_from(reversible(d))),
+                                 "reason": "posted in error"}
     if data.draw(st.booleans()):  # the whole undisbursed commitment
         return "DealCancelled", {"reason": "no longer needed"}
     amount = data.draw(st.integers(1, d.undisbursed))
     return "DealCancelled", {"reason": "no longer needed", "amount": text(amount)}
+
+
+def maturity(d: ReferenceDeal) -> str:
+    """A final maturity within the tenor (plus one year) of today."""
+    year = int(TODAY[:4]) + d.tenor
+    return f"{year}-06-15"
 
 
 def draw_history(data: st.DataObject) -> tuple[list[ReferenceDeal], list[list[Command]]]:
@@ -149,13 +204,13 @@ def draw_history(data: st.DataObject) -> tuple[list[ReferenceDeal], list[list[Co
     queues: list[list[Command]] = []
     for i in range(data.draw(st.integers(1, 5), label="deals")):
         body = draw_application(data, f"PROP-{i + 1}")
-        deal = ReferenceDeal.applied(body)
+        deal = ReferenceDeal.applied(body, TODAY)
         commands = [Command("DealApplied", body)]
-        for _ in range(data.draw(st.integers(0, 7))):
+        for _ in range(data.draw(st.integers(0, 9))):
             drawn = next_event(data, deal)
             if drawn is None:
                 break
-            deal.apply(*drawn)
+            deal.apply(*drawn, TODAY)
             commands.append(Command(drawn[0], drawn[1], deal_id=UUID(deal_id(deal))))
         deals.append(deal)
         queues.append(commands)
@@ -250,7 +305,7 @@ def assert_read_models_match_the_fold(runner: Runner, ledger: Any, deals: list[R
         t, at = runner.active(conn, "portfolio")
         expected = expected_portfolio(deals, head)
         assert portfolio.read(conn, t, at) == expected
-        assert portfolio.from_events(written, ledger.policies) == expected
+        assert portfolio.from_events(written, ledger.policy_book()) == expected
 
         t, at = runner.active(conn, "exposure")
         sums = exposure.totals(conn, t)
@@ -319,4 +374,5 @@ def test_the_model_draws_histories_the_ledger_accepts_on_every_path() -> None:
 
     collect()
     assert {"DealFinanced", "FundsDisbursed", "RepaymentReceived", "ClaimPaid",
-            "DealCancelled", "CommerceLicenseDenied"} <= seen, seen
+            "DealCancelled", "CommerceLicenseDenied", "CommerceLicenseRevoked", "DealAmended",
+            "RecoveryReceived", "EventReversed"} <= seen, seen
