@@ -10,8 +10,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev]"
+$(STAMP): pyproject.toml client/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev]" -e client
 	touch $(STAMP)
 
 migrate: $(STAMP)
@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check domain projections service tests tools migrations
+	$(BIN)/ruff check domain projections service tests tools migrations client
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

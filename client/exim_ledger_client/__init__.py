@@ -1,0 +1,25 @@
+"""Typed Python client of the ExportAI Deal Ledger: ``LedgerClient`` and its async twin
+``AsyncLedgerClient``. Results are dataclasses (``models``); a refusal raises
+``LedgerProblem``. It depends on httpx only."""
+
+from exim_ledger_client._async import AsyncLedgerClient
+from exim_ledger_client._core import NO_RETRY, Retry
+from exim_ledger_client._sync import LedgerClient
+from exim_ledger_client.errors import LedgerProblem
+from exim_ledger_client.models import (
+    CategoryFigures,
+    Deal,
+    Envelope,
+    EventPage,
+    Figures,
+    Policies,
+    Policy,
+    Portfolio,
+    Verification,
+)
+
+__all__ = [
+    "NO_RETRY", "AsyncLedgerClient", "CategoryFigures", "Deal", "Envelope", "EventPage",
+    "Figures", "LedgerClient", "LedgerProblem", "Policies", "Policy", "Portfolio", "Retry",
+    "Verification",
+]

@@ -1,0 +1,122 @@
+"""The API's operations, declared once for both clients: each function builds the ``Call``
+its method sends, and ``Operations`` binds them as methods of a sync or async client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, overload
+from uuid import UUID
+
+from exim_ledger_client._core import Call, P, T, post, read_json, timestamp
+from exim_ledger_client.models import (
+    Deal,
+    Envelope,
+    EventPage,
+    Policies,
+    Portfolio,
+    Verification,
+    envelopes,
+)
+
+if TYPE_CHECKING:
+    from exim_ledger_client import AsyncLedgerClient, LedgerClient
+
+Data = Mapping[str, Any]
+
+
+def apply(data: Data, *, idempotency_key: str | None = None) -> Call[Envelope]:
+    """``POST /v1/deals``: open a deal with its ``DealApplied`` data (which may hold
+    ``occurred_at``); the event's envelope."""
+    return post("/v1/deals", data, Envelope.from_json, idempotency_key)
+
+
+def append(deal_id: UUID | str, type: str, data: Data, expected_version: int | None = None,
+           *, occurred_at: datetime | str | None = None,
+           idempotency_key: str | None = None) -> Call[Envelope]:
+    """``POST /v1/deals/{deal_id}/events``: record an event of ``type``; with
+    ``expected_version``, only if the deal is at that version (else ``version_conflict``)."""
+    body: dict[str, Any] = {"type": type, "data": data}
+    if expected_version is not None:
+        body["expected_version"] = expected_version
+    if occurred_at is not None:
+        body["occurred_at"] = timestamp(occurred_at)
+    return post(f"/v1/deals/{deal_id}/events", body, Envelope.from_json, idempotency_key)
+
+
+def batch(events: Sequence[Data], *, idempotency_key: str | None = None
+          ) -> Call[list[Envelope]]:
+    """``POST /v1/batches``: up to 1000 events, all or nothing; each item names its deal by
+    ``deal_id`` or ``application_number``. Their envelopes, in order."""
+    return post("/v1/batches", {"events": list(events)}, envelopes, idempotency_key)
+
+
+def deal(deal_id: UUID | str, as_of: datetime | str | None = None) -> Call[Deal]:
+    """``GET /v1/deals/{deal_id}``: its derived state, now or as the ledger knew it at
+    ``as_of``."""
+    params = {"as_of": timestamp(as_of)} if as_of is not None else {}
+    return Call("GET", f"/v1/deals/{deal_id}", read_json(Deal.from_json), params)
+
+
+def events_page(after: int = 0, limit: int = 1000) -> Call[EventPage]:
+    """``GET /v1/events``: the page of the global log after position ``after``."""
+    return Call("GET", "/v1/events", read_json(EventPage.from_json),
+                {"after": after, "limit": limit})
+
+
+def portfolio(min_position: int | None = None) -> Call[Portfolio]:
+    """``GET /v1/portfolio``; with ``min_position`` (a write's position), once it reflects
+    that write (read-your-writes)."""
+    params = {"min_position": min_position} if min_position is not None else {}
+    return Call("GET", "/v1/portfolio", read_json(Portfolio.from_json), params)
+
+
+def policies() -> Call[Policies]:
+    """``GET /v1/policies``: every adopted policy version, and the one in force."""
+    return Call("GET", "/v1/policies", read_json(Policies.from_json))
+
+
+def adopt_policy(version: Data, *, idempotency_key: str | None = None) -> Call[Envelope]:
+    """``POST /v1/policies`` (admin): adopt a new policy version; its event's envelope."""
+    return post("/v1/policies", version, Envelope.from_json, idempotency_key)
+
+
+def verify(deal_id: UUID | str | None = None) -> Call[Verification]:
+    """``GET /v1/audit/verify`` (auditor): recompute every hash and chain, or one deal's."""
+    params = {"deal_id": str(deal_id)} if deal_id is not None else {}
+    return Call("GET", "/v1/audit/verify", read_json(Verification.from_json), params)
+
+
+class Operation(Generic[P, T]):
+    """A method made of a ``Call`` builder: the client it is read from sends the call (a
+    sync client answers, an async one returns a coroutine)."""
+
+    def __init__(self, build: Callable[P, Call[T]]) -> None:
+        self.build = build
+        self.__doc__ = build.__doc__
+
+    @overload
+    def __get__(self, client: None, owner: type[Any]) -> Operation[P, T]: ...
+    @overload
+    def __get__(self, client: LedgerClient, owner: type[Any]) -> Callable[P, T]: ...
+    @overload
+    def __get__(self, client: AsyncLedgerClient, owner: type[Any]
+                ) -> Callable[P, Coroutine[Any, Any, T]]: ...
+
+    def __get__(self, client: LedgerClient | AsyncLedgerClient | None,
+                owner: type[Any]) -> Any:
+        return self if client is None else client._bind(self.build)
+
+
+class Operations:
+    """The operations both clients have (their ``events`` and ``stream`` iterate)."""
+
+    apply = Operation(apply)
+    append = Operation(append)
+    batch = Operation(batch)
+    deal = Operation(deal)
+    page = Operation(events_page)
+    portfolio = Operation(portfolio)
+    policies = Operation(policies)
+    adopt_policy = Operation(adopt_policy)
+    verify = Operation(verify)

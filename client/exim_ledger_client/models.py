@@ -1,0 +1,202 @@
+"""Typed results: dataclasses built from the API's JSON (SPEC §2-§4).
+
+Money is ``Decimal``, timestamps are aware ``datetime``s, ids are ``UUID``s; every other
+value is kept as the JSON gave it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar, get_args, get_type_hints
+from uuid import UUID
+
+D = TypeVar("D")
+_PARSERS: dict[Any, Callable[[Any], Any]] = {
+    Decimal: Decimal, datetime: datetime.fromisoformat, date: date.fromisoformat, UUID: UUID,
+}
+
+
+def build(cls: type[D], raw: Mapping[str, Any]) -> D:
+    """An instance of the dataclass ``cls`` from a JSON object: its fields converted by their
+    types; the keys it has no field for go to its ``extra`` field, if it has one, else are
+    ignored (a newer server may send more)."""
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    values = {name: _convert(hints[name], raw[name]) for name in names if name in raw}
+    if "extra" in names:
+        values["extra"] = {k: v for k, v in raw.items() if k not in names}
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    kinds = get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    parser = next((_PARSERS[k] for k in kinds if k in _PARSERS), None)
+    return parser(value) if parser else value
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One event as stored and hashed (SPEC §3)."""
+
+    event_id: UUID
+    deal_id: UUID
+    version: int
+    position: int
+    type: str
+    data: dict[str, Any]
+    occurred_at: datetime
+    recorded_at: datetime
+    actor: str
+    source: str | None
+    correlation_id: str | None
+    idempotency_key: str | None
+    policy_version: str
+    prev_hash: str | None
+    hash: str
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Envelope:
+        return build(cls, raw)
+
+
+def envelopes(raw: Mapping[str, Any]) -> list[Envelope]:
+    """The envelopes of a ``{"events": [...]}`` body."""
+    return [Envelope.from_json(e) for e in raw["events"]]
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """A page of the global log; ``next_after`` is where the next page starts."""
+
+    events: list[Envelope]
+    next_after: int
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> EventPage:
+        return cls(envelopes(raw), raw["next_after"])
+
+
+@dataclass(frozen=True)
+class Deal:
+    """A deal's derived state: SPEC's fields; every other key the server sends (the
+    parties, items, licenses, board vote, ...) is kept in ``extra``."""
+
+    deal_id: UUID
+    application_number: str
+    version: int
+    stage: str
+    license_status: str
+    board_status: str
+    buyer_country: str
+    instrument: str
+    term: str
+    controlled_eccns: list[str]
+    requested: Decimal
+    approved: Decimal
+    committed: Decimal
+    disbursed: Decimal
+    principal_repaid: Decimal
+    interest_received: Decimal
+    claims_paid: Decimal
+    cancelled: Decimal
+    recovered: Decimal
+    outstanding: Decimal
+    undisbursed: Decimal
+    exposure: Decimal
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Deal:
+        return build(cls, raw)
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Sums of the per-deal figures over a set of deals."""
+
+    deals: int
+    requested: Decimal
+    approved: Decimal
+    committed: Decimal
+    disbursed: Decimal
+    outstanding: Decimal
+    exposure: Decimal
+    recovered: Decimal = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class CategoryFigures:
+    deals: int  # deals with an item of the category
+    item_value: Decimal
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    """``GET /v1/portfolio``; each breakdown maps its key (a country, an instrument, ...)
+    to its figures."""
+
+    position: int
+    totals: Figures
+    by_stage: dict[str, int]
+    by_country: dict[str, Figures]
+    by_instrument: dict[str, Figures]
+    by_term: dict[str, Figures]
+    by_category: dict[str, CategoryFigures]
+    as_of: datetime | None = None
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Portfolio:
+        def rows(key: str, kind: type[D]) -> dict[str, D]:
+            return {row[key]: build(kind, row) for row in raw[f"by_{key}"]}
+
+        return cls(raw["position"], build(Figures, raw["totals"]), dict(raw["by_stage"]),
+                   rows("country", Figures), rows("instrument", Figures), rows("term", Figures),
+                   rows("category", CategoryFigures), _convert(datetime, raw.get("as_of")))
+
+
+@dataclass(frozen=True)
+class Policy:
+    """An adopted policy version, with who adopted it, when, and its event's hash."""
+
+    id: str
+    effective_from: date
+    embargoed: list[str]
+    restricted_for_controlled: list[str]
+    controlled_eccn_patterns: list[str]
+    designated_countries: list[str] | None
+    max_backdating_days: int
+    adopted_at: datetime
+    adopted_by: str
+    hash: str
+    position: int
+
+
+@dataclass(frozen=True)
+class Policies:
+    policies: list[Policy]  # by effective date
+    in_force: str  # the id of the version in force today
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Policies:
+        return cls([build(Policy, p) for p in raw["policies"]], raw["in_force"])
+
+
+@dataclass(frozen=True)
+class Verification:
+    """``GET /v1/audit/verify``: ``failures`` lists at most 1000 of ``failures_total``."""
+
+    ok: bool
+    events_checked: int
+    failures: list[dict[str, Any]]
+    failures_total: int
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Verification:
+        return build(cls, raw)
