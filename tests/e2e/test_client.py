@@ -1,0 +1,121 @@
+"""The Python client (``exim_ledger_client``) against a real ``exim-ledger serve``: a whole
+lifecycle, batches, time travel, read-your-writes, paging and problems, sync and async.
+(The client is the same whatever the store, so the server runs on SQLite.)"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from exim_ledger_client import AsyncLedgerClient, LedgerClient, LedgerProblem
+
+from tests.conftest import KEYS, auth
+from tests.factories import (
+    application,
+    event,
+    financing_for,
+    lifecycle_to_financed,
+    uncontrolled_application,
+)
+from tests.live_server import LiveServer, migrated_sqlite
+
+
+@pytest.fixture
+def live_database_url(tmp_path: Path) -> str:
+    return migrated_sqlite(tmp_path)
+
+
+def test_a_deal_lives_its_whole_life_through_the_client(live_server: LiveServer):
+    with LedgerClient(live_server.url, KEYS["admin"], source="origination") as ledger:
+        applied = ledger.apply(application())
+        deal_id = applied.deal_id
+        steps = [*lifecycle_to_financed(),
+                 event("FundsDisbursed", amount="5000000", reference="WIRE-1")]
+        for version, step in enumerate(steps, start=1):
+            last = ledger.append(deal_id, step["type"], step["data"], expected_version=version)
+        last = ledger.append(deal_id, "RepaymentReceived", {
+            "principal": "1000000", "interest": "62500", "reference": "PAY-1"},
+            occurred_at=datetime.now(UTC))
+        deal = ledger.deal(deal_id)
+        with pytest.raises(LedgerProblem) as conflict:
+            ledger.append(deal_id, "DealCancelled", {"reason": "late"}, expected_version=1)
+        portfolio = ledger.portfolio(min_position=last.position)
+        earlier = ledger.deal(deal_id, as_of=applied.recorded_at)
+        whole, one = ledger.verify(), ledger.verify(deal_id)
+        policies = ledger.policies()
+    assert (applied.version, applied.type, applied.source) == (1, "DealApplied", "origination")
+    assert (last.version, last.prev_hash is not None) == (7, True)
+    assert (deal.version, deal.stage, deal.license_status) == (7, "repaying", "approved")
+    assert (deal.outstanding, deal.exposure) == (Decimal("4000000.00"), Decimal("7500000.00"))
+    assert deal.extra["buyer"] == {"name": "Rheinland Rechenzentrum GmbH", "country": "DE"}
+    assert (conflict.value.status, conflict.value.code) == (409, "version_conflict")
+    assert conflict.value.body["current_version"] == 7
+    assert portfolio.position >= last.position
+    assert (portfolio.totals.deals, portfolio.by_stage["repaying"]) == (1, 1)
+    assert portfolio.by_country["DE"].exposure == deal.exposure
+    assert (earlier.version, earlier.stage) == (1, "applied")
+    assert (whole.ok, whole.events_checked, one.events_checked) == (True, last.position, 7)
+    assert policies.in_force in [p.id for p in policies.policies] and len(policies.policies) == 2
+
+
+async def test_the_async_client_posts_a_batch_once_and_reads_it_back(live_server: LiveServer):
+    body = uncontrolled_application()
+    number = body["application_number"]
+    items = [{"type": "DealApplied", "data": body},
+             {**event("BoardVoted", meeting_date="2026-06-01", votes_for=3, votes_against=0,
+                      abstentions=0, decision="approved", approved_amount="8500000"),
+              "application_number": number},
+             {**event("DealFinanced", **financing_for("loan_guarantee")),
+              "application_number": number}]
+    async with AsyncLedgerClient(live_server.url, KEYS["admin"]) as ledger:
+        written = await ledger.batch(items, idempotency_key=f"batch-{number}")
+        again = await ledger.batch(items, idempotency_key=f"batch-{number}")
+        deal = await ledger.deal(written[0].deal_id)
+        portfolio = await ledger.portfolio(min_position=written[-1].position)
+        log = [e async for e in ledger.events(after=written[0].position - 1, limit=1)]
+    assert [e.version for e in written] == [1, 2, 3] and again == written
+    assert (deal.stage, deal.committed) == ("financed", Decimal("8500000.00"))
+    assert portfolio.totals.committed == deal.committed
+    assert log == written  # the replayed batch wrote nothing
+
+
+def test_problems_carry_the_code_status_detail_and_each_bad_field(live_server: LiveServer):
+    with LedgerClient(live_server.url, KEYS["writer"]) as ledger:
+        with pytest.raises(LedgerProblem) as embargoed:
+            ledger.apply(application(buyer={"name": "Tehran Compute", "country": "IR"}))
+        with pytest.raises(LedgerProblem) as malformed:
+            ledger.apply(application(contract_value=10000000, tenor_years="5"))
+    assert (embargoed.value.status, embargoed.value.code) == (422, "destination_embargoed")
+    assert "IR" in embargoed.value.detail and embargoed.value.errors == []
+    assert (malformed.value.status, malformed.value.code) == (422, "validation_error")
+    assert [e["field"] for e in malformed.value.errors] == ["contract_value", "tenor_years"]
+
+
+async def test_async_problems_name_the_failing_batch_item_and_unknown_deals(
+    live_server: LiveServer,
+):
+    items = [{"type": "DealApplied", "data": application()},
+             {**event("FundsDisbursed", amount="1", reference="W-1"), "deal_id": str(uuid.uuid4())}]
+    async with AsyncLedgerClient(live_server.url, KEYS["admin"]) as ledger:
+        with pytest.raises(LedgerProblem) as unknown_item:
+            await ledger.batch(items)
+        with pytest.raises(LedgerProblem) as unknown:
+            await ledger.deal(uuid.uuid4())
+    assert (unknown_item.value.status, unknown_item.value.body["index"]) == (404, 1)
+    assert (unknown.value.status, unknown.value.code) == (404, "not_found")
+
+
+def test_events_pages_through_the_whole_log_to_its_end(live_server: LiveServer):
+    with LedgerClient(live_server.url, KEYS["writer"]) as ledger:
+        written = [ledger.apply(application()) for _ in range(5)]
+        paged = list(ledger.events(limit=2))
+        tail = list(ledger.events(after=written[2].position))
+    log = httpx.get(f"{live_server.url}/v1/events", params={"limit": 1000},
+                    headers=auth("reader")).json()["events"]
+    assert [e.position for e in paged] == [e["position"] for e in log]
+    assert [e.hash for e in paged] == [e["hash"] for e in log]
+    assert paged[-5:] == written and tail == written[3:]
