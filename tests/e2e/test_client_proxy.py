@@ -193,19 +193,26 @@ def recorded(server: LiveServer, application_number: str) -> list[Envelope]:
                 if e.data.get("application_number") == application_number]
 
 
+def retried_once(server: LiveServer, proxy: Proxy, kind: str) -> tuple[Exchange, Exchange]:
+    """Apply for a deal through ``proxy`` whose first POST fails: the two tries, after
+    checking they carried one Idempotency-Key and that the log holds the deal once."""
+    body = application()
+    envelope = apply_through(kind, proxy.url, body)
+    first, retry = proxy.posts()
+    assert first.headers["idempotency-key"] == retry.headers["idempotency-key"]
+    assert envelope.idempotency_key == first.headers["idempotency-key"]
+    assert recorded(server, body["application_number"]) == [envelope]
+    return first, retry
+
+
 @pytest.mark.parametrize("proxy", [("drop",)], indirect=True)
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_a_post_whose_answer_was_lost_is_retried_and_recorded_once(
     server: LiveServer, proxy: Proxy, kind: str
 ):
-    body = application()
-    envelope = apply_through(kind, proxy.url, body)
-    first, retry = proxy.posts()
-    assert first.fault == "drop" and first.answer  # the server did answer the first one
-    assert retry.headers["idempotency-key"] == first.headers["idempotency-key"]
+    lost, retry = retried_once(server, proxy, kind)
+    assert lost.fault == "drop" and lost.answer  # the server did answer the first try
     assert retry.answer.get("idempotency-replayed") == "true"
-    assert recorded(server, body["application_number"]) == [envelope]
-    assert envelope.idempotency_key == first.headers["idempotency-key"]
 
 
 @pytest.mark.parametrize("proxy", [("429",), ("503",)], indirect=True)
@@ -213,14 +220,10 @@ def test_a_post_whose_answer_was_lost_is_retried_and_recorded_once(
 def test_a_429_or_503_is_retried_with_the_same_key_after_its_retry_after(
     server: LiveServer, proxy: Proxy, kind: str
 ):
-    body = application()
-    envelope = apply_through(kind, proxy.url, body)
-    refused, retry = proxy.posts()
+    refused, retry = retried_once(server, proxy, kind)
     assert refused.fault in ("429", "503") and not refused.answer  # never reached the server
     assert retry.at - refused.at >= 1.0  # Retry-After: 1, not the 0.01 s back-off
-    assert retry.headers["idempotency-key"] == refused.headers["idempotency-key"]
     assert "idempotency-replayed" not in retry.answer
-    assert recorded(server, body["application_number"]) == [envelope]
 
 
 @pytest.mark.parametrize("proxy", [("503",) * 2], indirect=True)
