@@ -127,7 +127,8 @@ class Attempts:
 
 class Feed:
     """``GET /v1/events/stream`` across reconnections: each connection resumes after the
-    last event received (``Last-Event-ID``); failures in a row share one retry budget."""
+    last event received (``Last-Event-ID``); failures with nothing read between them share
+    one retry budget."""
 
     def __init__(self, after: int, retry: Retry) -> None:
         self.position = after
@@ -144,6 +145,7 @@ class Feed:
     def line(self, line: str) -> list[Envelope]:
         """The envelope this line of the stream completes, if any (SSE framing: ``data:``
         lines, a blank line ends an event; comments and other fields are skipped)."""
+        self.attempts.failures = 0  # the connection works (the server pings when idle)
         if line:
             name, _, value = line.partition(":")
             if name == "data":
@@ -154,7 +156,6 @@ class Feed:
         envelope = Envelope.from_json(json.loads("\n".join(self._data)))
         self._data.clear()
         self.position = envelope.position
-        self.attempts.failures = 0  # progress: only failures in a row count
         return [envelope]
 
     def closed(self, error: Exception | None = None) -> float:

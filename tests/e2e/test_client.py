@@ -1,6 +1,7 @@
 """The Python client (``exim_ledger_client``) against a real ``exim-ledger serve``: a whole
-lifecycle, batches, time travel, read-your-writes, paging and problems, sync and async.
-(The client is the same whatever the store, so the server runs on SQLite.)"""
+lifecycle, batches, time travel, read-your-writes, paging and problems, sync and async
+(the client is the same whatever the store, so the server runs on SQLite); and, on a fake
+transport, a gateway's error page and a server that is down."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from exim_ledger_client import AsyncLedgerClient, LedgerClient, LedgerProblem
+from exim_ledger_client import AsyncLedgerClient, LedgerClient, LedgerProblem, Retry
 
 from tests.conftest import KEYS, auth
 from tests.factories import (
@@ -119,3 +120,26 @@ def test_events_pages_through_the_whole_log_to_its_end(live_server: LiveServer):
     assert [e.position for e in paged] == [e["position"] for e in log]
     assert [e.hash for e in paged] == [e["hash"] for e in log]
     assert paged[-5:] == written and tail == written[3:]
+
+
+def test_an_error_that_is_no_problem_and_a_dead_server_are_reported_as_such():
+    tries: list[httpx.Request] = []
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        tries.append(request)
+        if request.method == "GET":
+            return httpx.Response(502, text="<html>Bad Gateway</html>")
+        raise httpx.ConnectError("connection refused", request=request)
+
+    transport = httpx.MockTransport(gateway)
+    with LedgerClient("http://ledger", "secret", transport=transport,
+                      retry=Retry(attempts=3, backoff=0.001)) as ledger:
+        with pytest.raises(LedgerProblem) as bad_gateway:
+            ledger.deal(uuid.uuid4())
+        with pytest.raises(httpx.ConnectError):
+            ledger.apply(application())
+    assert (bad_gateway.value.status, bad_gateway.value.code) == (502, "http_error")
+    assert "Bad Gateway" in bad_gateway.value.detail
+    posts = [r for r in tries if r.method == "POST"]
+    assert len(posts) == 3 and len({r.headers["idempotency-key"] for r in posts}) == 1
+    assert tries[0].headers["authorization"] == "Bearer secret"
