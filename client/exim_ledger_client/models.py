@@ -12,10 +12,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar, get_args, get_type_hints
+from typing import TYPE_CHECKING, Any, TypeVar, get_args, get_type_hints
 from uuid import UUID
 
-D = TypeVar("D")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+D = TypeVar("D", bound="DataclassInstance")
 _PARSERS: dict[Any, Callable[[Any], Any]] = {
     Decimal: Decimal, datetime: datetime.fromisoformat, date: date.fromisoformat, UUID: UUID,
 }
@@ -26,7 +29,7 @@ def build(cls: type[D], raw: Mapping[str, Any]) -> D:
     types; the keys it has no field for go to its ``extra`` field, if it has one, else are
     ignored (a newer server may send more)."""
     hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    names = {f.name for f in dataclasses.fields(cls)}
     values = {name: _convert(hints[name], raw[name]) for name in names if name in raw}
     if "extra" in names:
         values["extra"] = {k: v for k, v in raw.items() if k not in names}
