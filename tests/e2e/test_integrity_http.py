@@ -80,10 +80,12 @@ async def test_the_digest_commits_to_the_whole_log_and_is_signed(client: httpx.A
     assert tool.check_signature({**digest, "tree_size": digest["tree_size"] - 1}, key) is False
 
 
-async def test_an_empty_ledger_has_the_empty_root(client: httpx.AsyncClient):
-    digest = await get(client, "/v1/audit/digest")
-    assert (digest["tree_size"], digest["position"]) == (0, 0)
-    assert digest["root"] == hashlib.sha256(b"").hexdigest()
+async def test_the_empty_tree_has_the_empty_root(client: httpx.AsyncClient):
+    """A new ledger holds its two policies; the tree before them is the empty one."""
+    digest = await get(client, "/v1/audit/digest", min_position=2)
+    assert (digest["tree_size"], digest["position"]) == (2, 2)
+    proof = await get(client, "/v1/audit/consistency", first=0, second=2)
+    assert proof["first_root"] == hashlib.sha256(b"").hexdigest()
 
 
 async def test_every_inclusion_proof_verifies_at_every_size_and_fails_when_wrong(
