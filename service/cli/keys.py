@@ -1,15 +1,35 @@
-"""``keys create | list | revoke``."""
+"""``keys create | list | revoke | trail``; the trail names the operating-system user."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from service.cli.setup import engine_at_head, fail
-from service.keys import KeyStore, KeyStoreError
+from service.keys import Actor, KeyStore, KeyStoreError
 
 app = typer.Typer(help="API keys", no_args_is_help=True)
+T = TypeVar("T")
+
+
+def _with_keys(action: Callable[[KeyStore], T], code: int = 2) -> T:
+    """``action`` on the key store of a migrated database; a refusal exits with ``code``."""
+    with engine_at_head() as (_, engine):
+        try:
+            return action(KeyStore(engine))
+        except KeyStoreError as e:
+            raise fail(e.detail, code) from None
+
+
+def _print(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(str(row[c] or "") for c in columns))
+    Console().print(table)
 
 
 @app.command("create")
@@ -18,32 +38,30 @@ def keys_create(
     name: str = typer.Option(..., help="the key's name; recorded as the actor of its events"),
 ) -> None:
     """Create a key; its secret is printed once, alone on the last line."""
-    with engine_at_head() as (_, engine):
-        try:
-            secret = KeyStore(engine).create(role, name)
-        except KeyStoreError as e:
-            raise fail(str(e)) from None
+    created = _with_keys(lambda keys: keys.create(role, name, Actor.os_user("cli")))
     typer.echo(f"created {role} key {name!r}; keep the secret, it is not shown again:")
-    typer.echo(secret)
+    typer.echo(created["secret"])
 
 
 @app.command("list")
 def keys_list() -> None:
     """List keys (never their secrets)."""
-    with engine_at_head() as (_, engine):
-        keys = KeyStore(engine).list()
-    table = Table("name", "role", "created_at", "revoked_at")
-    for k in keys:
-        table.add_row(str(k["name"]), str(k["role"]), str(k["created_at"]),
-                      str(k["revoked_at"] or ""))
-    Console().print(table)
+    _print(("name", "role", "created_at", "revoked_at"), _with_keys(KeyStore.list))
 
 
 @app.command("revoke")
 def keys_revoke(name: str) -> None:
-    """Revoke a key; every instance refuses it within a second."""
-    with engine_at_head() as (_, engine):
-        revoked = KeyStore(engine).revoke(name)
-    if not revoked:
-        raise fail(f"no active key named {name!r}", 1)
+    """Revoke a key; every instance refuses it within a second, for good."""
+    _with_keys(lambda keys: keys.revoke(name, Actor.os_user("cli")), code=1)
     typer.echo(f"revoked {name!r}")
+
+
+@app.command("trail")
+def keys_trail(
+    name: Annotated[str | None, typer.Option(help="one key's entries only")] = None,
+    after: Annotated[int, typer.Option(min=0, help="entries after this id")] = 0,
+    limit: Annotated[int, typer.Option(min=1, help="at most this many entries")] = 1000,
+) -> None:
+    """Who created, revoked or tried to bootstrap which key, when and from where."""
+    _print(("id", "at", "name", "action", "actor", "origin", "detail"),
+           _with_keys(lambda keys: keys.trail(name, after, limit)))
