@@ -34,6 +34,7 @@ from service.api.routes import (
     portfolio,
     projections,
 )
+from service.api.routes import keys as key_admin
 from service.api.schemas import hoist_definitions, json_schema
 from service.db import check_at_head, create_engine
 from service.keys import KeyStore
@@ -137,7 +138,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
         return problems.problem(500, "internal_error", "an unexpected error occurred")
 
     for module in (deals, batches, log, portfolio, exposure, projections, policies, audit,
-                   integrity, ops):
+                   integrity, key_admin, ops):
         app.include_router(module.router)
     _complete_openapi(app)
     return app
