@@ -69,8 +69,11 @@ def verify(
 def export(
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="file to write (default: standard output)")] = None,
+    after: Annotated[int, typer.Option(
+        min=0, help="only the events after this position: an incremental export, the lines "
+                    "that follow an earlier export's")] = 0,
 ) -> None:
-    """Write the whole log (envelopes with hashes) as JSON Lines, in position order."""
+    """Write the log (envelopes with hashes) as JSON Lines, in position order."""
     from service.integrity.transfer import export_lines
 
     with ledger_session() as (ledger, _, _settings), _progress("exporting") as bar:
@@ -82,7 +85,7 @@ def export(
         handle: TextIO = (open(output, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
                           if output else sys.stdout)
         try:
-            for line in export_lines(ledger.store, progress=progress):
+            for line in export_lines(ledger.store, after, progress=progress):
                 handle.write(line)
             handle.flush()
         finally:
@@ -99,9 +102,11 @@ def import_(
         "--expect-root", help="refuse unless the file's Merkle root is this (hex), e.g. the "
                               "source ledger's signed digest root")] = None,
 ) -> None:
-    """Replay an export into an EMPTY ledger, checking every hash and chain link.
+    """Replay an export into an empty ledger, or continue a ledger that holds exactly the
+    file's first events (a whole export, then the incremental ones after it, concatenated).
 
-    Keeps ids, versions, times, actors and hashes; a file that fails writes nothing."""
+    Checks every hash and chain link, and the Merkle root of the events the ledger holds,
+    first. Keeps ids, versions, times, actors and hashes; a file that fails writes nothing."""
     from service.integrity.transfer import ImportRefused, LedgerNotEmpty, import_log
 
     with ledger_session() as (ledger, _, _settings):
@@ -122,5 +127,8 @@ def import_(
         finally:
             if handle is not sys.stdin:
                 handle.close()
+    if result.held:
+        typer.echo(f"the ledger held the file's first {result.held} events; their Merkle "
+                   f"root, recomputed from the ledger, is the file's: {result.held_root}")
     typer.echo(f"imported {result.events} events of {result.deals} deals up to position "
                f"{result.last_position}; Merkle root {result.root}")

@@ -111,18 +111,21 @@ class PostgresLedgerRecorder(GroupCommits, LogQueries, PostgresApplicationRecord
                     bound,
                 )
 
-    def import_events(self, rows: Iterable[ImportRow], batch: int = 1000) -> int:
+    def import_events(self, rows: Iterable[ImportRow], batch: int = 1000,
+                      after: int = 0) -> int:
         """Insert ``(deal_id, version, position, topic, state, recorded_at)`` rows with
-        their positions, in one transaction under the write lock, into an empty store
-        (else ``StreamConflict``). Anything ``rows`` raises rolls the whole import back."""
+        their positions, in one transaction under the write lock, into a store whose last
+        position is ``after`` (0: an empty one; else ``StreamConflict``). Anything ``rows``
+        raises rolls the whole import back."""
         count = 0
         try:
             with self.datastore.get_connection() as conn, conn.transaction(), \
                     conn.cursor() as cur:
                 self._lock(cur)
-                cur.execute(f"SELECT 1 FROM {EVENTS_TABLE} LIMIT 1")
-                if cur.fetchone() is not None:
-                    raise StreamConflict("the ledger already holds events")
+                cur.execute(f"SELECT coalesce(max(notification_id), 0) AS head "
+                            f"FROM {EVENTS_TABLE}")
+                if cur.fetchone() != {"head": after}:
+                    raise StreamConflict(f"the ledger's last position is not {after}")
                 last = 0
                 for chunk in chunks(rows, batch):
                     cur.execute(

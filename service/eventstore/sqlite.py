@@ -131,14 +131,17 @@ class SQLiteLedgerRecorder(GroupCommits, LogQueries, SQLiteApplicationRecorder):
             [(*b, now) for b in bind_results(accepted, positions)],
         )
 
-    def import_events(self, rows: Iterable[ImportRow], batch: int = 1000) -> int:
+    def import_events(self, rows: Iterable[ImportRow], batch: int = 1000,
+                      after: int = 0) -> int:
         """Insert ``(deal_id, version, position, topic, state, recorded_at)`` rows with
-        their positions, in one transaction under the write lock, into an empty store
-        (else ``StreamConflict``). Anything ``rows`` raises rolls the whole import back."""
+        their positions, in one transaction under the write lock, into a store whose last
+        position is ``after`` (0: an empty one; else ``StreamConflict``). Anything ``rows``
+        raises rolls the whole import back."""
         count = 0
         with self._write() as conn:
-            if conn.execute(f"SELECT 1 FROM {EVENTS_TABLE} LIMIT 1").fetchone():
-                raise StreamConflict("the ledger already holds events")
+            head = conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {EVENTS_TABLE}")
+            if head.fetchone()[0] != after:
+                raise StreamConflict(f"the ledger's last position is not {after}")
             for chunk in chunks(rows, batch):
                 conn.executemany(
                     f"INSERT INTO {EVENTS_TABLE} (rowid, originator_id, originator_version, "

@@ -1,5 +1,7 @@
-"""Export and import of the whole log as JSON Lines (SPEC §3): envelopes with their hashes
-in position order, replayed into an empty ledger only after every line is checked."""
+"""Export and import of the log as JSON Lines (SPEC §3): envelopes with their hashes in
+position order, replayed only after every line is checked, into an empty ledger or one that
+holds exactly the file's first lines. An export after a position is the next lines of the
+whole one: a whole export and the incremental ones after it, concatenated, are one file."""
 
 from __future__ import annotations
 
@@ -30,10 +32,11 @@ ENVELOPE_KEYS = (
 # ---- export -----------------------------------------------------------------------------
 
 
-def export_lines(store: LedgerRecorder, page: int = PAGE,
+def export_lines(store: LedgerRecorder, after: int = 0, page: int = PAGE,
                  progress: Progress | None = None) -> Iterator[str]:
-    """Every envelope (with hashes) in position order, one JSON object per line."""
-    after, count = 0, 0
+    """Every envelope (with hashes) after position ``after`` in position order, one JSON
+    object per line."""
+    count = 0
     while True:
         events = store.select_log(after, page)
         if not events:
@@ -57,10 +60,8 @@ class ImportRefused(LedgerError):
 
 
 class LedgerNotEmpty(LedgerError):
-    def __init__(self) -> None:
-        super().__init__("ledger_not_empty",
-                         "the ledger already holds events; import only into an empty one",
-                         status=409)
+    def __init__(self, detail: str) -> None:
+        super().__init__("ledger_not_empty", detail, status=409)
 
 
 @dataclass
@@ -69,6 +70,8 @@ class ImportResult:
     deals: int
     last_position: int
     root: str
+    held: int = 0  # the file's first events, which the ledger held already
+    held_root: str = ""
 
 
 ImportRow = tuple[UUID, int, int, str, bytes, str]
@@ -76,22 +79,76 @@ ImportRow = tuple[UUID, int, int, str, bytes, str]
 
 def import_log(store: LedgerRecorder, lines: Iterable[str],
                expect_root: str | None = None) -> ImportResult:
-    """Replay an export into an empty ledger with the original ids, versions, times,
-    actors and hashes, its program stream included. Every line is checked before it is
-    written and the whole import is one transaction: a file that fails
+    """Replay an export with the original ids, versions, times, actors and hashes, its
+    program stream included, into an empty ledger or one that holds exactly the file's
+    first events (the same envelopes at the same positions, whose Merkle root, recomputed
+    from the stored events, is the file's), continuing it. Every line is checked before
+    it is written and the whole import is one transaction: a file that fails
     (``ImportRefused``) writes nothing. Stored history is never judged again: no
     business rule runs."""
-    replay = _Replay()
+    head = store.head()
+    replay = _Replay(_Held(store, head))
     try:
-        count = store.import_events(replay.rows(lines, expect_root))
+        count = store.import_events(replay.rows(lines, expect_root), after=head)
     except StreamConflict:
-        raise LedgerNotEmpty() from None
+        raise LedgerNotEmpty(
+            "the ledger already holds events; import only into an empty one" if not head else
+            f"events were written after position {head} during the import") from None
     return ImportResult(count, len(replay.heads), replay.last_position,
-                        replay.tree.root().hex())
+                        replay.tree.root().hex(), replay.held.tree.size,
+                        replay.held.tree.root().hex())
+
+
+class _Held:
+    """The events a ledger holds, matched one by one with the file's first lines."""
+
+    def __init__(self, store: LedgerRecorder, head: int) -> None:
+        self.events = _stored(store, head)
+        self.tree = MerkleTree(NoStore())
+        self.closed = head == 0
+
+    def holds(self, ev: dict[str, Any]) -> bool:
+        """Whether the ledger holds the file's next line ``ev`` already."""
+        if self.closed:
+            return False
+        stored = next(self.events, None)
+        if stored is None:
+            return False
+        if stored != ev:
+            raise ValueError(f"the ledger holds another event at position "
+                             f"{stored['position']}: it does not hold the file's first lines")
+        self.tree.append_many([bytes.fromhex(event_hash(stored))])
+        return True
+
+    def close(self, line: int, file_tree: MerkleTree) -> None:
+        """Where the file goes past the ledger (or ends): the ledger holds no more, and the
+        Merkle root of its events' recomputed hashes is that of the file's first events."""
+        if self.closed:
+            return
+        self.closed = True
+        beyond = next(self.events, None)
+        if beyond is not None:
+            raise LedgerNotEmpty(f"the ledger holds events after the file's last line, from "
+                                 f"position {beyond['position']} on")
+        if self.tree.root() != file_tree.root():
+            raise ImportRefused(line, f"the ledger's Merkle root {self.tree.root().hex()} is "
+                                      f"not the file's {file_tree.root().hex()} over its first "
+                                      f"{self.tree.size} events")
+
+
+def _stored(store: LedgerRecorder, head: int) -> Iterator[dict[str, Any]]:
+    after = 0
+    while after < head:
+        page = store.select_log(after, PAGE)
+        if not page:
+            return
+        yield from page
+        after = int(page[-1]["position"])
 
 
 class _Replay:
-    def __init__(self) -> None:
+    def __init__(self, held: _Held) -> None:
+        self.held = held
         self.heads: dict[str, tuple[int, str]] = {}
         self.event_ids: set[int] = set()
         self.last_position = 0
@@ -99,20 +156,28 @@ class _Replay:
         self.tree = MerkleTree(NoStore())
 
     def rows(self, lines: Iterable[str], expect_root: str | None) -> Iterator[ImportRow]:
+        """The rows to write: the lines after those the ledger holds, each checked."""
         number = 0
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
-                yield self.row(line)
+                ev, row = self.row(line)
+                held = self.held.holds(ev)
             except (ValueError, KeyError, TypeError) as e:
                 raise ImportRefused(number, str(e)) from None
+            if not held:
+                self.held.close(number, self.tree)
+                yield row
+            self.tree.append_many([bytes.fromhex(ev["hash"])])
+        self.held.close(number, self.tree)
         root = self.tree.root().hex()
         if expect_root is not None and root != expect_root.lower():
             raise ImportRefused(number, f"the file's Merkle root is {root}, not the expected "
                                         f"{expect_root}")
 
-    def row(self, line: str) -> ImportRow:
+    def row(self, line: str) -> tuple[dict[str, Any], ImportRow]:
+        """The line's envelope, checked, and the row it is stored as."""
         ev = json.loads(line)
         if not isinstance(ev, dict):
             raise ValueError("not a JSON object")
@@ -145,9 +210,8 @@ class _Replay:
         self._check_chain(ev, str(deal_id), version)
         state = self._state(ev, type_name, deal_id)
         self.heads[str(deal_id)] = (version, ev["hash"])
-        self.tree.append_many([bytes.fromhex(ev["hash"])])
         topic = POLICY_ADOPTED_TOPIC if deal_id == PROGRAM_ID else f"{Deal.TOPIC}.{type_name}"
-        return deal_id, version, position, topic, _dumps(state), ev["recorded_at"]
+        return ev, (deal_id, version, position, topic, _dumps(state), ev["recorded_at"])
 
     def _check_order(self, ev: dict[str, Any], event_id: UUID, position: int) -> None:
         if position <= self.last_position:

@@ -1,6 +1,7 @@
 """``exim-ledger export`` then ``exim-ledger import`` into a second, empty database gives
 the same stored rows, the same Merkle root and the same projections, on SQLite and
-PostgreSQL; a file that fails verification is refused whole, naming its line."""
+PostgreSQL; a file that fails verification is refused whole, naming its line. An
+incremental export (``--after``) continues a ledger that holds exactly the earlier lines."""
 
 from __future__ import annotations
 
@@ -104,6 +105,13 @@ async def populate(client: httpx.AsyncClient) -> list[dict[str, Any]]:
     return await whole_log(client)
 
 
+async def grow(client: httpx.AsyncClient) -> list[dict[str, Any]]:
+    """The log after a new deal's lifecycle to financing is added to ``populate``'s."""
+    deal = await apply_deal(client)
+    await append_all(client, deal["deal_id"], lifecycle_to_financed())
+    return await whole_log(client)
+
+
 async def fresh_digest(client: httpx.AsyncClient, head: int) -> dict[str, Any]:
     r = await client.get("/v1/audit/digest", params={"min_position": head}, headers=AUDITOR)
     assert r.status_code == 200, r.text
@@ -196,16 +204,90 @@ async def test_positions_with_gaps_are_kept_and_the_root_does_not_depend_on_them
         assert r.status_code == 201 and r.json()["position"] > spaced[-1]["position"]
 
 
-async def test_import_refuses_a_ledger_that_already_holds_events(
+async def test_import_refuses_a_ledger_that_holds_events_beyond_the_file(
     client: httpx.AsyncClient, settings: Settings, tmp_path: Path
 ):
     events = await populate(client)
     exported = tmp_path / "ledger.jsonl"
     assert run(["export", "-o", str(exported)], settings).exit_code == 0
+    await apply_deal(client)
     result = run(["import", str(exported)], settings)
     assert result.exit_code == 1
-    assert "already holds events" in result.output
-    assert len(raw_rows(settings)) == len(events)
+    assert "holds events after the file's last line" in result.output
+    assert len(raw_rows(settings)) == len(events) + 1
+
+
+async def test_import_refuses_a_ledger_that_holds_other_events(
+    client: httpx.AsyncClient, settings: Settings, target: Settings, tmp_path: Path
+):
+    await populate(client)
+    exported = tmp_path / "ledger.jsonl"
+    assert run(["export", "-o", str(exported)], settings).exit_code == 0
+    async with ledger_client(target) as other:
+        await apply_deal(other)  # its own policies: adopted at other times
+    before = raw_rows(target)
+    result = run(["import", str(exported)], target)
+    assert result.exit_code == 1, result.output
+    assert "line 1:" in result.output and "another event at position 1" in result.output
+    assert "nothing imported" in result.output
+    assert raw_rows(target) == before
+
+
+async def test_importing_a_file_the_ledger_holds_whole_imports_nothing(
+    client: httpx.AsyncClient, settings: Settings, tmp_path: Path
+):
+    events = await populate(client)
+    exported = tmp_path / "ledger.jsonl"
+    assert run(["export", "-o", str(exported)], settings).exit_code == 0
+    before = raw_rows(settings)
+    result = run(["import", str(exported)], settings)
+    assert result.exit_code == 0, result.output
+    assert f"held the file's first {len(events)} events" in result.output
+    assert "imported 0 events" in result.output
+    assert raw_rows(settings) == before
+
+
+async def test_an_incremental_export_continues_a_ledger_that_holds_the_earlier_one(
+    client: httpx.AsyncClient, settings: Settings, target: Settings, tmp_path: Path
+):
+    first = await populate(client)
+    base = run(["export"], settings).stdout
+    assert run(["import", "-"], target, input=base).exit_code == 0
+    second = await grow(client)
+    head = first[-1]["position"]
+    increment = run(["export", "--after", str(head)], settings).stdout
+    assert [json.loads(line) for line in increment.splitlines()] == second[len(first):]
+    assert base + increment == run(["export"], settings).stdout
+    source_root = (await fresh_digest(client, second[-1]["position"]))["root"]
+
+    result = run(["import", "-"], target, input=base + increment)
+    assert result.exit_code == 0, result.output
+    assert f"held the file's first {len(first)} events" in result.output
+    assert f"imported {len(second) - len(first)} events" in result.output
+    assert source_root in result.output
+    assert raw_rows(target) == raw_rows(settings)
+    async with ledger_client(target) as continued:
+        report = (await continued.get("/v1/audit/verify", headers=AUDITOR)).json()
+        assert report["ok"] is True and report["events_checked"] == len(second)
+        digest = await fresh_digest(continued, second[-1]["position"])
+        assert digest["root"] == source_root
+
+
+async def test_a_ledger_that_moved_on_since_the_earlier_export_is_not_continued(
+    client: httpx.AsyncClient, settings: Settings, target: Settings, tmp_path: Path
+):
+    first = await populate(client)
+    base = run(["export"], settings).stdout
+    assert run(["import", "-"], target, input=base).exit_code == 0
+    async with ledger_client(target) as diverged:
+        await apply_deal(diverged)
+    before = raw_rows(target)
+    await grow(client)
+    increment = run(["export", "--after", str(first[-1]["position"])], settings).stdout
+    result = run(["import", "-"], target, input=base + increment)
+    assert result.exit_code == 1, result.output
+    assert f"line {len(first) + 1}:" in result.output and "nothing imported" in result.output
+    assert raw_rows(target) == before
 
 
 Corrupt = Callable[[list[dict[str, Any]]], tuple[list[str], int, str]]
