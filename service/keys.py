@@ -105,10 +105,14 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+def _storable(name: str) -> bool:
+    return 0 < len(name) <= 200 and name.isprintable() and ":" not in name and "," not in name
+
+
 def _check(role: str, name: str) -> None:
     if role not in ROLES:
         raise KeyStoreError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    if not name or len(name) > 200 or not name.isprintable() or ":" in name or "," in name:
+    if not _storable(name):
         raise KeyStoreError("name must be 1-200 printable characters without ':' or ','")
 
 
@@ -199,6 +203,8 @@ class KeyStore:
 
     def revoke(self, name: str, by: Actor) -> dict[str, Any]:
         """Revoke an active key; its view. Every instance refuses it within a second."""
+        if not _storable(name):  # no such key; and PostgreSQL text cannot even hold a NUL
+            raise KeyStoreError(f"no key named {name!r}", "not_found", 404)
         with self.engine.begin() as conn:
             done = conn.execute(
                 api_keys.update()

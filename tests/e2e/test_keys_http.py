@@ -90,8 +90,9 @@ async def test_a_revoked_key_is_refused_here_at_once_and_cannot_be_revoked_again
     assert_problem(await client.get("/v1/events", headers=bearer(secret)), 401, "unauthorized")
     again = await client.post("/v1/keys/origination/revoke", headers=ADMIN)
     assert_problem(again, 409, "key_already_revoked")
-    unknown = await client.post("/v1/keys/nobody/revoke", headers=ADMIN)
-    assert_problem(unknown, 404, "not_found")
+    for nobody in ("nobody", "no%00body", "x" * 201):
+        unknown = await client.post(f"/v1/keys/{nobody}/revoke", headers=ADMIN)
+        assert_problem(unknown, 404, "not_found")
 
 
 async def test_the_trail_records_api_changes_with_the_admin_keys_name(
