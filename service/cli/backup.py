@@ -17,14 +17,14 @@ from service.settings import Settings
 app = typer.Typer()
 
 POSTGRES_HOWTO = """\
-[bold]PostgreSQL is backed up with its own tools[/bold] (see docs/operations.md):
-  a consistent dump while the ledger serves:
+[bold]PostgreSQL is backed up with its own tools[/bold] (docs/operations.md):
+  a consistent dump, while the ledger serves:
     pg_dump --format=custom --file=ledger.dump "$LEDGER_DATABASE_URL"
   restored into a new, empty database:
     pg_restore --exit-on-error --no-owner --dbname=postgresql://.../ledger_restored ledger.dump
-  point-in-time recovery: a base backup and archived WAL
-    (archive_mode=on, archive_command), pg_basebackup --pgdata=base --wal-method=stream,
-    then recovery_target_time in the restored cluster"""
+  point-in-time recovery: archive the WAL (archive_mode = on, archive_command), take base backups
+    pg_basebackup --pgdata=base --format=tar --gzip --wal-method=stream --checkpoint=fast
+  and recover one with restore_command and recovery_target_time."""
 
 
 @app.command()
@@ -38,7 +38,7 @@ def backup(
 
     settings = Settings()
     if settings.is_postgres:
-        err.print(POSTGRES_HOWTO)
+        err.print(POSTGRES_HOWTO, soft_wrap=True)
         raise fail("exim-ledger backup copies SQLite ledgers only; use pg_dump (above)")
     if path.exists() or not path.parent.is_dir():
         raise fail(f"{path} exists, or its directory does not; back up to a new file")
