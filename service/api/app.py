@@ -13,6 +13,7 @@ import psycopg
 import sqlalchemy as sa
 from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import Depends, FastAPI, Request
+from fastapi.staticfiles import StaticFiles
 from pydantic import TypeAdapter
 from starlette.responses import Response
 
@@ -25,7 +26,9 @@ from service.api.responses import Problem
 from service.api.routes import (
     audit,
     batches,
+    dashboard,
     deals,
+    docs,
     exposure,
     integrity,
     log,
@@ -119,6 +122,8 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
         summary="Event-sourced, hash-chained ledger of EXIM's AI export financing deals.",
         lifespan=lifespan,
         dependencies=[Depends(clean_query)],
+        docs_url=None,  # served by routes/docs.py from the package's own assets
+        redoc_url=None,  # ReDoc loads its script and fonts from a CDN: no use offline
     )
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
@@ -138,8 +143,9 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
         return problems.problem(500, "internal_error", "an unexpected error occurred")
 
     for module in (deals, batches, log, portfolio, exposure, projections, policies, audit,
-                   integrity, key_admin, ops):
+                   integrity, key_admin, ops, dashboard, docs):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=dashboard.STATIC), name="static")
     _complete_openapi(app)
     return app
 

@@ -1,0 +1,40 @@
+"""The dashboard: one page served by the service, reading the public API in the browser.
+
+The page, its script and its assets load without a key; every data call carries the key
+the user enters in its ``Authorization`` header, so the HTML needs no authentication."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from starlette.responses import FileResponse, RedirectResponse, Response
+
+STATIC = Path(__file__).resolve().parents[2] / "static"
+
+# Everything from this origin and nothing inline: a script injected through a deal's text
+# could neither run nor send data elsewhere.
+CSP = "; ".join([
+    "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
+    "connect-src 'self'", "font-src 'self'", "object-src 'none'", "base-uri 'none'",
+    "form-action 'self'", "frame-ancestors 'none'",
+])
+PAGE_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+}
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+async def home() -> Response:
+    return RedirectResponse("/dashboard", status_code=307)
+
+
+@router.get("/dashboard")
+async def dashboard() -> Response:
+    return FileResponse(STATIC / "dashboard" / "index.html", media_type="text/html",
+                        headers=PAGE_HEADERS)

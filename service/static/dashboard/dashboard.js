@@ -1,0 +1,259 @@
+// The portfolio dashboard: reads /v1/portfolio and /v1/projections, and follows
+// /v1/events/stream, always with the key in the Authorization header (never in a URL).
+"use strict";
+
+const KEY_SLOT = "exim-ledger.api-key";
+const FEED_SIZE = 50;
+const CHART_COUNTRIES = 15;
+const FRESHNESS_EVERY_MS = 5000;
+const RETRY_MS = [1000, 2000, 5000, 10000];
+
+const $ = (selector) => document.querySelector(selector);
+const state = { key: null, seen: 0, refreshing: null, again: false,
+  stream: null, chart: null, timer: null };
+
+class KeyRefused extends Error {}
+
+async function api(path, init = {}) {
+  const response = await fetch(path, { ...init, cache: "no-store",
+    headers: { Authorization: `Bearer ${state.key}`, Accept: "application/json" } });
+  if (response.status === 401 || response.status === 403) {
+    const problem = await response.json().catch(() => ({}));
+    throw new KeyRefused(problem.detail || `the key was refused (${response.status})`);
+  }
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  return response;
+}
+
+const getJson = async (path) => (await api(path)).json();
+
+// Money arrives as decimal strings: group the digits without a detour through floats.
+function money(text) {
+  const [whole, cents] = String(text).split(".");
+  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return cents === undefined ? grouped : `${grouped}.${cents}`;
+}
+
+function cell(row, text, attributes = {}) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  for (const [name, value] of Object.entries(attributes)) td.setAttribute(name, value);
+  row.append(td);
+}
+
+function fillTable(tbody, rows, toCells) {
+  tbody.replaceChildren(...rows.map((item) => {
+    const tr = document.createElement("tr");
+    toCells(item, (text, attributes) => cell(tr, text, attributes));
+    return tr;
+  }));
+}
+
+function renderPortfolio(portfolio) {
+  for (const dd of document.querySelectorAll("[data-total]")) {
+    const value = portfolio.totals[dd.dataset.total];
+    dd.textContent = dd.dataset.total === "deals" ? String(value) : money(value);
+  }
+  $("#portfolio-position").textContent = String(portfolio.position);
+  const stages = Object.entries(portfolio.by_stage);
+  fillTable($("#by-stage"), stages, ([stage, count], add) => {
+    add(stage.replaceAll("_", " "), { "data-stage": stage });
+    add(String(count));
+  });
+  const countries = [...portfolio.by_country].sort(
+    (a, b) => Number(b.exposure) - Number(a.exposure) || a.country.localeCompare(b.country));
+  fillTable($("#by-country"), countries, (row, add) => {
+    add(row.country, { "data-country": row.country });
+    add(String(row.deals));
+    for (const figure of ["committed", "disbursed", "outstanding", "exposure"]) {
+      add(money(row[figure]));
+    }
+  });
+  renderChart(countries.slice(0, CHART_COUNTRIES));
+}
+
+function renderChart(countries) {
+  const labels = countries.map((row) => row.country);
+  // Millions, for the axis only: the tables keep the exact figures.
+  const values = countries.map((row) => Number(row.exposure) / 1e6);
+  if (!state.chart) {
+    state.chart = new window.Chart($("#exposure-chart"), {
+      type: "bar",
+      data: { labels, datasets: [{ label: "Exposure (USD million)", data: values,
+        backgroundColor: "#457b9d" }] },
+      options: { animation: false, maintainAspectRatio: false,
+        plugins: { legend: { display: false } },
+        scales: { y: { title: { display: true, text: "USD million" } } } },
+    });
+    return;
+  }
+  state.chart.data.labels = labels;
+  state.chart.data.datasets[0].data = values;
+  state.chart.update("none");
+}
+
+function renderProjections(answer) {
+  const rows = answer.projections;
+  fillTable($("#projections"), rows, (row, add) => {
+    add(row.name, { "data-projection": row.name });
+    add(String(row.position));
+    add(String(row.lag), { "data-lag": row.name });
+    add(row.last_error ? `${row.status}: ${row.last_error}` : row.status,
+      { "data-status": row.status });
+  });
+  const head = rows.length ? Math.max(...rows.map((row) => row.head)) : 0;
+  $("#head").textContent = String(head);
+  return head;
+}
+
+// One refresh at a time; events that arrive meanwhile ask for one more. A portfolio
+// behind the last event seen (the projection is still applying it) is read again.
+async function refresh() {
+  if (state.refreshing) { state.again = true; return state.refreshing; }
+  state.refreshing = (async () => {
+    do {
+      state.again = false;
+      const [portfolio, projections] = await Promise.all([
+        getJson("/v1/portfolio"), getJson("/v1/projections")]);
+      renderPortfolio(portfolio);
+      renderProjections(projections);
+      if (portfolio.position < state.seen) {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        state.again = true;
+      }
+    } while (state.again);
+  })().finally(() => { state.refreshing = null; });
+  return state.refreshing;
+}
+
+function showEvent(event) {
+  const li = document.createElement("li");
+  li.className = "fresh";
+  li.dataset.position = String(event.position);
+  const parts = [
+    ["position", `#${event.position}`], ["time", event.recorded_at.slice(0, 19) + "Z"],
+    ["type", event.type], ["deal", event.deal_id.slice(0, 8)], ["actor", event.actor],
+  ];
+  for (const [name, text] of parts) {
+    const span = document.createElement("span");
+    span.className = name;
+    span.textContent = text;
+    li.append(span);
+  }
+  const list = $("#events");
+  list.prepend(li);
+  while (list.children.length > FEED_SIZE) list.lastElementChild.remove();
+}
+
+function onEvent(message) {
+  const event = JSON.parse(message.data);
+  state.seen = Math.max(state.seen, event.position);
+  showEvent(event);
+  refresh().catch(fail);
+}
+
+// Server-Sent Events parsed by hand: EventSource cannot send an Authorization header.
+function parseFrames(buffer, deliver) {
+  let text = buffer.replace(/\r\n|\r(?=.)/gs, "\n");
+  let end;
+  while ((end = text.indexOf("\n\n")) >= 0) {
+    const frame = { id: null, event: "message", data: [] };
+    for (const line of text.slice(0, end).split("\n")) {
+      if (!line || line.startsWith(":")) continue;
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+      if (field === "data") frame.data.push(value);
+      else if (field === "id" || field === "event") frame[field] = value;
+    }
+    if (frame.data.length) deliver({ ...frame, data: frame.data.join("\n") });
+    text = text.slice(end + 2);
+  }
+  return text;
+}
+
+async function follow(after) {
+  const controller = new AbortController();
+  state.stream = controller;
+  const response = await api(`/v1/events/stream?after=${after}`,
+    { signal: controller.signal });
+  setConnection("live", "live");
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer = parseFrames(buffer + decoder.decode(value, { stream: true }), onEvent);
+  }
+}
+
+async function followForever(after) {
+  let attempt = 0;
+  while (state.key) {
+    try {
+      await follow(Math.max(after, state.seen));
+      attempt = 0;
+    } catch (error) {
+      if (error instanceof KeyRefused) return fail(error);
+      if (!state.key) return;
+    }
+    setConnection("reconnecting", "reconnecting…");
+    await new Promise((resolve) => setTimeout(resolve, RETRY_MS[Math.min(attempt, 3)]));
+    attempt += 1;
+  }
+}
+
+function setConnection(name, text) {
+  $("#connection").dataset.state = name;
+  $("#connection").textContent = text;
+}
+
+async function open() {
+  const head = renderProjections(await getJson("/v1/projections"));
+  sessionStorage.setItem(KEY_SLOT, state.key);  // accepted: kept for this tab only
+  $("#key-form").hidden = true;
+  $("#board").hidden = false;
+  $("#forget").hidden = false;
+  await refresh();
+  followForever(Math.max(head - FEED_SIZE, 0));
+  state.timer = setInterval(() => refresh().catch(fail), FRESHNESS_EVERY_MS);
+}
+
+function close(message) {
+  state.key = null;
+  sessionStorage.removeItem(KEY_SLOT);
+  if (state.stream) state.stream.abort();
+  clearInterval(state.timer);
+  $("#board").hidden = true;
+  $("#forget").hidden = true;
+  $("#key-form").hidden = false;
+  $("#key-error").textContent = message || "";
+  setConnection("idle", "not connected");
+}
+
+function fail(error) {
+  if (error instanceof KeyRefused) return close(error.message);
+  setConnection("reconnecting", `error: ${error.message}`);
+}
+
+async function start(key) {
+  state.key = key;
+  try {
+    await open();
+  } catch (error) {
+    close(error instanceof KeyRefused ? error.message
+      : `The ledger did not answer: ${error.message}`);
+  }
+}
+
+$("#key-form").addEventListener("submit", (submitted) => {
+  submitted.preventDefault();
+  const key = $("#key").value.trim();
+  $("#key").value = "";
+  if (key) start(key);
+});
+$("#forget").addEventListener("click", () => close("The key was forgotten."));
+
+const kept = sessionStorage.getItem(KEY_SLOT);
+if (kept) start(kept); else close();
