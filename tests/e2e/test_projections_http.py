@@ -372,3 +372,11 @@ def test_the_live_feed_streams_events_after_a_position_and_resumes_from_last_eve
                             on_open=write_one_more)
         assert live[0]["event"] == "DealCancelled"
         assert int(live[0]["id"]) > positions[-1]
+
+
+async def test_each_projection_says_when_it_moved_in_utc(client: httpx.AsyncClient):
+    await apply_deal(client)
+    await fresh(client, "/v1/portfolio", 1)
+    r = await client.get("/v1/projections", headers=auth("reader"))
+    moved = [p["updated_at"] for p in r.json()["projections"] if p["updated_at"]]
+    assert moved and all(m.endswith("Z") for m in moved), moved

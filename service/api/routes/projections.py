@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
+from domain.chain import format_timestamp
 from projections.exposure import reconcile
 from service.api.deps import Admin, LedgerDep, Reader
 from service.api.freshness import runner
@@ -17,6 +19,14 @@ from service.api.responses import Projections, Rebuilt, problems
 router = APIRouter(prefix="/v1/projections", tags=["projections"],
                    responses=problems(401, 403, 422, 503))
 logger = logging.getLogger("exim_ledger.reconciliation")
+
+
+def _utc(moment: datetime | None) -> str | None:
+    """SQLite gives back the naive UTC time it was given, PostgreSQL an aware one; both are
+    answered as RFC 3339 UTC, like every other timestamp of the API."""
+    if moment is None:
+        return None
+    return format_timestamp(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
 @router.get("", response_model=Projections,
@@ -37,7 +47,7 @@ async def list_projections(request: Request, ledger: LedgerDep, _: Reader) -> Re
             "name": row["name"], "position": row["position"], "head": head,
             "lag": max(head - row["position"], 0), "status": status,
             "last_error": row["last_error"], "slot": row["slot"],
-            "updated_at": row["updated_at"].isoformat() if row["updated_at"] else None,
+            "updated_at": _utc(row["updated_at"]),
         })
     return JSONResponse({"projections": out, "reconciliation": recon})
 
