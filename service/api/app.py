@@ -21,6 +21,7 @@ from projections.registry import read_models
 from projections.runner import Runner
 from service.api import problems
 from service.api.deps import clean_query
+from service.api.examples import add_examples
 from service.api.metrics import Metrics, MetricsMiddleware
 from service.api.responses import Problem
 from service.api.routes import (
@@ -152,12 +153,15 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
 
 def _complete_openapi(app: FastAPI) -> None:
     """FastAPI documents the routes; add what they refer to but it cannot see: the
-    request bodies' definitions (routes read their bodies themselves) and ``Problem``."""
+    request bodies' definitions (routes read their bodies themselves) and ``Problem``; then
+    an example for every body."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            hoist_definitions(build(), {"Problem": json_schema(TypeAdapter(Problem))})
+            document = build()
+            hoist_definitions(document, {"Problem": json_schema(TypeAdapter(Problem))})
+            add_examples(document)
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
