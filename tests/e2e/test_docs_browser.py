@@ -58,6 +58,8 @@ def test_the_docs_render_offline_and_authorize_works(
 
         operation = page.locator(PORTFOLIO)
         operation.locator(".opblock-summary").click()
+        example = operation.locator(".response[data-code='200'] .example")
+        expect(example.first).to_contain_text('"5756000.00"', timeout=WAIT_MS)
         operation.locator(".try-out__btn").click()
         operation.locator("button.execute").click()
         status = operation.locator(".live-responses-table .response .response-col_status")
