@@ -55,3 +55,15 @@ def test_every_vendored_asset_ships_with_its_licence():
     for folder in (STATIC / "vendor").iterdir():
         if folder.is_dir():
             assert any(p.name.startswith("LICENSE") for p in folder.iterdir()), folder
+
+
+def test_an_installed_package_ships_every_static_file():
+    """A non-editable install (the Dockerfile's) carries only what package-data names."""
+    import tomllib
+
+    root = STATIC.parent
+    project = tomllib.loads((root.parent / "pyproject.toml").read_text())
+    patterns = project["tool"]["setuptools"]["package-data"]["service"]
+    shipped = {p for pattern in patterns for p in root.glob(pattern) if p.is_file()}
+    wanted = {p for p in STATIC.rglob("*") if p.is_file()} | {root / "api" / "examples.json"}
+    assert wanted - shipped == set()
