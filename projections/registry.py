@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from projections.audit import AuditProjection
 from projections.base import Projection
 from projections.deals import DealsProjection
@@ -9,6 +11,10 @@ from projections.exposure import ExposureProjection
 from projections.folding import PolicyProvider
 from projections.merkle_log import MerkleProjection
 from projections.portfolio import PortfolioProjection
+
+# The projections' names, known without building one (``rebuild`` offers them as choices).
+ProjectionName = Literal["deals", "portfolio", "exposure", "audit", "merkle"]
+NAMES: tuple[str, ...] = get_args(ProjectionName)
 
 
 def read_models(policies: PolicyProvider) -> list[Projection]:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 DEFAULT_SQLITE_URL = "sqlite:///./var/ledger.db"
+_BAD_URL = "LEDGER_DATABASE_URL must be sqlite:///path or postgresql://..., not {!r}"
+
+
+class DatabaseUrlError(ValueError):
+    """``LEDGER_DATABASE_URL`` names no database this ledger can use."""
 
 
 class Settings(BaseSettings):
@@ -28,26 +35,42 @@ class Settings(BaseSettings):
     signing_key: str | None = None
 
     @property
+    def url(self) -> URL:
+        """The database URL parsed by SQLAlchemy, so that both connections (the engine's
+        and the event store's) read the same host, credentials and query parameters."""
+        try:
+            url = make_url(self.database_url)
+        except ArgumentError:
+            raise DatabaseUrlError(_BAD_URL.format(self.database_url)) from None
+        if url.drivername not in ("postgresql", "postgres", "sqlite"):
+            raise DatabaseUrlError(_BAD_URL.format(url.render_as_string()))
+        return url
+
+    @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith(("postgresql://", "postgres://"))
 
     @property
     def sqlite_path(self) -> Path:
         if self.is_postgres:
-            raise ValueError("not an SQLite database URL")
-        if not self.database_url.startswith("sqlite:///"):
-            raise ValueError(
-                f"LEDGER_DATABASE_URL must be sqlite:///path or postgresql://..., "
-                f"not {self.database_url!r}"
-            )
-        return Path(self.database_url.removeprefix("sqlite:///"))
+            raise DatabaseUrlError("not an SQLite database URL")
+        url = self.url
+        if not url.database or url.host:
+            raise DatabaseUrlError(_BAD_URL.format(self.database_url))
+        return Path(url.database)
 
     @property
     def sqlalchemy_url(self) -> str:
         if self.is_postgres:
-            rest = self.database_url.split("://", 1)[1]
-            return f"postgresql+psycopg://{rest}"
+            return self.url.set(drivername="postgresql+psycopg").render_as_string(
+                hide_password=False)
         return f"sqlite:///{self.sqlite_path}"
+
+    @property
+    def postgres_options(self) -> dict[str, str]:
+        """The URL's query parameters (``sslmode``, ``application_name``...): libpq
+        connection parameters, for the event store's connections as for the engine's."""
+        return {k: v if isinstance(v, str) else v[-1] for k, v in self.url.query.items()}
 
     def eventsourcing_env(self) -> dict[str, str]:
         """The eventsourcing library's environment, built explicitly from our settings."""
@@ -61,15 +84,16 @@ class Settings(BaseSettings):
             "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
         }
         if self.is_postgres:
-            url = urlsplit(self.database_url)
+            url = self.url
             env |= {
-                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "PERSISTENCE_MODULE": "service.eventstore.postgres:LedgerPostgresFactory",
                 "APPLICATION_RECORDER_TOPIC": "service.eventstore.postgres:PostgresLedgerRecorder",
-                "POSTGRES_DBNAME": (url.path or "/postgres").lstrip("/") or "postgres",
-                "POSTGRES_HOST": url.hostname or "127.0.0.1",
+                "POSTGRES_DBNAME": url.database or "postgres",
+                "POSTGRES_HOST": url.host or "127.0.0.1",
                 "POSTGRES_PORT": str(url.port or 5432),
-                "POSTGRES_USER": unquote(url.username or "postgres"),
-                "POSTGRES_PASSWORD": unquote(url.password or ""),
+                "POSTGRES_USER": url.username or "postgres",
+                "POSTGRES_PASSWORD": str(url.password or ""),
+                "POSTGRES_OPTIONS": json.dumps(self.postgres_options, sort_keys=True),
                 "POSTGRES_LOCK_TIMEOUT": str(self.lock_timeout_seconds),
                 "POSTGRES_POOL_SIZE": str(self.pool_size),
                 "POSTGRES_MAX_OVERFLOW": str(self.pool_size),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from service.cli import backup, demo, integrity, keys, projections, server
+from service.cli import backup, demo, errors, integrity, keys, projections, server, setup
 
 app = typer.Typer(help="ExportAI Deal Ledger", no_args_is_help=True, add_completion=False)
 for topic in (server, projections, integrity, backup, demo):
@@ -13,4 +13,9 @@ app.add_typer(keys.app, name="keys")
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except errors.ENVIRONMENT as e:
+        setup.err.print(f"[red]error:[/red] {errors.describe(e)}", soft_wrap=True,
+                        markup=True, highlight=False)
+        raise SystemExit(2) from None

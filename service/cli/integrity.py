@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, TextIO
 from uuid import UUID
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from service.cli.setup import err, fail, ledger_session
@@ -23,6 +32,18 @@ def _progress(what: str) -> Progress:
                     TextColumn("position"), MofNCompleteColumn(),
                     TextColumn("{task.fields[events]} events"), TimeElapsedColumn(),
                     console=err, transient=False)
+
+
+def _reading(lines: Iterable[str], bar: Progress, task: TaskID) -> Iterator[str]:
+    """``lines``, moving the bar by their bytes (every few hundred lines: cheap)."""
+    done = count = 0
+    for line in lines:
+        done += len(line.encode("utf-8", "surrogatepass"))
+        count += 1
+        if count % 256 == 0:
+            bar.update(task, completed=done, lines=count)
+        yield line
+    bar.update(task, completed=done, lines=count)
 
 
 @app.command()
@@ -49,6 +70,8 @@ def verify(
 
         report = run(ledger.store, engine, deal, progress=progress)
         bar.update(task, completed=bar.tasks[0].total or 0)
+    if deal is not None and report.events_checked == 0:
+        raise fail(f"no deal {deal} in the ledger: nothing to verify")
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
     elif report.failures:
@@ -109,11 +132,17 @@ def import_(
     first. Keeps ids, versions, times, actors and hashes; a file that fails writes nothing."""
     from service.integrity.transfer import ImportRefused, LedgerNotEmpty, import_log
 
-    with ledger_session() as (ledger, _, _settings):
-        handle: TextIO = (sys.stdin if str(file) == "-"
+    stdin = str(file) == "-"
+    if not stdin and not file.is_file():
+        raise fail(f"no file {file}")
+    bar = Progress(TextColumn("[bold]importing[/bold]"), BarColumn(), DownloadColumn(),
+                   TextColumn("{task.fields[lines]} lines"), TimeElapsedColumn(), console=err)
+    with ledger_session() as (ledger, _, _settings), bar:
+        handle: TextIO = (sys.stdin if stdin
                           else open(file, encoding="utf-8", newline="\n"))  # noqa: SIM115
+        task = bar.add_task("import", total=None if stdin else file.stat().st_size, lines=0)
         try:
-            result = import_log(ledger.store, handle, expect_root)
+            result = import_log(ledger.store, _reading(handle, bar, task), expect_root)
         except ImportRefused as e:
             err.print(f"[red]refused, nothing imported:[/red] line {e.line}: {e.reason}",
                       soft_wrap=True)

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from service.cli.setup import engine_at_head, fail
-from service.keys import Actor, KeyStore, KeyStoreError
+from service.keys import Actor, KeyStore, KeyStoreError, Role
 
 app = typer.Typer(help="API keys", no_args_is_help=True)
 T = TypeVar("T")
@@ -34,8 +34,9 @@ def _print(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
 
 @app.command("create")
 def keys_create(
-    role: str = typer.Option(..., help="writer | reader | auditor | admin"),
-    name: str = typer.Option(..., help="the key's name; recorded as the actor of its events"),
+    role: Annotated[Role, typer.Option(help="what the key may do")],
+    name: Annotated[str, typer.Option(
+        help="the key's name; recorded as the actor of its events")],
 ) -> None:
     """Create a key; its secret is printed once, alone on the last line."""
     created = _with_keys(lambda keys: keys.create(role, name, Actor.os_user("cli")))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import signal
 import threading
+from typing import Annotated
 
 import typer
 
+from projections.registry import NAMES, ProjectionName
 from service.cli.setup import err, fail, ledger_session
 
 app = typer.Typer()
@@ -34,7 +36,9 @@ def project() -> None:
 
 
 @app.command()
-def rebuild(name: str) -> None:
+def rebuild(
+    name: Annotated[ProjectionName, typer.Argument(help=f"one of {', '.join(NAMES)}")],
+) -> None:
     """Rebuild one projection from the log into fresh tables, then swap them in."""
     from rich.progress import Progress
 

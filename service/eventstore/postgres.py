@@ -10,7 +10,8 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import OperationalError as ESOperationalError
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
+from eventsourcing.utils import Environment, EnvType
 
 from domain.chain import format_timestamp
 from service.eventstore.common import (
@@ -26,6 +27,19 @@ from service.eventstore.groupcommit import Unit, plan
 from service.eventstore.types import KeyAlreadyBound, StoreUnavailable, StreamConflict
 
 UNAVAILABLE = (psycopg.OperationalError, psycopg.errors.LockNotAvailable, ESOperationalError)
+
+
+class LedgerPostgresFactory(PostgresFactory):
+    """The library's factory, whose connections also get the database URL's query
+    parameters (``POSTGRES_OPTIONS``, a JSON object: ``sslmode`` and the like), which
+    the library's own settings have no place for."""
+
+    def __init__(self, env: Environment | EnvType | None):
+        super().__init__(env)
+        options = json.loads(self.env.get("POSTGRES_OPTIONS") or "{}")
+        kwargs = self.datastore.pool.kwargs
+        assert isinstance(kwargs, dict)
+        kwargs.update(options)
 
 
 class PostgresLedgerRecorder(GroupCommits, LogQueries, PostgresApplicationRecorder):
