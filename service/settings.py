@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -33,6 +34,10 @@ class Settings(BaseSettings):
     projections_in_process: bool = True
     signing_key_file: str | None = None
     signing_key: str | None = None
+    log_level: Annotated[Literal["critical", "error", "warning", "info", "debug"],
+                         BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v)
+                         ] = "info"
+    log_format: Literal["console", "json"] = "console"
 
     @property
     def url(self) -> URL:

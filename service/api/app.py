@@ -22,7 +22,8 @@ from projections.runner import Runner
 from service.api import problems
 from service.api.deps import clean_query
 from service.api.examples import add_examples
-from service.api.metrics import Metrics, MetricsMiddleware
+from service.api.metrics import Metrics, MetricsMiddleware, ProjectionLag
+from service.api.requestlog import RequestLog
 from service.api.responses import Problem
 from service.api.routes import (
     audit,
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
         app.state.settings, app.state.engine, app.state.head = settings, engine, head
         app.state.keys, app.state.ledger = keys, ledger
         app.state.runner, app.state.feed_wake = runner, feed_wake
+        app.state.metrics.watch(ProjectionLag(ledger.store.head, runner.statuses))
         if settings.projections_in_process:
             runner.start()
         try:
@@ -116,6 +118,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
             runner.stop()
             ledger.close()
             engine.dispose()
+            app.state.metrics.close()
 
     app = FastAPI(
         title="ExportAI Deal Ledger",
@@ -128,6 +131,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
     )
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RequestLog)  # outermost: its id is on every response it sees
     problems.install(app)
 
     async def _db_down(_: Request, exc: Exception) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,15 @@ def _ensure_text(value: Any) -> None:
 
 
 async def read_json(request: Request, *, check_text: bool = True) -> Any:
+    start = time.perf_counter()
+    try:
+        return await _read_json(request, check_text)
+    finally:
+        request.app.state.metrics.write_phase.labels("read_body").observe(
+            time.perf_counter() - start)
+
+
+async def _read_json(request: Request, check_text: bool) -> Any:
     limit: int = request.app.state.settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared and DIGITS.fullmatch(declared) and int(declared) > limit:
@@ -112,11 +122,31 @@ async def submit(
 ) -> Response:
     """Decide and record the ``commands`` of ``body`` as one write. A request whose key
     is bound replays its answer (or is refused as a reuse) before its body is judged."""
+    phase = request.app.state.metrics.write_phase
     idem = None
     if ctx.idempotency_key is not None:
         idem = Idempotency(ctx.actor, ctx.idempotency_key, fingerprint(request, body))
+        start = time.perf_counter()
         replay = await run_in_threadpool(ledger.replay, idem)
+        phase.labels("idempotency_replay").observe(time.perf_counter() - start)
         if replay is not None:
-            return to_response(replay)
-    outcome = await run_in_threadpool(ledger.submit, commands(), ctx, render, render_error, idem)
+            return _answer(request, replay)
+    todo = commands()
+    start = time.perf_counter()
+    outcome = await run_in_threadpool(ledger.submit, todo, ctx, render, render_error, idem)
+    phase.labels("record").observe(time.perf_counter() - start)
+    return _answer(request, outcome)
+
+
+def _answer(request: Request, outcome: Outcome) -> Response:
+    """The response, and what the write recorded for the request's log line and metrics."""
+    if outcome.envelopes:
+        deals = sorted({str(e["deal_id"]) for e in outcome.envelopes})
+        position = max(e["position"] for e in outcome.envelopes)
+        log = request.scope.get("state", {}).get("log")
+        if log is not None:
+            log.update(deal_id=deals[0] if len(deals) == 1 else deals, position=position)
+        if not outcome.replayed:
+            route = getattr(request.scope.get("route"), "path", "unmatched")
+            request.app.state.metrics.written.labels(route).observe(len(outcome.envelopes))
     return to_response(outcome)

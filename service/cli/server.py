@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import typer
@@ -34,14 +37,48 @@ def serve(
     """Serve the HTTP API."""
     import uvicorn
 
+    from service import logs
+
     with ledger_session(start=True) as (_, _engine, settings):
         pass  # refuses an unmigrated database or a policy it cannot adopt, in one line
+    metrics_dir = prepare_metrics_dir(workers)
     base = f"http://{host}:{port}"
-    err.print(f"ExportAI Deal Ledger on {base}  (database: {_safe(settings.database_url)})")
-    err.print(f"  API docs:   {base}/docs")
-    err.print(f"  API key:    {_command()} keys create --role admin --name <you>")
-    uvicorn.run("service.api.app:create_app", factory=True, host=host, port=port,
-                workers=workers, log_level=os.environ.get("LEDGER_LOG_LEVEL", "info"))
+    logs.configure(settings.log_level, settings.log_format)
+    if settings.log_format == "json":  # every line of stderr is then a JSON object
+        logging.getLogger("exim_ledger").info(
+            "serving", extra={"url": base, "database": _safe(settings.database_url),
+                              "workers": workers})
+    else:
+        err.print(f"ExportAI Deal Ledger on {base}  (database: {_safe(settings.database_url)})",
+                  soft_wrap=True)
+        err.print(f"  API docs:   {base}/docs")
+        err.print(f"  API key:    {_command()} keys create --role admin --name <you>",
+                  soft_wrap=True)
+    try:  # our middleware writes the access log, with the request's fields
+        uvicorn.run("service.api.served:create", factory=True, host=host, port=port,
+                    workers=workers, log_level=settings.log_level, log_config=None,
+                    access_log=False)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def prepare_metrics_dir(workers: int) -> Path | None:
+    """Empty ``PROMETHEUS_MULTIPROC_DIR`` (an earlier run's files would add to this run's
+    counts); with several workers and none set, use a new temporary one, returned so that
+    it is removed at exit. Workers inherit the variable: they count into files there."""
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if configured:
+        directory = Path(configured)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+        return None
+    if workers <= 1:
+        return None
+    created = Path(tempfile.mkdtemp(prefix="ledger-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(created)
+    return created
 
 
 def _command() -> str:

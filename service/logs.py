@@ -1,0 +1,59 @@
+"""Logging: stdlib loggers everywhere, rendered by structlog as console lines or, with
+``LEDGER_LOG_FORMAT=json``, one JSON object a line (request fields as keys)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, Literal
+
+import structlog
+from structlog.typing import Processor
+
+LogFormat = Literal["console", "json"]
+
+# stdlib loggers that a server process runs; they go through our one handler (uvicorn's
+# access log is off: the request middleware writes a richer one)
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "exim_ledger")
+
+
+def configure(level: str = "info", fmt: LogFormat = "console") -> None:
+    """Send every record of this process to stderr through structlog's formatter.
+
+    Called once per server process (each worker configures its own logging)."""
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.ExtraAdder(),
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: Processor
+    if fmt == "json":
+        shared.append(structlog.processors.format_exc_info)
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=False)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    ))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level.upper())
+    for name in SERVER_LOGGERS:  # uvicorn's own handlers would print a second copy
+        logger = logging.getLogger(name)
+        logger.handlers = []
+        logger.propagate = True
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+
+
+def bind(**fields: Any) -> None:
+    """Add fields to the log lines of the rest of this request (and its threadpool calls)."""
+    structlog.contextvars.bind_contextvars(**fields)
