@@ -7,7 +7,10 @@ Nothing here imports the ledger's own code: an auditor can read this file
 alone and know what was checked.
 
     python tools/verify_ledger.py --url http://127.0.0.1:8000 --api-key KEY \
-        [--event-id ID] [--old-digest FILE] [--save-digest FILE]
+        [--public-key FILE|BASE64] [--event-id ID] [--old-digest FILE] [--save-digest FILE]
+
+With --public-key, signatures are checked against that key (obtained from the
+operator by another channel) rather than the one the ledger publishes.
 
 Exit status 0 when every check passes, 1 otherwise.
 """
@@ -23,6 +26,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 HASHED_FIELDS = ("deal_id", "version", "type", "data", "occurred_at", "recorded_at", "actor",
@@ -178,6 +182,37 @@ def check_signature(digest: dict[str, Any], public_key: dict[str, Any]) -> bool 
     return True
 
 
+# The DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): the key's 32 bytes follow
+ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
+
+
+def load_public_key(value: str) -> dict[str, Any]:
+    """A key given by the auditor: a file or the text itself, holding the base64 of the
+    32-byte key, the JSON of /v1/audit/public-key, or a PEM public key."""
+    path = Path(value)
+    text = (path.read_text(encoding="utf-8") if path.is_file() else value).strip()
+    try:
+        raw = _key_bytes(text)
+    except (ValueError, AttributeError):  # binascii.Error is a ValueError
+        raw = b""
+    if len(raw) != 32:
+        raise ValueError("--public-key must be an Ed25519 public key (32 bytes in base64, "
+                         "the JSON of /v1/audit/public-key, or PEM), as a file or text")
+    return {"key_id": hashlib.sha256(raw).hexdigest()[:16], "algorithm": "Ed25519",
+            "public_key": base64.b64encode(raw).decode("ascii")}
+
+
+def _key_bytes(text: str) -> bytes:
+    if text.startswith("{"):
+        text = str(json.loads(text).get("public_key", ""))
+    if text.startswith("-----BEGIN PUBLIC KEY-----"):
+        der = base64.b64decode("".join(text.splitlines()[1:-1]))
+        if not der.startswith(ED25519_SPKI_PREFIX):
+            raise ValueError("the PEM public key is not an Ed25519 key")
+        return der[len(ED25519_SPKI_PREFIX):]
+    return base64.b64decode(text, validate=True)
+
+
 # Talking to the ledger
 
 
@@ -230,10 +265,18 @@ def unhex(value: Any, what: str) -> bytes:
 
 
 class Audit:
-    def __init__(self, get: Getter, say: Callable[[str], None] = print) -> None:
+    def __init__(self, get: Getter, say: Callable[[str], None] = print,
+                 public_key: dict[str, Any] | None = None) -> None:
         self.get = get
         self.say = say
         self.failures: list[str] = []
+        self.given_key = public_key
+
+    def public_key(self) -> dict[str, Any]:
+        """The auditor's own copy of the key, else the one the ledger publishes."""
+        if self.given_key is not None:
+            return self.given_key
+        return self.get("/v1/audit/public-key", {})  # type: ignore[no-any-return]
 
     def check(self, ok: bool, success: str, failure: str) -> bool:
         if ok:
@@ -247,7 +290,9 @@ class Audit:
         self, event_id: str | None = None, old_digest: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         digest: dict[str, Any] = self.get("/v1/audit/digest", {})
-        self.digest_signature(digest, self.get("/v1/audit/public-key", {}))
+        if self.given_key is not None:
+            self.say(f"using the public key given, key_id {self.given_key['key_id']}")
+        self.digest_signature(digest, self.public_key())
         events = fetch_events(self.get)
         problems = check_events(events)
         for problem in problems:
@@ -340,7 +385,7 @@ class Audit:
     def consistency(self, old: dict[str, Any], new: dict[str, Any]) -> None:
         first, second = old["tree_size"], new["tree_size"]
         if "signature" in old and old.get("key_id") == new.get("key_id"):
-            verdict = check_signature(old, self.get("/v1/audit/public-key", {}))
+            verdict = check_signature(old, self.public_key())
             if verdict is not None:
                 self.check(
                     verdict, "the old digest's signature", "the old digest's signature is bad"
@@ -384,8 +429,15 @@ def main(argv: Sequence[str] | None = None, get: Getter | None = None) -> int:
     parser.add_argument("--event-id", help="also prove this event's inclusion")
     parser.add_argument("--old-digest", help="JSON file of an earlier digest to check against")
     parser.add_argument("--save-digest", help="write the verified digest to this file")
+    parser.add_argument("--public-key", help="the operator's Ed25519 public key, a file or "
+                        "base64: check signatures with it, not with the ledger's own word")
     args = parser.parse_args(argv)
-    audit = Audit(get or http_getter(args.url, args.api_key))
+    try:
+        key = load_public_key(args.public_key) if args.public_key else None
+    except (OSError, ValueError) as exc:
+        print(f"FAIL  {exc}", file=sys.stderr)
+        return 2
+    audit = Audit(get or http_getter(args.url, args.api_key), public_key=key)
     try:
         old = None
         if args.old_digest:

@@ -81,3 +81,36 @@ def test_the_auditors_script_verifies_a_live_ledger_and_catches_tampering(
     assert caught.returncode == 1
     assert "event at position 9" in caught.stdout and "content hashes to" in caught.stdout
     assert "ledger NOT verified" in caught.stderr
+
+
+def test_the_auditor_checks_signatures_with_a_key_of_their_own(
+    live_server: LiveServer, tmp_path: Path
+):
+    import base64
+    import json
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    post_deals(live_server.url, 1)
+    tree_covers_log(live_server.url)
+    seed = base64.b64decode((tmp_path / "signing-key").read_text())  # the operator's key
+    public = Ed25519PrivateKey.from_private_bytes(seed).public_key()
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    pem = tmp_path / "operator.pem"
+    pem.write_bytes(public.public_bytes(serialization.Encoding.PEM,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo))
+    as_json = tmp_path / "operator.json"
+    as_json.write_text(json.dumps({"public_key": base64.b64encode(raw).decode()}))
+    for given in (str(pem), str(as_json), base64.b64encode(raw).decode()):
+        ok = verify_ledger(live_server.url, "--public-key", given)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        assert "using the public key given" in ok.stdout
+        assert "ok    Ed25519 signature" in ok.stdout
+
+    other = Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    refused = verify_ledger(live_server.url, "--public-key", base64.b64encode(other).decode())
+    assert refused.returncode == 1 and "is not the published key" in refused.stdout
+    garbage = verify_ledger(live_server.url, "--public-key", "not-a-key")
+    assert garbage.returncode == 2 and "Ed25519 public key" in garbage.stderr
