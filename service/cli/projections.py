@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from typing import Annotated
@@ -18,14 +19,20 @@ app = typer.Typer()
 def project() -> None:
     """Run the projection runner in the foreground (for deployments with several API
     instances: set LEDGER_PROJECTIONS_IN_PROCESS=false on them). Stop with Ctrl-C."""
+    from service import logs
     from service.api.app import build_runner
 
     with ledger_session(start=True) as (ledger, engine, settings):
+        logs.configure(settings.log_level, settings.log_format)
         runner = build_runner(settings, ledger, engine)
         done = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: done.set())
         runner.start()
-        err.print(f"projecting {', '.join(runner.projections)}; Ctrl-C to stop")
+        if settings.log_format == "json":
+            logging.getLogger("exim_ledger").info(
+                "projecting", extra={"projections": sorted(runner.projections)})
+        else:
+            err.print(f"projecting {', '.join(runner.projections)}; Ctrl-C to stop")
         try:
             while not done.wait(1.0):
                 pass
