@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from contextvars import ContextVar
 from typing import Any, Literal
 
 import structlog
 from structlog.typing import Processor
 
 LogFormat = Literal["console", "json"]
+# the request being served, for every record logged while serving it (threadpool calls
+# copy the context, so they see it too); a bare ContextVar costs next to nothing
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 # stdlib loggers that a server process runs; they go through our one handler (uvicorn's
 # access log is off: the request middleware writes a richer one)
@@ -22,6 +27,7 @@ def configure(level: str = "info", fmt: LogFormat = "console") -> None:
 
     Called once per server process (each worker configures its own logging)."""
     shared: list[Processor] = [
+        add_request_id,
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
@@ -54,6 +60,9 @@ def configure(level: str = "info", fmt: LogFormat = "console") -> None:
     )
 
 
-def bind(**fields: Any) -> None:
-    """Add fields to the log lines of the rest of this request (and its threadpool calls)."""
-    structlog.contextvars.bind_contextvars(**fields)
+def add_request_id(_logger: Any, _method: str,
+                   event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        event.setdefault("request_id", request_id)
+    return event
