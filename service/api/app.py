@@ -143,9 +143,12 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
         app.add_exception_handler(error, _db_down)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> Response:
-        logger.exception("unexpected error", exc_info=exc)
-        return problems.problem(500, "internal_error", "an unexpected error occurred")
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # answered outside every middleware: the request's id comes from its scope
+        request_id = request.scope.get("state", {}).get("request_id")
+        logger.exception("unexpected error", exc_info=exc, extra={"request_id": request_id})
+        return problems.problem(500, "internal_error", "an unexpected error occurred",
+                                headers={"X-Request-ID": request_id} if request_id else None)
 
     for module in (deals, batches, log, portfolio, exposure, projections, policies, audit,
                    integrity, key_admin, ops, dashboard, docs):

@@ -47,6 +47,8 @@ class RequestLog:
                       else new_request_id())
         header = (b"x-request-id", request_id.encode("ascii"))
         status = 500
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id  # for the answer to an unexpected error
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -61,7 +63,7 @@ class RequestLog:
                 await self.app(scope, receive, send_with_id)
                 return
             fields: dict[str, Any] = {}
-            scope.setdefault("state", {})["log"] = fields  # request.state.log: route fields
+            state["log"] = fields  # request.state.log: a route's fields
             start = time.perf_counter()
             try:
                 await self.app(scope, receive, send_with_id)

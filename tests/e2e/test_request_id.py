@@ -26,3 +26,17 @@ async def test_an_unusable_id_is_replaced(client: httpx.AsyncClient):
     for sent in ("has space", "x" * 201, "naïve"):
         r = await client.get("/healthz", headers={"X-Request-ID": sent.encode("utf-8")})
         assert r.headers["x-request-id"] != sent and len(r.headers["x-request-id"]) == 32
+
+
+async def test_an_unexpected_error_carries_it_too(client: httpx.AsyncClient):
+    app = client.app  # type: ignore[attr-defined]
+
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/boom", boom)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ledger") as c:
+        r = await c.get("/boom", headers={"X-Request-ID": "trace-0500"})
+    assert r.status_code == 500 and r.json()["code"] == "internal_error"
+    assert r.headers["x-request-id"] == "trace-0500"
