@@ -139,15 +139,19 @@ class Runner:
         """Catch every projection this runner leads up to the head."""
         total = 0
         for name in self.projections:
-            if not self._lead(name):
-                continue
             try:
+                if not self._lead(name):
+                    continue
                 total += self.catch_up(name)
             except Superseded:
                 continue
+            except sa.exc.DBAPIError as e:  # the database is away: the next round retries
+                logger.warning("projection %s waits for the database: %s", name, e.orig)
+                self._drop_lease_if_lost(name)
             except Exception as e:  # a failing batch is retried, never skipped
                 logger.exception("projection %s failed", name)
                 self._record_failure(name, e)
+                self._drop_lease_if_lost(name)
         return total
 
     def _record_failure(self, name: str, error: Exception) -> None:
@@ -178,6 +182,21 @@ class Runner:
     def leads(self, name: str) -> bool:
         return not self.is_postgres or name in self._leases
 
+    def _drop_lease_if_lost(self, name: str) -> None:
+        """Forget the lease on ``name`` if its connection died (the database restarted, or
+        the connection was cut): the lock went with it, and another runner may hold it now.
+        The next round competes for it afresh."""
+        conn = self._leases.get(name)
+        if conn is None:
+            return
+        try:
+            conn.execute(sa.select(1))
+            conn.commit()
+        except Exception:
+            logger.warning("lost the lease on projection %s; competing for it again", name)
+            del self._leases[name]
+            _discard(conn)
+
     def _release(self) -> None:
         for name, conn in self._leases.items():
             try:
@@ -185,7 +204,9 @@ class Runner:
                 conn.commit()
                 conn.close()
             except Exception:
-                logger.exception("releasing a projection lease")
+                logger.warning("releasing the lease on %s failed; dropping its connection",
+                               name, exc_info=True)
+                _discard(conn)  # closing the session frees its locks for the standby
         self._leases.clear()
 
     # ---- the loop ------------------------------------------------------------------------
@@ -269,6 +290,15 @@ class Runner:
                     if progress:
                         progress(position, position)
                     return position
+
+
+def _discard(conn: sa.Connection) -> None:
+    """Close ``conn`` for good (not back into the pool, where a session lock would live on)."""
+    try:
+        conn.invalidate()
+        conn.close()
+    except Exception:
+        logger.debug("discarding a lease connection", exc_info=True)
 
 
 class _Listener:

@@ -33,7 +33,10 @@ def create_engine(settings: Settings) -> sa.Engine:
             settings.sqlalchemy_url,
             pool_size=settings.pool_size,
             pool_pre_ping=True,
-            connect_args={"connect_timeout": 5},
+            # a connection is made on demand, so the engine is back as soon as the database
+            # is; waiting for one, or for the server, is bounded like every lock wait
+            pool_timeout=settings.lock_timeout_seconds,
+            connect_args={"connect_timeout": settings.lock_timeout_seconds},
         )
     settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(

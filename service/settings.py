@@ -91,7 +91,7 @@ class Settings(BaseSettings):
         if self.is_postgres:
             url = self.url
             env |= {
-                "PERSISTENCE_MODULE": "service.eventstore.postgres:LedgerPostgresFactory",
+                "PERSISTENCE_MODULE": "service.eventstore.pgfactory:LedgerPostgresFactory",
                 "APPLICATION_RECORDER_TOPIC": "service.eventstore.postgres:PostgresLedgerRecorder",
                 "POSTGRES_DBNAME": url.database or "postgres",
                 "POSTGRES_HOST": url.host or "127.0.0.1",
@@ -102,9 +102,11 @@ class Settings(BaseSettings):
                 "POSTGRES_LOCK_TIMEOUT": str(self.lock_timeout_seconds),
                 "POSTGRES_POOL_SIZE": str(self.pool_size),
                 "POSTGRES_MAX_OVERFLOW": str(self.pool_size),
-                "POSTGRES_CONNECT_TIMEOUT": "5",
-                # no per-checkout ping (a round trip per query); a dropped connection
-                # fails once and the library's retry takes a fresh one
+                # the longest a statement waits for a pooled connection: an outage is
+                # answered 503 within the lock timeout
+                "POSTGRES_CONNECT_TIMEOUT": str(self.lock_timeout_seconds),
+                # no per-checkout ping (a round trip per query): a dropped connection
+                # fails its one statement (503) and has the idle ones swept
                 "POSTGRES_PRE_PING": "n",
             }
         else:

@@ -51,7 +51,8 @@ logger = logging.getLogger("exim_ledger")
 
 DB_ERRORS = (
     OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError,
-    sa.exc.OperationalError, sa.exc.InterfaceError, sqlite3.OperationalError,
+    sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError,
+    sqlite3.OperationalError,
 )
 
 

@@ -99,8 +99,26 @@ class GroupCommitter:
                 group.append(unit)
                 count += len(unit.events)
             self._commit_isolated(group)
-            if stop:
+            if stop or self._fail_waiting_if_unavailable(group):
                 return
+
+    def _fail_waiting_if_unavailable(self, group: list[Unit]) -> bool:
+        """After a group found the database unavailable, fail the units queued meanwhile
+        with the same error: each has waited as long as that attempt already, and trying
+        them in turn would keep the last waiting one timeout per group before it.
+        Whether the stop sentinel was among them."""
+        error = next((u.error for u in group if _is_unavailable(u.error)), None)
+        if error is None:
+            return False
+        while True:
+            try:
+                unit = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+            if unit is None:
+                return True
+            unit.error = error
+            unit.done.set()
 
     def _commit_isolated(self, group: list[Unit]) -> None:
         try:
@@ -122,7 +140,7 @@ class GroupCommitter:
                 unit.done.set()
 
 
-def _is_unavailable(error: BaseException) -> bool:
+def _is_unavailable(error: BaseException | None) -> bool:
     from service.eventstore.types import StoreUnavailable
 
     return isinstance(error, StoreUnavailable)

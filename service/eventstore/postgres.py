@@ -10,8 +10,7 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import OperationalError as ESOperationalError
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
-from eventsourcing.utils import Environment, EnvType
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
 from domain.chain import format_timestamp
 from service.eventstore.common import (
@@ -24,32 +23,30 @@ from service.eventstore.common import (
     stamp,
 )
 from service.eventstore.groupcommit import Unit, plan
+from service.eventstore.pgfactory import LOST, once, recheck
 from service.eventstore.types import KeyAlreadyBound, StoreUnavailable, StreamConflict
 
 UNAVAILABLE = (psycopg.OperationalError, psycopg.errors.LockNotAvailable, ESOperationalError)
 
 
-class LedgerPostgresFactory(PostgresFactory):
-    """The library's factory, whose connections also get the database URL's query
-    parameters (``POSTGRES_OPTIONS``, a JSON object: ``sslmode`` and the like), which
-    the library's own settings have no place for."""
-
-    def __init__(self, env: Environment | EnvType | None):
-        super().__init__(env)
-        options = json.loads(self.env.get("POSTGRES_OPTIONS") or "{}")
-        kwargs = self.datastore.pool.kwargs
-        assert isinstance(kwargs, dict)
-        kwargs.update(options)
-
-
 class PostgresLedgerRecorder(GroupCommits, LogQueries, PostgresApplicationRecorder):
+    # tried once, never retried while a request waits (see ``pgfactory``)
+    insert_events = once(PostgresApplicationRecorder.insert_events)
+    select_events = once(PostgresApplicationRecorder.select_events)
+    select_notifications = once(PostgresApplicationRecorder.select_notifications)
+    max_notification_id = once(PostgresApplicationRecorder.max_notification_id)
+
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = EVENTS_TABLE):
         super().__init__(datastore, events_table_name=EVENTS_TABLE)
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[Mapping[str, Any]]:
-        with self.datastore.get_connection() as conn, conn.cursor() as cur:
-            cur.execute(sql, params)
-            return list(cur.fetchall())
+        try:
+            with self.datastore.get_connection() as conn, conn.cursor() as cur:
+                cur.execute(sql, params)
+                return list(cur.fetchall())
+        except LOST:
+            recheck(self.datastore)
+            raise
 
     def _id(self, deal_id: UUID) -> Any:
         return deal_id
@@ -65,6 +62,7 @@ class PostgresLedgerRecorder(GroupCommits, LogQueries, PostgresApplicationRecord
         try:
             self._commit_units(units)
         except UNAVAILABLE as e:
+            recheck(self.datastore)
             raise StoreUnavailable(str(e)) from e
         except psycopg.errors.UniqueViolation as e:
             if e.diag.table_name == "idempotency_keys":

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from service.eventstore.postgres import LedgerPostgresFactory
+from service.eventstore.pgfactory import LedgerPostgresFactory
 from service.settings import DatabaseUrlError, Settings
 
 URL = "postgresql://ledger:p%40ss%2Fw@db.internal:6543/deals?sslmode=require&application_name=api"
