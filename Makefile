@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck migrate bench clean
+.PHONY: run test reliability lint typecheck migrate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ run: migrate
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+reliability: $(STAMP)
+	$(BIN)/python -m pytest -m reliability
 
 lint: $(STAMP)
 	$(BIN)/ruff check domain projections service tests tools migrations client

@@ -7,6 +7,10 @@ with the outage, so service came back seconds after the database did. Here a sta
 is tried once (the client retries a 503; an idempotency key makes that safe for writes),
 a pool wait is bounded by the lock timeout (``POSTGRES_CONNECT_TIMEOUT``), and a lost
 connection is re-made on demand, as soon as a request needs one.
+
+Once a statement has found the database gone, and until one reaches it again, a request
+waits only briefly for a connection: requests that queue behind one another (loads of
+one deal share the library's fast-forward lock) would otherwise each add a full wait.
 """
 
 from __future__ import annotations
@@ -37,16 +41,29 @@ LOST = (OperationalError, InterfaceError)
 RECONNECT_SECONDS = 0.5
 # At most one sweep of the idle connections a second after failures.
 RECHECK_SECONDS = 1.0
+# The wait for a connection while the database is known to be away: long enough for the
+# pool to connect again when it is back, short enough that queued requests stay prompt.
+AWAY_WAIT_SECONDS = 0.25
 
 _checked: weakref.WeakKeyDictionary[ConnectionPool[Any], float] = weakref.WeakKeyDictionary()
 _checked_lock = threading.Lock()
+_usual_wait: weakref.WeakKeyDictionary[ConnectionPool[Any], float] = weakref.WeakKeyDictionary()
 
 
-def recheck(datastore: PostgresDatastore) -> None:
-    """After a statement found the database gone, sweep the pool's idle connections in the
-    background: the broken ones are dropped, so none of them fails a request after the
-    database is back."""
+def reached(datastore: PostgresDatastore) -> None:
+    """A statement reached the database: waits for a connection are as usual again."""
     pool = datastore.pool
+    usual = _usual_wait.get(pool)
+    if usual is not None and pool.timeout != usual:
+        pool.timeout = usual
+
+
+def lost(datastore: PostgresDatastore) -> None:
+    """A statement found the database gone: wait briefly for connections until one reaches
+    it again, and sweep the pool's idle connections in the background, so that none of
+    the broken ones fails a request once the database is back."""
+    pool = datastore.pool
+    pool.timeout = min(pool.timeout, AWAY_WAIT_SECONDS)
     now = time.monotonic()
     with _checked_lock:
         if now - _checked.get(pool, -RECHECK_SECONDS) < RECHECK_SECONDS:
@@ -62,16 +79,18 @@ def _check(pool: ConnectionPool[Any]) -> None:
 
 def once(method: F) -> F:
     """A recorder method of the library, without its ``retry`` decorator: tried once, and a
-    lost database has the pool swept."""
+    lost database noted (see ``lost``)."""
     inner = cast(F, method.__wrapped__)  # type: ignore[attr-defined]
 
     @functools.wraps(inner)
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return inner(self, *args, **kwargs)
+            result = inner(self, *args, **kwargs)
         except LOST:
-            recheck(self.datastore)
+            lost(self.datastore)
             raise
+        reached(self.datastore)
+        return result
 
     return cast(F, call)
 
@@ -95,6 +114,7 @@ class LedgerPostgresFactory(PostgresFactory):
         pool = self.datastore.pool
         assert isinstance(pool.kwargs, dict)
         pool.kwargs.update(json.loads(self.env.get("POSTGRES_OPTIONS") or "{}"))
+        _usual_wait[pool] = pool.timeout
         pool.reconnect_timeout = RECONNECT_SECONDS
         if isinstance(pool.kwargs, dict):  # the pool's own connection attempts, bounded too
             pool.kwargs["connect_timeout"] = max(1, round(pool.timeout))

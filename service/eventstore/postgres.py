@@ -23,7 +23,7 @@ from service.eventstore.common import (
     stamp,
 )
 from service.eventstore.groupcommit import Unit, plan
-from service.eventstore.pgfactory import LOST, once, recheck
+from service.eventstore.pgfactory import LOST, lost, once, reached
 from service.eventstore.types import KeyAlreadyBound, StoreUnavailable, StreamConflict
 
 UNAVAILABLE = (psycopg.OperationalError, psycopg.errors.LockNotAvailable, ESOperationalError)
@@ -43,10 +43,12 @@ class PostgresLedgerRecorder(GroupCommits, LogQueries, PostgresApplicationRecord
         try:
             with self.datastore.get_connection() as conn, conn.cursor() as cur:
                 cur.execute(sql, params)
-                return list(cur.fetchall())
+                rows: list[Mapping[str, Any]] = list(cur.fetchall())
         except LOST:
-            recheck(self.datastore)
+            lost(self.datastore)
             raise
+        reached(self.datastore)
+        return rows
 
     def _id(self, deal_id: UUID) -> Any:
         return deal_id
@@ -62,12 +64,14 @@ class PostgresLedgerRecorder(GroupCommits, LogQueries, PostgresApplicationRecord
         try:
             self._commit_units(units)
         except UNAVAILABLE as e:
-            recheck(self.datastore)
+            if not isinstance(e, psycopg.errors.LockNotAvailable):  # busy is not away
+                lost(self.datastore)
             raise StoreUnavailable(str(e)) from e
         except psycopg.errors.UniqueViolation as e:
             if e.diag.table_name == "idempotency_keys":
                 raise KeyAlreadyBound from e
             raise StreamConflict from e
+        reached(self.datastore)
 
     def _commit_units(self, units: list[Unit]) -> None:
         deal_ids = list({ev.deal_id for u in units for ev in u.events})
