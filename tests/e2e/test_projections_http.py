@@ -32,6 +32,7 @@ from tests.factories import (
 from tests.live_server import LiveServer
 
 NAMES = {"deals", "portfolio", "exposure", "audit"}
+PATIENCE = 60.0  # a generous bound on waits that end as soon as their condition holds
 
 
 async def fresh(client: httpx.AsyncClient, path: str, position: int, role: str = "reader",
@@ -175,7 +176,7 @@ async def test_projections_report_position_head_lag_and_status_and_reconcile(
     await financed_deal(client)
     at = await head(client)
     await fresh(client, "/v1/portfolio", at)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + PATIENCE
     while True:  # every projection, not just the portfolio, reaches the head
         r = await client.get("/v1/projections", headers=auth("reader"))
         assert r.status_code == 200, r.text
@@ -314,7 +315,7 @@ def read_sse(http: httpx.Client, count: int, params: dict[str, Any] | None = Non
     ``on_open`` runs once the stream is open."""
     events: list[dict[str, Any]] = []
     current: dict[str, Any] = {}
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + PATIENCE
     with http.stream("GET", "/v1/events/stream", params=params or {},
                      headers={**auth("reader"), **(headers or {})}) as r:
         assert r.status_code == 200

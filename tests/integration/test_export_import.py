@@ -123,7 +123,7 @@ async def fresh_digest(client: httpx.AsyncClient, head: int) -> dict[str, Any]:
 def projection_rows(client: httpx.AsyncClient, head: int) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every projection's live slot, once all have reached ``head``."""
     runner = client.app.state.runner  # type: ignore[attr-defined]
-    assert wait_for(runner.engine, list(runner.projections), head, 10.0)
+    assert wait_for(runner.engine, list(runner.projections), head, 120.0)  # ends when reached
     out: dict[str, list[tuple[Any, ...]]] = {}
     with runner.engine.connect() as conn:
         live = {name: p.schema[runner.state(conn, name)[0]]

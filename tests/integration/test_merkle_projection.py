@@ -167,7 +167,7 @@ async def test_the_runner_maintains_and_rebuilds_the_tree_behind_the_digest(
     try:
         if "merkle" in app_runner.projections:  # the service runs it: use that runner
             runner = app_runner
-            assert wait_for(eng, ["merkle"], store.head(), 10.0)
+            assert wait_for(eng, ["merkle"], store.head(), 120.0)  # ends when reached
         else:
             runner = Runner(eng, lambda after, limit: store.select_log(after, limit,
                                                                        internal=True),
