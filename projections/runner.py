@@ -26,6 +26,8 @@ from projections.positions import positions
 logger = logging.getLogger("exim_ledger.projections")
 ReadLog = Callable[[int, int], Sequence[Envelope]]
 Progress = Callable[[int, int], None]
+# what an unreachable (or, on SQLite, locked) database raises; the caller adds its log's own
+UNAVAILABLE: tuple[type[BaseException], ...] = (sa.exc.OperationalError, sa.exc.InterfaceError)
 
 
 class Superseded(Exception):
@@ -47,6 +49,7 @@ class Runner:
         batch_size: int = 1000,
         poll_interval: float = 0.5,
         gather_seconds: float = 0.03,
+        unavailable: tuple[type[BaseException], ...] = UNAVAILABLE,
     ) -> None:
         self.engine = engine
         self.read_log = read_log
@@ -55,6 +58,7 @@ class Runner:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.gather_seconds = gather_seconds
+        self.unavailable = unavailable
         self.is_postgres = engine.dialect.name == "postgresql"
         self.wake = threading.Event()
         self._stop = threading.Event()
@@ -145,8 +149,8 @@ class Runner:
                 total += self.catch_up(name)
             except Superseded:
                 continue
-            except sa.exc.DBAPIError as e:  # the database is away: the next round retries
-                logger.warning("projection %s waits for the database: %s", name, e.orig)
+            except self.unavailable as e:  # nothing to record: the next round retries
+                logger.warning("projection %s waits for the database: %s", name, e)
                 self._drop_lease_if_lost(name)
             except Exception as e:  # a failing batch is retried, never skipped
                 logger.exception("projection %s failed", name)

@@ -77,7 +77,8 @@ def build_runner(settings: Settings, ledger: Ledger, engine: sa.Engine) -> Runne
     def read_log(after: int, limit: int) -> list[dict[str, object]]:
         return ledger.store.select_log(after, limit)
 
-    return Runner(engine, read_log, ledger.store.head, read_models(ledger.policy_book))
+    return Runner(engine, read_log, ledger.store.head, read_models(ledger.policy_book),
+                  unavailable=DB_ERRORS)
 
 
 def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastAPI:

@@ -61,7 +61,8 @@ def reached(datastore: PostgresDatastore) -> None:
 def lost(datastore: PostgresDatastore) -> None:
     """A statement found the database gone: wait briefly for connections until one reaches
     it again, and sweep the pool's idle connections in the background, so that none of
-    the broken ones fails a request once the database is back."""
+    the broken ones fails a request once the database is back. (A pool starved under load
+    times out alike; the next statement that gets through restores the usual wait.)"""
     pool = datastore.pool
     pool.timeout = min(pool.timeout, AWAY_WAIT_SECONDS)
     now = time.monotonic()
