@@ -305,6 +305,10 @@ def _discard(conn: sa.Connection) -> None:
         logger.debug("discarding a lease connection", exc_info=True)
 
 
+LISTEN_RETRY_SECONDS = 0.5  # between attempts to LISTEN again; the runner polls meanwhile
+LISTEN_CONNECT_SECONDS = 5
+
+
 class _Listener:
     """Wakes the runner on PostgreSQL NOTIFY from the event store's inserts."""
 
@@ -319,16 +323,24 @@ class _Listener:
 
         url = self.runner.engine.url.set(drivername="postgresql").render_as_string(
             hide_password=False)
+        lost = False
         while not self._stop.is_set():
             try:
-                with psycopg.connect(url, autocommit=True) as conn:
+                with psycopg.connect(url, autocommit=True,
+                                     connect_timeout=LISTEN_CONNECT_SECONDS) as conn:
                     conn.execute("LISTEN ledger_events")
+                    if lost:
+                        logger.info("LISTEN connection back")
+                        self.runner.wake.set()  # what was appended meanwhile went unheard
+                    lost = False
                     while not self._stop.is_set():
                         for _ in conn.notifies(timeout=0.2):
                             self.runner.wake.set()
-            except Exception:
-                logger.warning("LISTEN connection lost; polling until it is back")
-                self._stop.wait(1.0)
+            except Exception as e:
+                if not lost:  # once an outage, not once a retry
+                    logger.warning("LISTEN connection lost (%s); polling until it is back", e)
+                lost = True
+                self._stop.wait(LISTEN_RETRY_SECONDS)
 
     def stop(self) -> None:
         self._stop.set()
