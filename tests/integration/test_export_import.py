@@ -45,10 +45,12 @@ def pg_import_url(pg_ready: str) -> str:
     import psycopg
 
     parts = urlsplit(pg_ready)
-    url = urlunsplit(parts._replace(path="/test_import"))
+    # named after the suite's database: suites run at once on one server never share it
+    name = f"{parts.path.lstrip('/')}_import"
+    url = urlunsplit(parts._replace(path=f"/{name}"))
     with psycopg.connect(pg_ready, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS test_import WITH (FORCE)")
-        conn.execute("CREATE DATABASE test_import")
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
     migrate(Settings(database_url=url))
     return url
 
