@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test reliability lint typecheck migrate bench clean
+.PHONY: run test reliability fuzz lint typecheck migrate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ test: $(STAMP)
 
 reliability: $(STAMP)
 	$(BIN)/python -m pytest -m reliability
+# Five times the default budget, on SQLite and PostgreSQL (LEDGER_TEST_POSTGRES_URL).
+fuzz: $(STAMP)
+	LEDGER_FUZZ_SCALE=5 LEDGER_FUZZ_POSTGRES=1 $(BIN)/python -m pytest -m fuzz -s
 
 lint: $(STAMP)
 	$(BIN)/ruff check domain projections service tests tools migrations client

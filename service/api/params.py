@@ -15,10 +15,12 @@ from service.api.schemas import ApplicationNumber, Timestamp, anchored, refuse
 MAX_POSITION = 2**62  # positions, versions and cursors stay far inside 64-bit columns
 DIGITS = re.compile(r"[0-9]{1,18}", re.ASCII)
 HEADER_TEXT = re.compile(r"[\x21-\x7e][\x20-\x7e]*", re.ASCII)
+NO_NUL = re.compile(r"[^\x00]*")
 IF_MATCH = re.compile(r'"([0-9]{1,18})"|([0-9]{1,18})', re.ASCII)
 
 
-def _deal_id(deal_id: Annotated[str, Path(description="the deal's id, a UUID")]) -> UUID:
+def _deal_id(deal_id: Annotated[str, Path(description="the deal's id, a UUID",
+                                           json_schema_extra={"format": "uuid"})]) -> UUID:
     try:
         return UUID(deal_id)
     except ValueError:
@@ -61,7 +63,8 @@ DealId = Annotated[UUID, Depends(_deal_id)]
 DealIdFilter = Annotated[UUID | None, Query(description="only this deal")]
 MinPosition = Annotated[int | None, Query(
     ge=0, le=MAX_POSITION, description="read-your-writes: wait up to 5 s for the projection "
-    "to reach this position, else 503 projection_behind")]
+    "to reach this position, else 503 projection_behind; a position beyond the log's head is "
+    "409 position_not_reached at once")]
 AsOf = Annotated[Timestamp | None, Query(
     description="RFC 3339: the answer as the ledger knew it at this moment")]
 From = Annotated[Timestamp | None, Query(alias="from", description="recorded at or after")]
@@ -74,6 +77,9 @@ Cursor = Annotated[int | None, BeforeValidator(_cursor), WithJsonSchema({
 Version = Annotated[int | None, Query(ge=1, le=MAX_POSITION,
                                      description="the deal as of this version")]
 LookupNumber = Annotated[ApplicationNumber, Query()]
+# Free text that matches stored text: no stored text holds NUL (see ``clean_query``).
+Filter = Annotated[str | None, Query(pattern=anchored(NO_NUL))]
+EventId = Annotated[UUID, Query(description="the event's id")]
 
 IdempotencyKey = Annotated[str | None, *_header_text(128), Header(
     alias="Idempotency-Key", description="the same key with the same body returns the "

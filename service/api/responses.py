@@ -49,7 +49,8 @@ _PROBLEMS = {
     401: "no valid API key (Authorization: Bearer <key>): unauthorized",
     403: "the key's role may not do this: forbidden",
     404: "not_found",
-    409: "idempotency_key_reused, duplicate_application or version_conflict",
+    409: "idempotency_key_reused, duplicate_application or version_conflict; on a read, "
+         "position_not_reached: min_position is beyond the log's head",
     413: "payload_too_large",
     422: "validation_error, with errors naming each bad field; on a write, also the "
          "business rule violated (its code)",

@@ -16,7 +16,16 @@ from domain.chain import format_timestamp
 from projections import audit
 from service.api.deps import Auditor, LedgerDep
 from service.api.freshness import ensure_fresh, runner
-from service.api.params import Cursor, DealId, DealIdFilter, From, Limit, MinPosition, To
+from service.api.params import (
+    Cursor,
+    DealId,
+    DealIdFilter,
+    Filter,
+    From,
+    Limit,
+    MinPosition,
+    To,
+)
 from service.api.problems import ApiProblem
 from service.api.responses import AUDIT_EXPORTS, AuditPage, DealTrail, problems
 
@@ -24,7 +33,7 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=problems(401, 4
 PAGE = 1000
 
 
-@router.get("/deals/{deal_id}", response_model=DealTrail, responses=problems(404),
+@router.get("/deals/{deal_id}", response_model=DealTrail, responses=problems(404, 409),
             summary="Every event of one deal: who, when, what, hash")
 async def deal_trail(
     request: Request, ledger: LedgerDep, _: Auditor, deal: DealId,
@@ -44,11 +53,11 @@ async def deal_trail(
     return JSONResponse({"deal_id": str(deal), "entries": entries})
 
 
-@router.get("/log", response_model=AuditPage, responses=AUDIT_EXPORTS,
+@router.get("/log", response_model=AuditPage, responses={**AUDIT_EXPORTS, **problems(409)},
             summary="The audit trail across deals (json paged; jsonl/csv streamed)")
 async def audit_log(
     request: Request, _: Auditor, from_: From = None, to: To = None,
-    actor: str | None = None, type: str | None = None, deal_id: DealIdFilter = None,
+    actor: Filter = None, type: Filter = None, deal_id: DealIdFilter = None,
     format: Literal["json", "jsonl", "csv"] = "json", limit: Limit = 100, cursor: Cursor = None,
     min_position: MinPosition = None,
 ) -> Response:

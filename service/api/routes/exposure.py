@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/exposure", tags=["exposure ledger"],
                    responses=problems(401, 403, 422, 503))
 
 
-@router.get("", response_model=ProgramExposure,
+@router.get("", response_model=ProgramExposure, responses=problems(409),
             summary="Program accounts, totals and the reconciliation with the portfolio")
 async def program(request: Request, _: Reader, min_position: MinPosition = None) -> Response:
     await ensure_fresh(request, ["exposure"], min_position)
@@ -34,7 +34,7 @@ async def program(request: Request, _: Reader, min_position: MinPosition = None)
     return JSONResponse(await run_in_threadpool(read))
 
 
-@router.get("/deals/{deal_id}", response_model=DealExposure, responses=problems(404),
+@router.get("/deals/{deal_id}", response_model=DealExposure, responses=problems(404, 409),
             summary="One deal's double-entry postings and balances")
 async def deal(
     request: Request, _: Reader, deal: DealId, min_position: MinPosition = None,

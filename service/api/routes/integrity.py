@@ -16,8 +16,8 @@ from domain.errors import NotFound
 from projections.base import Tables
 from projections.merkle import MerkleError
 from service.api.deps import Auditor, LedgerDep
-from service.api.freshness import ensure_fresh
-from service.api.params import DealIdFilter, MinPosition
+from service.api.freshness import ensure_fresh, refuse_beyond_head
+from service.api.params import MAX_POSITION, DealIdFilter, EventId, MinPosition
 from service.api.problems import ApiProblem
 from service.api.responses import (
     ConsistencyProof,
@@ -48,7 +48,7 @@ async def verify(
     return JSONResponse(report.as_dict())
 
 
-@router.get("/digest", response_model=Digest,
+@router.get("/digest", response_model=Digest, responses=problems(409),
             summary="The signed Merkle tree head of the global log")
 async def digest(
     ledger: LedgerDep, request: Request, _: Auditor, min_position: MinPosition = None
@@ -65,24 +65,26 @@ async def public_key(request: Request, _: Auditor) -> Response:
     return JSONResponse(signer.public_key())
 
 
-@router.get("/proof", response_model=InclusionProof, responses=problems(404),
+@router.get("/proof", response_model=InclusionProof, responses=problems(404, 409),
             summary="Inclusion proof of one event in a tree of a given size")
 async def proof(
     ledger: LedgerDep, request: Request, _: Auditor,
-    event_id: str = Query(..., description="the event's id"),
-    tree_size: int | None = Query(None, ge=1, description="default: the current size"),
+    event_id: EventId,
+    tree_size: int | None = Query(None, ge=1, le=MAX_POSITION,
+                                  description="default: the current size"),
     min_position: MinPosition = None,
 ) -> Response:
     await _fresh(request, ledger, min_position)
     return JSONResponse(
-        await _read(request, lambda c, t: proofs.inclusion(c, t, event_id, tree_size)))
+        await _read(request, lambda c, t: proofs.inclusion(c, t, str(event_id), tree_size)))
 
 
-@router.get("/consistency", response_model=ConsistencyProof,
+@router.get("/consistency", response_model=ConsistencyProof, responses=problems(409),
             summary="Proof that tree `first` is a prefix of tree `second`")
 async def consistency(
     ledger: LedgerDep, request: Request, _: Auditor,
-    first: int = Query(..., ge=0), second: int = Query(..., ge=0),
+    first: int = Query(..., ge=0, le=MAX_POSITION),
+    second: int = Query(..., ge=0, le=MAX_POSITION),
     min_position: MinPosition = None,
 ) -> Response:
     await _fresh(request, ledger, min_position)
@@ -119,6 +121,7 @@ async def _fresh(request: Request, ledger: Any, min_position: int | None) -> Non
     if await run_in_threadpool(managed):
         await ensure_fresh(request, [proofs.MERKLE], min_position)
         return
+    await refuse_beyond_head(request, min_position)
     lock = getattr(state, "merkle_catch_up_lock", None)
     if lock is None:
         lock = state.merkle_catch_up_lock = threading.Lock()

@@ -14,7 +14,7 @@ from projections import deals as deals_model
 from projections import portfolio
 from service.api.deps import LedgerDep, Reader
 from service.api.freshness import ensure_fresh, runner
-from service.api.params import AsOf, Cursor, Limit, MinPosition
+from service.api.params import AsOf, Cursor, Filter, Limit, MinPosition
 from service.api.responses import DealPage, Portfolio, problems
 from service.ledger import Ledger
 
@@ -38,7 +38,7 @@ def _as_of(ledger: Ledger, moment: str) -> dict[str, object]:
     return portfolio.from_events(events(), ledger.policy_book())
 
 
-@router.get("", response_model=Portfolio,
+@router.get("", response_model=Portfolio, responses=problems(409),
             summary="Portfolio totals and breakdowns (as_of for time travel)")
 async def get_portfolio(
     request: Request, ledger: LedgerDep, _: Reader, as_of: AsOf = None,
@@ -59,12 +59,12 @@ async def get_portfolio(
     return JSONResponse(await run_in_threadpool(read))
 
 
-@router.get("/deals", response_model=DealPage,
+@router.get("/deals", response_model=DealPage, responses=problems(409),
             summary="One row per deal, filterable, cursor-paged")
 async def list_deals(
     request: Request, _: Reader,
-    stage: str | None = None, country: str | None = None, instrument: str | None = None,
-    term: str | None = None, category: str | None = None,
+    stage: Filter = None, country: Filter = None, instrument: Filter = None,
+    term: Filter = None, category: Filter = None,
     limit: Limit = 100, cursor: Cursor = None, min_position: MinPosition = None,
 ) -> Response:
     await ensure_fresh(request, ["deals"], min_position)
