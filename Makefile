@@ -25,6 +25,7 @@ test: $(STAMP)
 
 reliability: $(STAMP)
 	$(BIN)/python -m pytest -m reliability
+
 # Five times the default budget, on SQLite and PostgreSQL (LEDGER_TEST_POSTGRES_URL).
 fuzz: $(STAMP)
 	LEDGER_FUZZ_SCALE=5 LEDGER_FUZZ_POSTGRES=1 $(BIN)/python -m pytest -m fuzz -s

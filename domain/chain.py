@@ -45,7 +45,8 @@ def format_timestamp(dt: datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC; naive datetimes are refused."""
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise ValueError(f"timestamp {dt.isoformat()} has no time zone")
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = dt.astimezone(UTC)  # strftime's %Y does not pad years before 1000 to 4 digits
+    return f"{utc.year:04d}" + utc.strftime("-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_timestamp(value: str) -> datetime:

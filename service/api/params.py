@@ -92,7 +92,7 @@ CorrelationId = Annotated[str | None, *_header_text(200), Header(
 IfMatch = Annotated[int | None, BeforeValidator(_if_match), WithJsonSchema({
     "type": "string", "pattern": anchored(IF_MATCH)}), Header(
     alias="If-Match", description='the deal version expected, like "3": the same as '
-    "expected_version")]
+    "expected_version, which must agree with it when both are given")]
 LastEventId = Annotated[int | None, BeforeValidator(_last_event_id), WithJsonSchema({
     "type": "string", "pattern": anchored(DIGITS)}), Header(
     alias="Last-Event-ID", description="resume after this position (SSE reconnection)")]

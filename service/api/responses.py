@@ -50,7 +50,7 @@ _PROBLEMS = {
     403: "the key's role may not do this: forbidden",
     404: "not_found",
     409: "idempotency_key_reused, duplicate_application or version_conflict; on a read, "
-         "position_not_reached: min_position is beyond the log's head",
+         "position_not_reached (min_position beyond the log's head) or tree_size_not_reached",
     413: "payload_too_large",
     422: "validation_error, with errors naming each bad field; on a write, also the "
          "business rule violated (its code)",

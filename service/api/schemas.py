@@ -226,13 +226,25 @@ def _unique(eccns: list[str]) -> list[str]:
     return eccns
 
 
-_MONEY_DOC = {"pattern": anchored(_MONEY), "examples": ["1250000.00"]}
-_TEXT_DOC = {"minLength": 1, "pattern": r"\S", "description": "not blank; no U+0000"}
+# The schema's patterns hold the bounds too, so that what it accepts the checks accept.
+_CENTS = r"(?:\.[0-9]{1,2})?"
+_UP_TO_MAX = rf"[1-9][0-9]{{0,11}}{_CENTS}|1000000000000(?:\.0{{1,2}})?"
+_POSITIVE = re.compile(rf"0\.(?:0[1-9]|[1-9][0-9]?)|{_UP_TO_MAX}", re.ASCII)
+_NON_NEGATIVE = re.compile(rf"0{_CENTS}|{_UP_TO_MAX}", re.ASCII)
+_PCT_DOC = re.compile(r"(?:[0-9]{1,2}|0[0-9]{2})(?:\.[0-9]{1,4})?|100(?:\.0{1,4})?", re.ASCII)
+# Python's str.isspace() set, which _text's strip() removes (ECMA's \s differs a little).
+_SPACE = ("\\t\\n\\x0b\\x0c\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f"
+          "\\u205f\\u3000")
+_MONEY_DOC = {"examples": ["1250000.00"]}
+_TEXT_DOC = {"minLength": 1, "pattern": f"^[^\\x00]*[^{_SPACE}\\x00][^\\x00]*$",
+             "description": "not blank; no U+0000"}
 Money = Annotated[str, *_string(_A_MONEY, partial(_money, False), **_MONEY_DOC,
+                                pattern=anchored(_POSITIVE),
                                 description=f"USD, greater than 0, at most {MONEY_MAX}")]
 MoneyOrZero = Annotated[str, *_string(_A_MONEY, partial(_money, True), **_MONEY_DOC,
+                                      pattern=anchored(_NON_NEGATIVE),
                                       description=f"USD, 0 to {MONEY_MAX}")]
-Pct = Annotated[str, *_string(_A_PCT, _pct, pattern=anchored(_PCT), examples=["2.5"],
+Pct = Annotated[str, *_string(_A_PCT, _pct, pattern=anchored(_PCT_DOC), examples=["2.5"],
                               description="a percentage, 0 to 100")]
 # max_length first: pydantic's own check of it also refuses lone surrogates
 Name = Annotated[str, Field(max_length=NAME_MAX), *_string(
@@ -247,15 +259,22 @@ ApplicationNumber = Annotated[str, *_string("a string", partial(
     pattern=anchored(APPLICATION_NUMBER))]
 Date = Annotated[str, *_string('a date string like "2026-01-31"', _date, format="date")]
 Country = Annotated[str, BeforeValidator(_country), WithJsonSchema({
-    "type": "string", "pattern": anchored(_COUNTRY), "description": "ISO 3166-1 alpha-2"})]
+    "type": "string", "enum": sorted(COUNTRIES), "description": "ISO 3166-1 alpha-2"})]
+_ANY_CASE = "|".join("".join(f"[{c}{c.lower()}]" for c in code) for code in sorted(COUNTRIES))
 PolicyCountries = Annotated[list[Annotated[str, BeforeValidator(_policy_country), WithJsonSchema({
-    "type": "string", "pattern": "^[A-Za-z]{2}$", "description": "ISO 3166-1 alpha-2, "
-    "stored upper case"})]], Field(max_length=len(COUNTRIES))]
+    "type": "string", "pattern": f"^(?:{_ANY_CASE})$", "description": "an assigned ISO 3166-1 "
+    "alpha-2 code in either case, stored upper case"})]], Field(max_length=len(COUNTRIES))]
 EccnPattern = Annotated[str, *_string("a string", partial(
     _matching, _ECCN_PATTERN, 'must be an ECCN or a glob like "3A090*" (1-32 characters)'),
     pattern=anchored(_ECCN_PATTERN))]
 Timestamp = Annotated[datetime, BeforeValidator(_moment)]
-Votes = Annotated[int, Field(ge=0, le=1000)]
+def _whole(value: object) -> object:
+    """A whole JSON number (2.0) is the integer 2, as JSON Schema says; 2.5 stays refused."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Whole = BeforeValidator(_whole)
+Votes = Annotated[int, Field(ge=0, le=1000), Whole]
 Eccns = Annotated[list[Eccn], Field(min_length=1, max_length=200, json_schema_extra={
     "uniqueItems": True}), AfterValidator(_unique)]
 Conditions = Annotated[list[Reason], Field(max_length=100)]
@@ -289,7 +308,7 @@ class Item(Strict):
     category: Literal["accelerator", "server", "networking", "storage", "software", "model",
                       "cloud_service", "data_center", "services"]
     eccn: Eccn
-    quantity: Annotated[int, Field(ge=1, le=QUANTITY_MAX)]
+    quantity: Annotated[int, Field(ge=1, le=QUANTITY_MAX), Whole]
     value: Money
 
 
@@ -301,7 +320,7 @@ class DealAppliedData(Strict):
     term: Literal["medium", "long"]
     contract_value: Money
     financed_amount: Money
-    tenor_years: Annotated[int, Field(ge=1, le=18)]
+    tenor_years: Annotated[int, Field(ge=1, le=18), Whole]
     items: Annotated[list[Item], Field(min_length=1, max_length=200)]
     us_content_pct: Pct | MISSING = MISSING
 
@@ -327,6 +346,11 @@ class CommerceLicenseDeniedData(Strict):
 class BoardVotedData(Strict):
     """approved_amount is required when the decision is approved, refused when rejected."""
 
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"properties": {"decision": {"const": "approved"}}, "required": ["approved_amount"]},
+        {"properties": {"decision": {"const": "rejected"}},
+         "not": {"required": ["approved_amount"]}}]})
+
     meeting_date: Date
     votes_for: Votes
     votes_against: Votes
@@ -348,6 +372,10 @@ class BoardVotedData(Strict):
 class DealFinancedData(Strict):
     """interest_rate_pct is required for a direct_loan."""
 
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"properties": {"instrument": {"enum": ["insurance", "loan_guarantee"]}}},
+        {"required": ["interest_rate_pct"]}]})
+
     instrument: Instrument
     amount: Money
     exposure_fee_pct: Pct
@@ -368,6 +396,10 @@ class FundsDisbursedData(Strict):
 
 class RepaymentReceivedData(Strict):
     """principal and interest are not both 0."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"properties": {"principal": {"pattern": anchored(_POSITIVE)}}},
+        {"properties": {"interest": {"pattern": anchored(_POSITIVE)}}}]})
 
     principal: MoneyOrZero
     interest: MoneyOrZero
@@ -404,9 +436,11 @@ class RecoveryReceivedData(FundsDisbursedData):
 class DealAmendedData(Strict):
     """Any non-empty subset of the amendable terms, and why."""
 
+    model_config = ConfigDict(json_schema_extra={"minProperties": 2})
+
     contract_value: Money | MISSING = MISSING
     financed_amount: Money | MISSING = MISSING
-    tenor_years: Annotated[int, Field(ge=1, le=18)] | MISSING = MISSING
+    tenor_years: Annotated[int, Field(ge=1, le=18), Whole] | MISSING = MISSING
     items: Annotated[list[Item], Field(min_length=1, max_length=200)] | MISSING = MISSING
     us_content_pct: Pct | MISSING = MISSING
     reason: Reason
@@ -420,7 +454,7 @@ class DealAmendedData(Strict):
 
 
 class EventReversedData(Strict):
-    version: Annotated[int, Field(ge=1, le=2**62, description="the money event to reverse")]
+    version: Annotated[int, Field(ge=1, le=2**62, description="the money event to reverse"), Whole]
     reason: Reason
 
 
@@ -442,7 +476,7 @@ class PolicyVersionBody(Strict):
     designated_countries: PolicyCountries | None | MISSING = Field(
         MISSING, description="the beneficiary destinations; null or absent: every "
                              "destination not otherwise barred")
-    max_backdating_days: Annotated[int, Field(ge=0, le=3650)] | MISSING = Field(
+    max_backdating_days: Annotated[int, Field(ge=0, le=3650), Whole] | MISSING = Field(
         MISSING, description="how far back events may be dated (default 30)")
 
     def version(self) -> PolicyVersion:
@@ -468,7 +502,7 @@ class EventBody(Strict):
     type: str
     data: Strict
     occurred_at: Timestamp | None = _OCCURRED_AT
-    expected_version: Annotated[int, Field(ge=0)] | None = Field(
+    expected_version: Annotated[int, Field(ge=0, le=2**62), Whole] | None = Field(
         None, description="409 version_conflict unless the deal is at this version")
 
     def command(self, prefix: str = "", **target: Any) -> Command:
@@ -487,7 +521,8 @@ class BatchItem(EventBody):
 
 class DealBatchItem(BatchItem):
     model_config = ConfigDict(json_schema_extra={"anyOf": [
-        {"required": ["deal_id"]}, {"required": ["application_number"]}]})
+        {"required": [name], "properties": {name: {"type": "string"}}}
+        for name in ("deal_id", "application_number")]})
 
     @model_validator(mode="after")
     def _names_its_deal(self) -> Self:

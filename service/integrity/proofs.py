@@ -10,7 +10,7 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from domain.chain import format_timestamp
-from domain.errors import NotFound
+from domain.errors import LedgerError, NotFound
 from projections import merkle_log
 from projections.base import Tables
 from projections.merkle_log import MerkleProjection
@@ -86,7 +86,9 @@ def inclusion(conn: sa.Connection, t: Tables, event_id: str,
                        "projected: retry with min_position)")
     size, _ = merkle_log.head(conn, t)
     size_asked = size if tree_size is None else tree_size
-    if not leaf.leaf_index < size_asked <= size:
+    if size_asked > size:
+        raise _not_reached(size_asked, size)
+    if not leaf.leaf_index < size_asked:
         raise _invalid("tree_size", f"must be between {leaf.leaf_index + 1} (the event is leaf "
                                     f"{leaf.leaf_index}) and the current size {size}")
     path = merkle_log.inclusion_proof(conn, t, leaf.leaf_index, size_asked)
@@ -97,14 +99,20 @@ def inclusion(conn: sa.Connection, t: Tables, event_id: str,
 
 def consistency(conn: sa.Connection, t: Tables, first: int, second: int) -> dict[str, Any]:
     size, _ = merkle_log.head(conn, t)
-    if not 0 <= second <= size:
-        raise _invalid("second", f"must be between 0 and the current size {size}")
+    if second > size:
+        raise _not_reached(second, size)
     if not 0 <= first <= second:
         raise _invalid("first", f"must be between 0 and second ({second})")
     proof = merkle_log.consistency_proof(conn, t, first, second)
     return {"first": first, "second": second, "proof": [p.hex() for p in proof],
             "first_root": merkle_log.root(conn, t, first).hex(),
             "second_root": merkle_log.root(conn, t, second).hex()}
+
+
+def _not_reached(asked: int, size: int) -> LedgerError:
+    """A size the tree has not reached yet is a state of the log, not a malformed request."""
+    return LedgerError("tree_size_not_reached", f"the tree has {size} leaves, not yet {asked}",
+                       status=409, tree_size=size)
 
 
 def _invalid(name: str, message: str) -> InvalidRequest:

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from service.settings import Settings
 from tests.conftest import auth
 from tests.factories import (
     BOARD_APPROVED,
@@ -69,16 +70,35 @@ async def test_a_write_is_in_the_portfolio_read_that_waits_for_its_position(
     assert [d["stage"] for d in deals["deals"]] == ["license_pending"]
 
 
-async def test_a_position_the_projection_does_not_reach_is_a_503_projection_behind(
+async def test_a_position_beyond_the_logs_head_is_refused_at_once(
     client: httpx.AsyncClient,
 ) -> None:
     applied = await apply_deal(client)
+    beyond = applied["position"] + 10**6
     started = time.monotonic()
-    r = await client.get("/v1/portfolio", params={"min_position": applied["position"] + 10**6},
-                         headers=auth("reader"))
-    assert_problem(r, 503, "projection_behind")
-    assert r.headers["Retry-After"]
-    assert 4.0 <= time.monotonic() - started < 8.0
+    for path in ("/v1/portfolio", "/v1/portfolio/deals", "/v1/exposure", "/v1/audit/log",
+                 "/v1/audit/digest"):
+        r = await client.get(path, params={"min_position": beyond}, headers=auth("admin"))
+        body = assert_problem(r, 409, "position_not_reached")
+        assert (body["min_position"], body["head"]) == (beyond, applied["position"])
+    assert time.monotonic() - started < 4.0  # not one wait for the projections' timeout
+
+
+async def test_a_position_the_projection_does_not_reach_is_a_503_projection_behind(
+    settings: Settings,
+) -> None:
+    from service.api.app import create_app
+
+    app = create_app(settings.model_copy(update={"projections_in_process": False}))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://ledger") as client:
+        applied = await apply_deal(client)
+        started = time.monotonic()
+        r = await client.get("/v1/portfolio", params={"min_position": applied["position"]},
+                             headers=auth("reader"))
+        assert_problem(r, 503, "projection_behind")
+        assert r.headers["Retry-After"]
+        assert 4.0 <= time.monotonic() - started < 8.0
 
 
 async def portfolio_of_many_deals(client: httpx.AsyncClient) -> dict[str, dict[str, Any]]:

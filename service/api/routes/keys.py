@@ -98,7 +98,8 @@ async def create_key(request: Request, keys: Keys, admin: Admin) -> Response:
 
 @router.post("/{name:path}/revoke", response_model=Key, responses=problems(404, 409),
              summary="Revoke a key: refused everywhere within a second, for good")
-async def revoke_key(name: Annotated[str, Path(description="the key's name")], keys: Keys,
+async def revoke_key(name: Annotated[str, Path(description="the key's name", json_schema_extra={
+        "minLength": 1, "maxLength": 200, "pattern": "^[^:,]+$"})], keys: Keys,
                      admin: Admin) -> Response:
     return JSONResponse(await run_in_threadpool(keys.revoke, name, Actor(admin.name, "api")))
 

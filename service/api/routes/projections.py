@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from domain.chain import format_timestamp
 from projections.exposure import reconcile
+from projections.registry import NAMES
 from service.api.deps import Admin, LedgerDep, Reader
 from service.api.freshness import runner
 from service.api.problems import ApiProblem
@@ -54,7 +56,10 @@ async def list_projections(request: Request, ledger: LedgerDep, _: Reader) -> Re
 
 @router.post("/{name}/rebuild", response_model=Rebuilt, responses=problems(404),
              summary="Rebuild a projection from the log and swap it in")
-async def rebuild(name: str, request: Request, _: Admin) -> Response:
+async def rebuild(
+    name: Annotated[str, Path(json_schema_extra={"enum": list(NAMES)})], request: Request,
+    _: Admin,
+) -> Response:
     r = runner(request)
     if name not in r.projections:
         raise ApiProblem(404, "not_found", f"no projection named {name!r}",
