@@ -9,6 +9,7 @@ PostgreSQL (``make fuzz`` sets both)."""
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import KEYS, _truncate_pg
-from tests.live_server import ledger_env, migrated_sqlite
+from tests.live_server import ledger_env
 from tests.schema_fuzz import run
 from tools.server import serve
 
@@ -36,7 +37,14 @@ def throwaway_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
         Callable[[str], str]]:
     """A new, migrated, empty database per call (a role's run must not see another's)."""
     if request.param == "sqlite":
-        yield lambda role: migrated_sqlite(_directory(tmp_path / role))
+        template = request.getfixturevalue("sqlite_template")
+
+        def copy(role: str) -> str:
+            path = _directory(tmp_path / role) / "ledger.db"
+            shutil.copy(template, path)
+            return f"sqlite:///{path}"
+
+        yield copy
     else:
         url = request.getfixturevalue("pg_ready")
 
