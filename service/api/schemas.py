@@ -268,13 +268,7 @@ EccnPattern = Annotated[str, *_string("a string", partial(
     _matching, _ECCN_PATTERN, 'must be an ECCN or a glob like "3A090*" (1-32 characters)'),
     pattern=anchored(_ECCN_PATTERN))]
 Timestamp = Annotated[datetime, BeforeValidator(_moment)]
-def _whole(value: object) -> object:
-    """A whole JSON number (2.0) is the integer 2, as JSON Schema says; 2.5 stays refused."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-Whole = BeforeValidator(_whole)
-Votes = Annotated[int, Field(ge=0, le=1000), Whole]
+Votes = Annotated[int, Field(ge=0, le=1000)]
 Eccns = Annotated[list[Eccn], Field(min_length=1, max_length=200, json_schema_extra={
     "uniqueItems": True}), AfterValidator(_unique)]
 Conditions = Annotated[list[Reason], Field(max_length=100)]
@@ -308,7 +302,7 @@ class Item(Strict):
     category: Literal["accelerator", "server", "networking", "storage", "software", "model",
                       "cloud_service", "data_center", "services"]
     eccn: Eccn
-    quantity: Annotated[int, Field(ge=1, le=QUANTITY_MAX), Whole]
+    quantity: Annotated[int, Field(ge=1, le=QUANTITY_MAX)]
     value: Money
 
 
@@ -320,7 +314,7 @@ class DealAppliedData(Strict):
     term: Literal["medium", "long"]
     contract_value: Money
     financed_amount: Money
-    tenor_years: Annotated[int, Field(ge=1, le=18), Whole]
+    tenor_years: Annotated[int, Field(ge=1, le=18)]
     items: Annotated[list[Item], Field(min_length=1, max_length=200)]
     us_content_pct: Pct | MISSING = MISSING
 
@@ -440,7 +434,7 @@ class DealAmendedData(Strict):
 
     contract_value: Money | MISSING = MISSING
     financed_amount: Money | MISSING = MISSING
-    tenor_years: Annotated[int, Field(ge=1, le=18), Whole] | MISSING = MISSING
+    tenor_years: Annotated[int, Field(ge=1, le=18)] | MISSING = MISSING
     items: Annotated[list[Item], Field(min_length=1, max_length=200)] | MISSING = MISSING
     us_content_pct: Pct | MISSING = MISSING
     reason: Reason
@@ -454,7 +448,7 @@ class DealAmendedData(Strict):
 
 
 class EventReversedData(Strict):
-    version: Annotated[int, Field(ge=1, le=2**62, description="the money event to reverse"), Whole]
+    version: Annotated[int, Field(ge=1, le=2**62, description="the money event to reverse")]
     reason: Reason
 
 
@@ -476,7 +470,7 @@ class PolicyVersionBody(Strict):
     designated_countries: PolicyCountries | None | MISSING = Field(
         MISSING, description="the beneficiary destinations; null or absent: every "
                              "destination not otherwise barred")
-    max_backdating_days: Annotated[int, Field(ge=0, le=3650), Whole] | MISSING = Field(
+    max_backdating_days: Annotated[int, Field(ge=0, le=3650)] | MISSING = Field(
         MISSING, description="how far back events may be dated (default 30)")
 
     def version(self) -> PolicyVersion:
@@ -502,7 +496,7 @@ class EventBody(Strict):
     type: str
     data: Strict
     occurred_at: Timestamp | None = _OCCURRED_AT
-    expected_version: Annotated[int, Field(ge=0, le=2**62), Whole] | None = Field(
+    expected_version: Annotated[int, Field(ge=0, le=2**62)] | None = Field(
         None, description="409 version_conflict unless the deal is at this version")
 
     def command(self, prefix: str = "", **target: Any) -> Command:

@@ -307,25 +307,13 @@ async def test_occurred_at_must_be_an_rfc3339_timestamp_with_a_zone(
                         "occurred_at")
 
 
-@pytest.mark.parametrize("value", [True, "1", -1, 1.5])
+@pytest.mark.parametrize("value", [True, "1", -1, 1.0])
 async def test_expected_version_must_be_a_non_negative_integer(
     client: httpx.AsyncClient, deal_id: str, value: Any
 ):
     await invalid_event(client, deal_id, {"type": "BoardVoted", "data": BOARD_APPROVED,
                                           "expected_version": value}, "expected_version")
 
-
-async def test_a_whole_json_number_is_the_integer_it_spells(client: httpx.AsyncClient):
-    """JSON Schema, which the OpenAPI document speaks, counts 1.0 as the integer 1."""
-    applied = await client.post("/v1/deals", json=application(tenor_years=7.0),
-                                headers=writer_headers())
-    assert applied.status_code == 201, applied.text
-    assert applied.json()["data"]["tenor_years"] == 7
-    r = await client.post(f"/v1/deals/{applied.json()['deal_id']}/events",
-                          json={"type": "BoardVoted", "data": BOARD_APPROVED,
-                                "expected_version": 1.0}, headers=writer_headers())
-    assert r.status_code == 201, r.text
-    assert r.json()["version"] == 2
 
 
 async def test_an_idempotency_key_over_128_characters_is_refused(client: httpx.AsyncClient):
