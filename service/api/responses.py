@@ -109,7 +109,12 @@ class Events(BaseModel):
 EVENT_STREAM: Responses = {200: {
     "description": "one Server-Sent Event per ledger event: id = position, event = type, "
                    "data = the envelope",
-    "content": {"text/event-stream": {"schema": {"type": "string"}}}}}
+    "content": {"text/event-stream": {"schema": {  # the schema of each event
+        "type": "object", "required": ["id", "event", "data"], "properties": {
+            "id": {"type": "string", "pattern": "^[0-9]+$"},
+            "event": {"type": "string"},
+            "data": {"type": "string", "contentMediaType": "application/json",
+                     "contentSchema": {"$ref": REF + "Envelope"}}}}}}}}
 
 
 class LogPage(Events):
