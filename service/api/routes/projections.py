@@ -66,10 +66,3 @@ async def rebuild(
                          known=sorted(r.projections))
     position = await run_in_threadpool(r.rebuild, name)
     return JSONResponse({"name": name, "position": position, "status": "rebuilt"})
-
-
-def _utc(moment: datetime | None) -> str | None:
-    """SQLite hands a stored UTC time back without its zone: it is UTC."""
-    if moment is None:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
