@@ -15,8 +15,8 @@ from schemathesis.engine import events, from_schema
 ENDLESS = "/v1/events/stream"
 CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
           "response_schema_conformance", "response_headers_conformance",
-          "negative_data_rejection", "positive_data_acceptance",
-          "schema_valid_input_passes_validation")
+          "negative_data_rejection", "positive_data_acceptance", "unsupported_method",
+          "allow_header_conformance", "schema_valid_input_passes_validation")
 # A write's schema-valid body may still break a business rule (an embargoed buyer, a
 # version conflict): its 422 with that rule's code is an answer, not a rejected input. The
 # check below still fails any 422 validation_error of schema-valid input, writes included.

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from domain.errors import LedgerError
 from service.api.schemas import field_error
@@ -97,8 +98,21 @@ def install(app: FastAPI) -> None:
         return problem(422, "validation_error", detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         phrase = HTTPStatus(exc.status_code).phrase
-        return problem(exc.status_code, code, str(exc.detail or phrase),
-                       headers=dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed(request)
+        return problem(exc.status_code, code, str(exc.detail or phrase), headers=headers)
+
+
+def _allowed(request: Request) -> str:
+    """Every method some route takes at this path: Starlette names only the first route's
+    (GET /v1/deals and POST /v1/deals are two routes)."""
+    routes = request.app.router.routes
+    return ", ".join(method for method in _METHODS if any(
+        route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes))
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
