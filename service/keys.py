@@ -50,7 +50,7 @@ api_keys = sa.Table(
 api_key_events = sa.Table(
     "api_key_events",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),  # up to TRAIL_ID_MAX
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("action", sa.String(32), nullable=False),
     sa.Column("actor", sa.String(200), nullable=False),
@@ -162,6 +162,9 @@ def _refusal(row: KeyRow | None, key: BootstrapKey) -> str | None:
     return "; ".join(reasons) + ". To rotate a key, revoke it and create one under a new name"
 
 
+TRAIL_ID_MAX = 2**31 - 1  # the trail's id is a 32-bit integer on PostgreSQL
+
+
 class KeyStore:
     def __init__(self, engine: sa.Engine, cache_seconds: float = 1.0):
         self.engine = engine
@@ -224,6 +227,8 @@ class KeyStore:
               ) -> list[dict[str, Any]]:
         """The trail in the order it was written, after entry ``after``; one key's with
         ``name``."""
+        if after >= TRAIL_ID_MAX:  # no entry is past it; PostgreSQL refuses a larger int4
+            return []
         query = sa.select(api_key_events).where(api_key_events.c.id > after)
         if name is not None:
             query = query.where(api_key_events.c.name == name)

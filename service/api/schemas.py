@@ -479,7 +479,8 @@ class PolicyVersionBody(Strict):
 
 # --- request bodies ------------------------------------------------------------------------
 
-_OCCURRED_AT = Field(None, description="RFC 3339 with a zone offset; default: when recorded")
+_OCCURRED_AT = Field(None, description="RFC 3339 with a zone offset, at most 5 minutes ahead "
+                     "of the server's clock; default: when recorded")
 
 
 class DealApplication(DealAppliedData):

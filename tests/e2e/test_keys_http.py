@@ -123,3 +123,11 @@ async def test_a_key_revoked_over_http_stays_revoked_after_a_restart(settings: S
         assert (await second.get("/v1/events", headers=auth("reader"))).status_code == 401
         listed = (await second.get("/v1/keys", headers=auth("admin"))).json()["keys"]
         assert {k["name"]: k["revoked_at"] is not None for k in listed}["reader-key"] is True
+
+
+async def test_the_trail_after_a_position_no_entry_can_reach_is_empty(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.get("/v1/keys/trail", params={"after": 2**62 - 1}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"entries": [], "next_after": 2**62 - 1}
