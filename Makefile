@@ -36,10 +36,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# the full suite; BENCH_DATABASE (a PostgreSQL URL the bench may empty) adds PostgreSQL
 bench: $(STAMP)
-	$(BIN)/python -m tools.bench_projections
-	$(BIN)/python -m tools.bench_verify
-	$(BIN)/python -m tools.bench_writes
+	$(BIN)/exim-ledger bench $(if $(BENCH_DATABASE),--database $(BENCH_DATABASE))
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,101 @@
+"""Deals valid under the v2 rules, dated from today: what every scenario writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+COUNTRIES = ("DE", "FR", "JP", "BR", "IN")
+SETUP_EVENTS = 5  # applied, license requested and approved, board approval, financed
+LIFE_EVENTS = 10  # the setup, two disbursements, two repayments and a cancellation
+DISBURSEMENT = "1.00"  # small enough that a deal takes millions of them
+
+
+def _years_on(day: date, years: int) -> str:
+    return day.replace(year=day.year + years, day=min(day.day, 28)).isoformat()
+
+
+def application(number: str, i: int) -> dict[str, Any]:
+    """A ``DealApplied`` body; ``i`` varies the buyer's country, the term and instrument."""
+    long_term = i % 3 == 0
+    return {
+        "application_number": number,
+        "exporter": {"name": "Cerebral Silicon Inc.", "country": "US"},
+        "buyer": {"name": f"Buyer {i}", "country": COUNTRIES[i % len(COUNTRIES)]},
+        "instrument": "direct_loan" if long_term else ("insurance", "loan_guarantee")[i % 2],
+        "term": "long" if long_term else "medium",
+        "contract_value": "10000000.00", "financed_amount": "8500000.00",
+        "tenor_years": 10 if long_term else 5,
+        "items": [
+            {"description": "AI accelerators", "category": "accelerator", "eccn": "3A090.a",
+             "quantity": 64, "value": "8000000.00"},
+            {"description": "Rack servers", "category": ("server", "storage")[i % 2],
+             "eccn": "5A992.c", "quantity": 8, "value": "2000000.00"},
+        ],
+    }
+
+
+def setup(i: int, body: dict[str, Any], today: date) -> list[tuple[str, dict[str, Any]]]:
+    """Licensed, approved and financed, with a maturity inside the v2 tenor window."""
+    financing: dict[str, Any] = {
+        "instrument": body["instrument"], "amount": "8000000.00", "exposure_fee_pct": "2.25",
+        "final_maturity_date": _years_on(today, body["tenor_years"])}
+    if body["instrument"] == "direct_loan":
+        financing["interest_rate_pct"] = "4.125"
+    return [
+        ("LicenseRequested", {"application_ref": f"Z-{i}", "eccns": ["3A090.a"]}),
+        ("CommerceLicenseApproved", {"application_ref": f"Z-{i}", "license_number": f"D-{i}",
+                                     "eccns": ["3A090.a"],
+                                     "valid_until": _years_on(today, 4)}),
+        ("BoardVoted", {"meeting_date": today.isoformat(), "votes_for": 4,
+                        "votes_against": 1, "abstentions": 0, "decision": "approved",
+                        "approved_amount": "8500000.00"}),
+        ("DealFinanced", financing),
+    ]
+
+
+def money_life() -> list[tuple[str, dict[str, Any]]]:
+    """After financing: drawn twice, repaid twice, the undrawn rest cancelled."""
+    return [
+        ("FundsDisbursed", {"amount": "3000000.00", "reference": "D1"}),
+        ("FundsDisbursed", {"amount": "3000000.00", "reference": "D2"}),
+        ("RepaymentReceived", {"principal": "1000000.00", "interest": "90000.00",
+                               "reference": "R1"}),
+        ("RepaymentReceived", {"principal": "1000000.00", "interest": "80000.00",
+                               "reference": "R2"}),
+        ("DealCancelled", {"reason": "undrawn balance released", "amount": "2000000.00"}),
+    ]
+
+
+def number(prefix: str, i: int) -> str:
+    return f"{prefix}-{i:07d}"
+
+
+def batch_items(prefix: str, i: int, *, full: bool) -> list[dict[str, Any]]:
+    """Deal ``i`` as ``POST /v1/batches`` items: its setup, and with ``full`` its money life."""
+    today = datetime.now(UTC).date()
+    body = application(number(prefix, i), i)
+    later = setup(i, body, today) + (money_life() if full else [])
+    return [{"type": "DealApplied", "data": body}] + [
+        {"type": t, "application_number": body["application_number"], "data": d}
+        for t, d in later]
+
+
+def batches(prefix: str, deals: int, per_batch: int, *, full: bool
+            ) -> Iterator[list[dict[str, Any]]]:
+    """Batch bodies' event lists of whole deals, at most ``per_batch`` events each."""
+    pending: list[dict[str, Any]] = []
+    for i in range(deals):
+        items = batch_items(prefix, i, full=full)
+        if pending and len(pending) + len(items) > per_batch:
+            yield pending
+            pending = []
+        pending += items
+    if pending:
+        yield pending
+
+
+def disbursement(n: int) -> dict[str, Any]:
+    """The request the write scenarios repeat: a one-dollar drawing."""
+    return {"type": "FundsDisbursed", "data": {"amount": DISBURSEMENT, "reference": f"W{n}"}}

@@ -1,0 +1,100 @@
+"""The ledger under test: fresh databases, its server's environment, and writing deals
+through its API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from service.bench import process
+from service.bench.data import batches
+from service.bench.load import percentiles
+
+TOKEN = "bench-admin-secret-000000000001"
+BATCH_EVENTS = 1000  # the most one POST /v1/batches takes
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a scenario's ledger lives: a new SQLite file, or a PostgreSQL database that the
+    bench empties before each scenario."""
+
+    kind: str  # "sqlite" or "postgresql"
+    work: Path
+    postgres_url: str | None = None
+
+    def fresh(self, name: str) -> str:
+        if self.postgres_url is None:
+            path = self.work / f"{name}.db"
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            return f"sqlite:///{path}"
+        import psycopg
+
+        with psycopg.connect(self.postgres_url, autocommit=True) as conn:
+            conn.execute("DROP SCHEMA public CASCADE")
+            conn.execute("CREATE SCHEMA public")
+        return self.postgres_url
+
+
+def ledger_env(database_url: str, work: Path, **settings: str) -> dict[str, str]:
+    """The shipped defaults, but for the database, an admin key and a signing key file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    return env | {"LEDGER_DATABASE_URL": database_url,
+                  "LEDGER_BOOTSTRAP_KEYS": f"admin:bench:{TOKEN}",
+                  "LEDGER_SIGNING_KEY_FILE": str(work / "signing-key"),
+                  **{f"LEDGER_{k.upper()}": v for k, v in settings.items()}}
+
+
+def migrate(env: dict[str, str], work: Path) -> None:
+    process.run([process.CLI, "migrate"], env, work)
+
+
+@contextlib.contextmanager
+def server(env: dict[str, str], work: Path, *options: str) -> Iterator[process.Server]:
+    argv = [process.CLI, "serve", "--host", "127.0.0.1", "--port", "{port}", *options]
+    with process.serving(argv, env, work, "ledger") as s:
+        yield s
+
+
+def client(url: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=url, timeout=300,
+                             headers={"Authorization": f"Bearer {TOKEN}"})
+
+
+async def post_batches(url: str, prefix: str, deals: int, *, full: bool,
+                       senders: int = 2) -> dict[str, Any]:
+    """Write ``deals`` deals through ``POST /v1/batches`` of up to 1000 events from
+    ``senders`` concurrent clients; events/s with the batches' latencies, and deal ids."""
+    pending = batches(prefix, deals, BATCH_EVENTS, full=full)
+    latencies: list[float] = []
+    ids: list[str] = []
+    events = 0
+
+    async with client(url) as http:
+        async def sender() -> None:
+            nonlocal events
+            for items in pending:
+                started = time.perf_counter()
+                r = await http.post("/v1/batches", json={"events": items})
+                latencies.append(time.perf_counter() - started)
+                if r.status_code != 201:
+                    raise RuntimeError(f"POST /v1/batches: {r.status_code} {r.text[:500]}")
+                body = r.json()["events"]
+                events += len(body)
+                ids.extend(e["deal_id"] for e in body if e["type"] == "DealApplied")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(sender() for _ in range(senders)))
+        elapsed = time.perf_counter() - started
+    return {"events": events, "seconds": round(elapsed, 2),
+            "per_s": round(events / elapsed, 1), **percentiles(latencies), "deal_ids": ids}
+

@@ -1,0 +1,45 @@
+"""One bench run: which scenarios on which databases, in order, into one result."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from service.bench import load, report, scenarios
+from service.bench.ledger import Target
+
+GROUPS = ("ingest", "workers2", "loaded")
+FALLBACK_MAX_RATE = 200.0  # events/s, when the ingest scenario did not run first
+Say = Callable[[str], None]
+
+
+def run(*, quick: bool, postgres_url: str | None, groups: Sequence[str],
+        say: Say) -> dict[str, Any]:
+    scale = scenarios.QUICK if quick else scenarios.FULL
+    kinds = ["sqlite"] + (["postgresql"] if postgres_url and not quick else [])
+    results: dict[str, Any] = {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": "quick" if quick else "full", "generator": load.generator(),
+        "machine": report.machine(postgres_url), "scale": vars(scale), "scenarios": {}}
+    found = results["scenarios"]
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="exim-bench-") as tmp:
+        for kind in kinds:
+            target = Target(kind, Path(tmp), postgres_url if kind == "postgresql" else None)
+            if "ingest" in groups:
+                say(f"{kind}: single-event posts, 32 connections, against the no-op app")
+                found[f"ingest_{kind}"] = scenarios.ingest(target, scale)
+            if "workers2" in groups and kind == "postgresql":
+                say(f"{kind}: the same with --workers 2 and a separate exim-ledger project")
+                found[f"ingest_{kind}_workers2"] = scenarios.ingest(target, scale, workers=2)
+            if "loaded" in groups:
+                rate = found.get(f"ingest_{kind}", {}).get("per_s", FALLBACK_MAX_RATE)
+                say(f"{kind}: loading {scale.deals:,} deals x 10 events through /v1/batches")
+                for name, r in scenarios.loaded(target, scale, rate).items():
+                    found[f"{name}_{kind}"] = r
+    results["seconds"] = round(time.perf_counter() - began, 1)
+    return results

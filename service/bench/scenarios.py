@@ -1,0 +1,171 @@
+"""The scenarios: each one a fresh database, real server processes, and its baseline
+measured in the same run."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from service.bench import ledger, load, offline, process
+from service.bench.data import SETUP_EVENTS, disbursement
+from service.bench.ledger import Target
+
+CONNECTIONS = 32
+DEALS_PER_CONNECTION = 8
+Result = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Scale:
+    seconds: float  # each side of an ingest comparison
+    deals: int  # the loaded ledger: deals x 10 events
+    freshness_seconds: float
+    reads: int  # requests per read endpoint
+
+
+QUICK = Scale(seconds=6, deals=500, freshness_seconds=0, reads=0)
+FULL = Scale(seconds=20, deals=100_000, freshness_seconds=60, reads=500)
+
+
+def _noop(target: Target, workers: int, seconds: float, deals: list[str]) -> Result:
+    argv = [sys.executable, "-m", "uvicorn", "service.bench.noop:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", "{port}", "--workers", str(workers)]
+    with process.serving(argv, ledger.ledger_env("", target.work), target.work, "noop") as s:
+        return load.post_events(s.url, ledger.TOKEN, deals, CONNECTIONS, seconds, target.work)
+
+
+def ingest(target: Target, scale: Scale, *, workers: int = 1) -> Result:
+    """Single-event posts over 32 connections, each deal owned by one connection, against
+    the no-op app served the same way. With ``workers`` > 1, projections run in a separate
+    ``exim-ledger project``."""
+    url = target.fresh(f"ingest-{workers}")
+    separate = workers > 1
+    env = ledger.ledger_env(url, target.work,
+                            **({"projections_in_process": "false"} if separate else {}))
+    ledger.migrate(env, target.work)
+    with ledger.server(env, target.work, "--workers", str(workers)) as s:
+        made = asyncio.run(ledger.post_batches(
+            s.url, f"ING{workers}", CONNECTIONS * DEALS_PER_CONNECTION, full=False))
+        deals = made["deal_ids"]
+        if separate:
+            with process.background([process.CLI, "project"], env, target.work, "project"):
+                measured = load.post_events(s.url, ledger.TOKEN, deals, CONNECTIONS,
+                                            scale.seconds, target.work)
+        else:
+            measured = load.post_events(s.url, ledger.TOKEN, deals, CONNECTIONS,
+                                        scale.seconds, target.work)
+    baseline = _noop(target, workers, scale.seconds, deals)
+    return {**measured, "workers": workers, "connections": CONNECTIONS,
+            "baseline": {"name": f"no-op FastAPI, {workers} worker(s)", **baseline},
+            "ratio": round(measured["per_s"] / baseline["per_s"], 4)}
+
+
+def loaded(target: Target, scale: Scale, max_rate: float) -> dict[str, Result]:
+    """Load ``scale.deals`` whole deal lives through ``POST /v1/batches`` on a server with
+    the shipped defaults, then measure on it: projection catch-up, reads, freshness and RSS;
+    then, with the server stopped, rebuild and verify against their baselines."""
+    url = target.fresh("loaded")
+    env = ledger.ledger_env(url, target.work)
+    ledger.migrate(env, target.work)
+    out: dict[str, Result] = {}
+    with ledger.server(env, target.work) as s:
+        made = asyncio.run(ledger.post_batches(s.url, "LOAD", scale.deals, full=True))
+        deals = made.pop("deal_ids")
+        out["batches"] = {**made, "events_per_batch": ledger.BATCH_EVENTS}
+        out["batches"]["caught_up_after_s"] = round(offline.wait_projected(url, 3600), 2)
+        if scale.reads:
+            out["reads"] = asyncio.run(_reads(s.url, deals, scale.reads))
+        if scale.freshness_seconds:
+            out["freshness"] = freshness(s.url, url, deals, max_rate / 2,
+                                         scale.freshness_seconds)
+        out["rss"] = {"mb": round(s.rss_mb(), 1), "events": made["events"]}
+    raw = offline.raw_save(url, target.work, min(made["events"], 100_000))
+    out["batches"]["baseline"] = raw
+    out["batches"]["ratio"] = round(out["batches"]["per_s"] / raw["per_s"], 4)
+    out["rebuild"] = offline.rebuild(url)
+    if scale.reads:
+        out["verify"] = verify(env, target, url)
+    return out
+
+
+async def _reads(url: str, deals: list[str], n: int) -> Result:
+    """p50/p99/max of each read endpoint at the loaded scale."""
+    step = max(1, len(deals) // n)
+    sample = deals[::step][:n]
+    async with ledger.client(url) as http:
+        first = (await http.get(f"/v1/deals/{sample[0]}")).json()
+        middle = (await http.get("/v1/log", params={"after": first["position"], "limit": 1})
+                  ).json()
+    moment = middle["events"][0]["recorded_at"] if middle["events"] else first["recorded_at"]
+    paths = {
+        "portfolio": ["/v1/portfolio"] * n,
+        "deal": [f"/v1/deals/{d}" for d in sample],
+        "deal_as_of": [f"/v1/deals/{d}?as_of={moment}" for d in sample],
+        "deals_by_country": ["/v1/portfolio/deals?country=DE&limit=100"] * n,
+        "portfolio_as_of": ["/v1/portfolio?as_of=" + moment] * max(20, n // 25),
+    }
+    return {name: await load.timed_gets(url, ledger.TOKEN, p) for name, p in paths.items()}
+
+
+def freshness(url: str, database_url: str, deals: list[str], rate: float,
+              seconds: float) -> Result:
+    """Post at ``rate`` for ``seconds`` and time each event from acknowledgement to every
+    projection holding it (sampled every 20 ms)."""
+    acked: list[tuple[int, float]] = []
+    seen: list[tuple[float, int]] = []
+
+    async def run() -> int:
+        async with ledger.client(url) as http:
+            async def send(n: int) -> None:
+                r = await http.post(f"/v1/deals/{deals[n % len(deals)]}/events",
+                                    json=disbursement(n))
+                if r.status_code == 201:
+                    acked.append((r.json()["position"], time.monotonic()))
+
+            watching = asyncio.create_task(_watch(database_url, seen))
+            try:
+                sent = await load.paced(rate, seconds, send)
+                last = max((p for p, _ in acked), default=0)
+                deadline = time.monotonic() + 60  # the last events' lag is measured too
+                while (not seen or seen[-1][1] < last) and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+                return sent
+            finally:
+                watching.cancel()
+
+    sent = asyncio.run(run())
+    lags = [max(0.0, _first_seen(seen, pos) - at) for pos, at in acked]
+    return {"rate": round(rate, 1), "sent": sent, "acknowledged": len(acked),
+            "never_seen": sum(lag == float("inf") for lag in lags),
+            **load.percentiles([lag for lag in lags if lag != float("inf")])}
+
+
+async def _watch(database_url: str, seen: list[tuple[float, int]]) -> None:
+    with offline.opened(database_url) as (_, engine):
+        while True:
+            position = await asyncio.to_thread(offline.projected, engine)
+            seen.append((time.monotonic(), position))
+            await asyncio.sleep(0.02)
+
+
+def _first_seen(seen: list[tuple[float, int]], position: int) -> float:
+    """When the projections first held ``position`` (their minimum only grows)."""
+    i = bisect.bisect_left(seen, position, key=lambda sample: sample[1])
+    return seen[i][0] if i < len(seen) else float("inf")
+
+
+def verify(env: dict[str, str], target: Target, url: str) -> Result:
+    started = time.perf_counter()
+    process.run([process.CLI, "verify", "--json"], env, target.work)
+    took = time.perf_counter() - started
+    raw = offline.raw_sha256(url)
+    return {"events": raw["events"], "per_s": round(raw["events"] / took, 1),
+            "seconds": round(took, 2), "baseline": raw,
+            "ratio": round(raw["seconds"] / took, 4)}
+
+
+__all__ = ["FULL", "QUICK", "SETUP_EVENTS", "Scale", "ingest", "loaded"]
