@@ -124,7 +124,8 @@ async def timed_gets(url: str, token: str, paths: Sequence[str],
     return {"requests": len(latencies), **percentiles(latencies)}
 
 
-async def paced(rate: float, seconds: float, send: Callable[[int], Coroutine[Any, Any, None]]) -> int:
+async def paced(rate: float, seconds: float,
+                send: Callable[[int], Coroutine[Any, Any, None]]) -> int:
     """Call ``send(n)`` ``rate`` times a second for ``seconds`` (open loop); how many sent."""
     tasks: list[asyncio.Task[None]] = []
     started = time.monotonic()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -17,9 +18,11 @@ FALLBACK_MAX_RATE = 200.0  # events/s, when the ingest scenario did not run firs
 Say = Callable[[str], None]
 
 
-def run(*, quick: bool, postgres_url: str | None, groups: Sequence[str],
+def run(*, quick: bool, postgres_url: str | None, groups: Sequence[str], deals: int | None,
         say: Say) -> dict[str, Any]:
     scale = scenarios.QUICK if quick else scenarios.FULL
+    if deals:
+        scale = dataclasses.replace(scale, deals=deals)
     kinds = ["sqlite"] + (["postgresql"] if postgres_url and not quick else [])
     results: dict[str, Any] = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -27,19 +30,23 @@ def run(*, quick: bool, postgres_url: str | None, groups: Sequence[str],
         "machine": report.machine(postgres_url), "scale": vars(scale), "scenarios": {}}
     found = results["scenarios"]
     began = time.perf_counter()
+
+    def stamped(line: str) -> None:
+        say(f"[{time.perf_counter() - began:6.0f} s] {line}")
+
     with tempfile.TemporaryDirectory(prefix="exim-bench-") as tmp:
         for kind in kinds:
             target = Target(kind, Path(tmp), postgres_url if kind == "postgresql" else None)
             if "ingest" in groups:
-                say(f"{kind}: single-event posts, 32 connections, against the no-op app")
+                stamped(f"{kind}: single-event posts, 32 connections, against the no-op app")
                 found[f"ingest_{kind}"] = scenarios.ingest(target, scale)
             if "workers2" in groups and kind == "postgresql":
-                say(f"{kind}: the same with --workers 2 and a separate exim-ledger project")
+                stamped(f"{kind}: the same with --workers 2 and a separate exim-ledger project")
                 found[f"ingest_{kind}_workers2"] = scenarios.ingest(target, scale, workers=2)
             if "loaded" in groups:
                 rate = found.get(f"ingest_{kind}", {}).get("per_s", FALLBACK_MAX_RATE)
-                say(f"{kind}: loading {scale.deals:,} deals x 10 events through /v1/batches")
-                for name, r in scenarios.loaded(target, scale, rate).items():
+                stamped(f"{kind}: loading {scale.deals:,} deals x 10 events through /v1/batches")
+                for name, r in scenarios.loaded(target, scale, rate, stamped).items():
                     found[f"{name}_{kind}"] = r
     results["seconds"] = round(time.perf_counter() - began, 1)
     return results

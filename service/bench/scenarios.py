@@ -7,6 +7,7 @@ import asyncio
 import bisect
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +65,8 @@ def ingest(target: Target, scale: Scale, *, workers: int = 1) -> Result:
             "ratio": round(measured["per_s"] / baseline["per_s"], 4)}
 
 
-def loaded(target: Target, scale: Scale, max_rate: float) -> dict[str, Result]:
+def loaded(target: Target, scale: Scale, max_rate: float,
+           say: Callable[[str], None]) -> dict[str, Result]:
     """Load ``scale.deals`` whole deal lives through ``POST /v1/batches`` on a server with
     the shipped defaults, then measure on it: projection catch-up, reads, freshness and RSS;
     then, with the server stopped, rebuild and verify against their baselines."""
@@ -76,13 +78,16 @@ def loaded(target: Target, scale: Scale, max_rate: float) -> dict[str, Result]:
         made = asyncio.run(ledger.post_batches(s.url, "LOAD", scale.deals, full=True))
         deals = made.pop("deal_ids")
         out["batches"] = {**made, "events_per_batch": ledger.BATCH_EVENTS}
+        say(f"  loaded {made['events']:,} events in {made['seconds']} s; catching up")
         out["batches"]["caught_up_after_s"] = round(offline.wait_projected(url, 3600), 2)
         if scale.reads:
-            out["reads"] = asyncio.run(_reads(s.url, deals, scale.reads))
+            say("  reads")
+            out["reads"] = asyncio.run(_reads(s.url, deals, made["events"], scale.reads))
         if scale.freshness_seconds:
-            out["freshness"] = freshness(s.url, url, deals, max_rate / 2,
-                                         scale.freshness_seconds)
+            say(f"  freshness at {max_rate / 2:,.0f} events/s")
+            out["freshness"] = freshness(s.url, url, max_rate / 2, scale.freshness_seconds)
         out["rss"] = {"mb": round(s.rss_mb(), 1), "events": made["events"]}
+    say("  raw batched save, rebuild, verify")
     raw = offline.raw_save(url, target.work, min(made["events"], 100_000))
     out["batches"]["baseline"] = raw
     out["batches"]["ratio"] = round(out["batches"]["per_s"] / raw["per_s"], 4)
@@ -92,30 +97,34 @@ def loaded(target: Target, scale: Scale, max_rate: float) -> dict[str, Result]:
     return out
 
 
-async def _reads(url: str, deals: list[str], n: int) -> Result:
-    """p50/p99/max of each read endpoint at the loaded scale."""
-    step = max(1, len(deals) // n)
-    sample = deals[::step][:n]
+async def _reads(url: str, deals: list[str], events: int, n: int) -> Result:
+    """p50/p99/max of each read endpoint at the loaded scale; ``as_of`` is a moment in the
+    middle of the log (deals are asked about as of then from the first half)."""
     async with ledger.client(url) as http:
-        first = (await http.get(f"/v1/deals/{sample[0]}")).json()
-        middle = (await http.get("/v1/log", params={"after": first["position"], "limit": 1})
-                  ).json()
-    moment = middle["events"][0]["recorded_at"] if middle["events"] else first["recorded_at"]
+        r = await http.get("/v1/events", params={"after": events // 2, "limit": 1})
+        r.raise_for_status()
+    moment = r.json()["events"][0]["recorded_at"]
+    sample = deals[::max(1, len(deals) // n)][:n]
+    early = deals[:len(deals) // 2:max(1, len(deals) // 2 // n)][:n]
     paths = {
         "portfolio": ["/v1/portfolio"] * n,
         "deal": [f"/v1/deals/{d}" for d in sample],
-        "deal_as_of": [f"/v1/deals/{d}?as_of={moment}" for d in sample],
+        "deal_as_of": [f"/v1/deals/{d}?as_of={moment}" for d in early],
         "deals_by_country": ["/v1/portfolio/deals?country=DE&limit=100"] * n,
-        "portfolio_as_of": ["/v1/portfolio?as_of=" + moment] * max(20, n // 25),
+        "portfolio_as_of": [f"/v1/portfolio?as_of={moment}"] * max(20, n // 25),
     }
     return {name: await load.timed_gets(url, ledger.TOKEN, p) for name, p in paths.items()}
 
 
-def freshness(url: str, database_url: str, deals: list[str], rate: float,
-              seconds: float) -> Result:
-    """Post at ``rate`` for ``seconds`` and time each event from acknowledgement to every
-    projection holding it (sampled every 20 ms)."""
+def freshness(url: str, database_url: str, rate: float, seconds: float) -> Result:
+    """Post at ``rate`` for ``seconds`` (to deals financed for it, taken in turn) and time
+    each event from acknowledgement to every projection holding it (sampled every 20 ms)."""
+    made = asyncio.run(ledger.post_batches(url, "FRESH", 2000, full=False))
+    deals = made["deal_ids"]
+    wait_projected_from = time.perf_counter()
+    offline.wait_projected(database_url, 600)
     acked: list[tuple[int, float]] = []
+    errors: list[int] = []
     seen: list[tuple[float, int]] = []
 
     async def run() -> int:
@@ -125,6 +134,8 @@ def freshness(url: str, database_url: str, deals: list[str], rate: float,
                                     json=disbursement(n))
                 if r.status_code == 201:
                     acked.append((r.json()["position"], time.monotonic()))
+                else:
+                    errors.append(r.status_code)
 
             watching = asyncio.create_task(_watch(database_url, seen))
             try:
@@ -140,6 +151,8 @@ def freshness(url: str, database_url: str, deals: list[str], rate: float,
     sent = asyncio.run(run())
     lags = [max(0.0, _first_seen(seen, pos) - at) for pos, at in acked]
     return {"rate": round(rate, 1), "sent": sent, "acknowledged": len(acked),
+            "errors": len(errors), "setup_caught_up_s": round(time.perf_counter()
+                                                              - wait_projected_from, 1),
             "never_seen": sum(lag == float("inf") for lag in lags),
             **load.percentiles([lag for lag in lags if lag != float("inf")])}
 

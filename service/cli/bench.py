@@ -23,6 +23,9 @@ def bench(
                            "(drops its public schema) before each scenario")] = None,
     scenario: Annotated[list[str] | None, typer.Option(
         "--scenario", help="ingest, workers2 or loaded (repeatable; default: all)")] = None,
+    deals: Annotated[int | None, typer.Option(
+        "--deals", min=100, help="deals (x10 events) in the loaded ledger; default 100,000, "
+                                 "500 in quick mode")] = None,
     out: Annotated[Path, typer.Option(
         "--out", help="the JSON results; a markdown table is written next to it (.md)")
     ] = Path("bench/results/latest.json"),
@@ -40,7 +43,7 @@ def bench(
         raise fail(f"unknown scenario {', '.join(sorted(unknown))}; known: {', '.join(GROUPS)}")
     if database and not database.startswith(("postgresql://", "postgres://")):
         raise fail("--database takes a postgresql:// URL (SQLite runs in a temporary folder)")
-    results = run(quick=quick, postgres_url=database, groups=groups,
+    results = run(quick=quick, postgres_url=database, groups=groups, deals=deals,
                   say=lambda line: err.print(line))
     report.write(results, out)
     typer.echo(report.markdown(results))
