@@ -10,6 +10,7 @@ active runner per projection; another process waits as a standby.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -119,6 +120,34 @@ class Runner:
                 raise
             return len(events)
 
+    def step_together(self, names: Sequence[str], limit: int | None = None) -> int:
+        """Apply the next batch to those of ``names`` that stand furthest behind, reading
+        the log once and writing all of them, each with its position, in one transaction;
+        the number of events applied. The batch stops where the next projection stands,
+        so the laggards meet it there and go on together."""
+        with contextlib.ExitStack() as guards:
+            for name in sorted(names):  # one order for every taker of several guards
+                guards.enter_context(self._guards[name])
+            with self.engine.connect() as conn:
+                states = {name: self.state(conn, name) for name in names}
+            if not states:
+                return 0
+            low = min(position for _, position in states.values())
+            ahead = [position for _, position in states.values() if position > low]
+            events = self.read_log(low, limit or self.batch_size)
+            if ahead:
+                events = [ev for ev in events if int(ev["position"]) <= min(ahead)]
+            if not events:
+                return 0
+            with self.engine.begin() as conn:
+                for name, (slot, position) in states.items():
+                    if position == low:
+                        projection = self.projections[name]
+                        projection.apply(conn, projection.schema[slot], events)
+                        self._advance(conn, name, slot, position,
+                                      int(events[-1]["position"]), "running")
+        return len(events)
+
     def _advance(self, conn: sa.Connection, name: str, slot: str, old: int, new: int,
                  status: str, new_slot: str | None = None) -> None:
         moved = conn.execute(
@@ -140,8 +169,15 @@ class Runner:
         return done
 
     def run_once(self) -> int:
-        """Catch every projection this runner leads up to the head."""
+        """Catch every projection this runner leads up to the head: together while they
+        can, then one by one, so a failing projection is recorded and holds back no other."""
+        leading = [name for name in self.projections if self._lead(name)]
         total = 0
+        try:
+            while not self._stop.is_set() and (n := self.step_together(leading)):
+                total += n
+        except Exception:
+            logger.debug("a batch of %s together failed; one by one", leading, exc_info=True)
         for name in self.projections:
             try:
                 if not self._lead(name):
@@ -272,6 +308,32 @@ class Runner:
             if progress:
                 progress(position, max(head, position))
         return self._swap(name, spare, position, progress)
+
+    def rebuild_all(self, progress: Progress | None = None) -> int:
+        """Rebuild every projection in one pass over the log, each batch written to every
+        idle slot in one transaction, then swap each in as ``rebuild`` does."""
+        self.ensure_rows()
+        with self.engine.connect() as conn:
+            spares = {name: SLOTS[1 - SLOTS.index(self.state(conn, name)[0])]
+                      for name in self.projections}
+        with self.engine.begin() as conn:
+            for name, spare in spares.items():
+                for table in reversed(self.projections[name].schema[spare].all()):
+                    conn.execute(table.delete())
+        position, head = 0, self.head()
+        while events := self.read_log(position, self.batch_size):
+            with self.engine.begin() as conn:
+                for name, spare in spares.items():
+                    projection = self.projections[name]
+                    projection.apply(conn, projection.schema[spare], events)
+            position = int(events[-1]["position"])
+            if progress:
+                progress(position, max(head, position))
+        for name, spare in spares.items():
+            self._swap(name, spare, position, None)
+        if progress:
+            progress(position, position)
+        return position
 
     def _swap(self, name: str, spare: str, position: int, progress: Progress | None) -> int:
         projection = self.projections[name]

@@ -124,17 +124,23 @@ async def timed_gets(url: str, token: str, paths: Sequence[str],
     return {"requests": len(latencies), **percentiles(latencies)}
 
 
-async def paced(rate: float, seconds: float,
-                send: Callable[[int], Coroutine[Any, Any, None]]) -> int:
-    """Call ``send(n)`` ``rate`` times a second for ``seconds`` (open loop); how many sent."""
-    tasks: list[asyncio.Task[None]] = []
+async def paced(rate: float, seconds: float, send: Callable[[int], Coroutine[Any, Any, None]],
+                senders: int = 16) -> int:
+    """Call ``send(n)`` ``rate`` times a second for ``seconds``, from at most ``senders``
+    requests in flight (an unbounded open loop only measures the client's own queue);
+    how many were sent."""
     started = time.monotonic()
-    n = 0
-    while (now := time.monotonic() - started) < seconds:
-        due = int(now * rate) + 1
-        while n < due:
-            tasks.append(asyncio.create_task(send(n)))
-            n += 1
-        await asyncio.sleep(min(0.005, 1 / rate))
-    await asyncio.gather(*tasks)
-    return n
+    numbers = itertools.count()
+    sent = 0
+
+    async def sender() -> None:
+        nonlocal sent
+        while (n := next(numbers)) < rate * seconds:
+            due = started + n / rate
+            if (wait := due - time.monotonic()) > 0:
+                await asyncio.sleep(wait)
+            await send(n)
+            sent += 1
+
+    await asyncio.gather(*(sender() for _ in range(senders)))
+    return sent

@@ -5,12 +5,17 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Annotated
+from typing import Annotated, Literal, get_args
 
 import typer
 
-from projections.registry import NAMES, ProjectionName
+from projections.registry import NAMES
 from service.cli.setup import err, fail, ledger_session
+
+# a projection, or every one in a single pass
+RebuildTarget = Literal["deals", "portfolio", "exposure", "audit", "merkle", "all"]
+TARGETS: tuple[str, ...] = get_args(RebuildTarget)
+assert set(TARGETS) == {*NAMES, "all"}
 
 app = typer.Typer()
 
@@ -44,16 +49,17 @@ def project() -> None:
 
 @app.command()
 def rebuild(
-    name: Annotated[ProjectionName, typer.Argument(help=f"one of {', '.join(NAMES)}")],
+    name: Annotated[RebuildTarget, typer.Argument(help=f"one of {', '.join(TARGETS)}")],
 ) -> None:
-    """Rebuild one projection from the log into fresh tables, then swap them in."""
+    """Rebuild one projection from the log into fresh tables, then swap them in; ``all``
+    rebuilds every projection in one pass over the log."""
     from rich.progress import Progress
 
     from service.api.app import build_runner
 
     with ledger_session() as (ledger, engine, settings):
         runner = build_runner(settings, ledger, engine)
-        if name not in runner.projections:
+        if name not in runner.projections and name != "all":
             raise fail(f"no projection {name!r}; known: {', '.join(runner.projections)}")
         with Progress(console=err) as bar:
             task = bar.add_task(f"rebuilding {name}", total=None)
@@ -61,5 +67,6 @@ def rebuild(
             def progress(position: int, head: int) -> None:
                 bar.update(task, completed=position, total=head)
 
-            position = runner.rebuild(name, progress)
+            position = (runner.rebuild_all(progress) if name == "all"
+                        else runner.rebuild(name, progress))
     typer.echo(f"{name} rebuilt up to position {position}")

@@ -238,8 +238,9 @@ def assert_ledger_balances(runner: Runner) -> None:
 
 
 def process(data: st.DataObject, runner: Runner, restart: Any, steps: int | None) -> Runner:
-    """Random batches of random projections; ``steps`` of them, or until all caught up.
-    A restart (a new Runner on the same database) may come between any two batches."""
+    """Random batches of random projections, alone or several together in one transaction;
+    ``steps`` of them, or until all caught up. A restart (a new Runner on the same
+    database) may come between any two batches."""
     done = 0
     while steps is None or done < steps:
         head = runner.head()
@@ -247,7 +248,12 @@ def process(data: st.DataObject, runner: Runner, restart: Any, steps: int | None
         if not behind:
             return runner
         name = data.draw(st.sampled_from(behind))
-        assert runner.step(name, limit=data.draw(st.integers(1, 7))) > 0
+        limit = data.draw(st.integers(1, 7))
+        if data.draw(st.booleans()):
+            others = data.draw(st.lists(st.sampled_from(NAMES), unique=True))
+            assert runner.step_together(sorted({name, *others}), limit=limit) > 0
+        else:
+            assert runner.step(name, limit=limit) > 0
         assert_ledger_balances(runner)
         if data.draw(st.integers(0, 4)) == 0:
             runner = restart()
@@ -357,6 +363,8 @@ def test_incremental_processing_with_restarts_equals_a_rebuild_and_an_independen
         rebuilder = restart()
         for name in NAMES:
             assert rebuilder.rebuild(name) == written[-1]["position"]
+        assert {n: live_rows(rebuilder, n) for n in NAMES} == incremental
+        assert rebuilder.rebuild_all() == written[-1]["position"]
         assert {n: live_rows(rebuilder, n) for n in NAMES} == incremental
         assert_ledger_balances(rebuilder)
         assert_read_models_match_the_fold(rebuilder, ledger, deals, written)
