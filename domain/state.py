@@ -311,7 +311,11 @@ class DealState:
             return f"board_{self.board_status}"
         return _LICENSE_STAGES.get(self.license_status_under(policy), "applied")
 
-    def view_under(self, policy: PolicyVersion, deal_id: str, version: int) -> dict[str, Any]:
+    def view_under(self, policy: PolicyVersion, deal_id: str, version: int, *,
+                   shared: bool = False) -> dict[str, Any]:
+        """The API's view of the deal. With ``shared`` its nested lists and dicts are the
+        state's own, not copies: for a caller that serialises the view at once."""
+        dup = _shared if shared else _copy
         return {
             "deal_id": deal_id,
             "application_number": self.application_number,
@@ -330,11 +334,11 @@ class DealState:
             "eccns": self.eccns,
             "controlled_eccns": policy.controlled(self.eccns),
             "categories": self.categories,
-            "items": copy.deepcopy(self.items),
-            "amendments": copy.deepcopy(self.amendments),
-            "licenses": copy.deepcopy(self.licenses),
-            "board_vote": copy.deepcopy(self.board_vote),
-            "financing": copy.deepcopy(self.financing),
+            "items": dup(self.items),
+            "amendments": dup(self.amendments),
+            "licenses": dup(self.licenses),
+            "board_vote": dup(self.board_vote),
+            "financing": dup(self.financing),
             "closed": self.closed,
             "financed": self.financed,
             "cancellation_reason": self.cancellation_reason,
@@ -345,6 +349,14 @@ class DealState:
             "applied_at": self.applied_at,
             "updated_at": self.updated_at,
         }
+
+
+def _shared(value: Any) -> Any:
+    return value
+
+
+def _copy(value: Any) -> Any:
+    return copy.deepcopy(value)
 
 
 def _valid_on(license_: Mapping[str, Any], on: str) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from projections.base import Envelope, Schema, Tables
+from projections.base import Envelope, Schema, Tables, insert
 
 ENTRY_FIELDS = ("position", "event_id", "deal_id", "version", "type", "actor", "source",
                 "correlation_id", "recorded_at", "occurred_at", "summary", "hash")
@@ -109,7 +109,7 @@ class AuditProjection:
 
     def apply(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope]) -> None:
         if events:
-            conn.execute(t.entries.insert(), [entry(ev) for ev in events])
+            insert(conn, t.entries, [entry(ev) for ev in events])
 
 
 def query(

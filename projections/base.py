@@ -8,6 +8,7 @@ the position in one transaction, so no reader ever sees a half-built model.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -57,6 +58,12 @@ class Projection(Protocol):
         ...
 
 
+def insert(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (all with the same columns) in one executemany."""
+    if rows:
+        _execute_many(conn, _statement(conn.dialect, table, tuple(rows[0]), None), rows)
+
+
 def upsert(
     conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], *, add: bool = False
 ) -> None:
@@ -66,11 +73,31 @@ def upsert(
     The statement runs as one executemany, each row binding only its own values, so a batch
     of any size stays within SQLite's limit on bound parameters.
     """
-    if not rows:
-        return
+    if rows:
+        _execute_many(conn, _statement(conn.dialect, table, tuple(rows[0]), add), rows)
+
+
+@functools.lru_cache(maxsize=256)
+def _statement(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...],
+               add: bool | None) -> sa.Compiled:
+    """The compiled INSERT (an upsert unless ``add`` is None), made once per shape: rows
+    then go straight to the driver, without SQLAlchemy's per-row parameter processing
+    (the projections' columns are integers, text and bytes, which need none)."""
+    if add is None:
+        return table.insert().compile(dialect=dialect, column_keys=list(columns))
     key = [column.name for column in table.primary_key]
-    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
-    new = insert.excluded
+    stmt = (postgresql.insert if dialect.name == "postgresql" else sqlite.insert)(table)
+    new = stmt.excluded
     changes = {name: table.c[name] + new[name] if add else new[name]
-               for name in rows[0] if name not in key}
-    conn.execute(insert.on_conflict_do_update(index_elements=key, set_=changes), list(rows))
+               for name in columns if name not in key}
+    return stmt.on_conflict_do_update(index_elements=key, set_=changes).compile(
+        dialect=dialect, column_keys=list(columns))
+
+
+def _execute_many(conn: sa.Connection, compiled: sa.Compiled,
+                  rows: Sequence[Mapping[str, Any]]) -> None:
+    order = getattr(compiled, "positiontup", None)
+    if order is not None:  # SQLite's "?" placeholders take tuples in the statement's order
+        conn.exec_driver_sql(compiled.string, [tuple(row[k] for k in order) for row in rows])
+    else:
+        conn.exec_driver_sql(compiled.string, list(rows))

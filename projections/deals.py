@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from domain.policy import PolicyBook
 from domain.state import DealState
-from projections.base import Envelope, Schema, Tables, upsert
+from projections.base import Envelope, Schema, Tables, insert, upsert
 from projections.folding import (
     DealStateProjection,
     apply_event,
@@ -85,7 +85,7 @@ class DealsProjection(DealStateProjection):
                       for deal_id in renewed
                       for category, value in category_values(states[deal_id]).items()]
         if categories:
-            conn.execute(t.categories.insert(), categories)
+            insert(conn, t.categories, categories)
 
 
 def _row(ev: Envelope, state: DealState, applied_position: int,
@@ -93,7 +93,7 @@ def _row(ev: Envelope, state: DealState, applied_position: int,
     policy = state.policy_in(book)
     f = {**figures(state), "stage": state.stage_under(policy)}
     deal_id, version = str(ev["deal_id"]), int(ev["version"])
-    view = state.view_under(policy, deal_id, version)
+    view = state.view_under(policy, deal_id, version, shared=True)  # dumped at once
     return {
         "deal_id": deal_id,
         "application_number": state.application_number,

@@ -16,13 +16,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from domain.state import DealState
 from projections import portfolio
-from projections.base import Envelope, Schema, Tables, upsert
+from projections.base import Envelope, Schema, Tables, insert, upsert
 from projections.folding import (
     DealStateProjection,
     apply_event,
+    cents,
     deal_events,
-    figures,
     format_cents,
     load_states,
     save_states,
@@ -41,7 +42,13 @@ MOVEMENTS = (
     ("interest", "interest_received", "program:cash", "program:interest_income"),
     ("recovered", "recovered", "program:cash", "program:recoveries"),
 )
-ZERO_FIGURES = {m[1]: 0 for m in MOVEMENTS}
+MOVED = tuple(m[1] for m in MOVEMENTS)
+ZERO_FIGURES = dict.fromkeys(MOVED, 0)
+
+
+def moved(state: DealState) -> dict[str, int]:
+    """The figures whose changes are posted, in cents."""
+    return {name: cents(getattr(state, name)) for name in MOVED}
 
 
 def define(metadata: sa.MetaData, slot: str) -> dict[str, sa.Table]:
@@ -98,16 +105,18 @@ class ExposureProjection(DealStateProjection):
         states = load_states(conn, t.states, {str(ev["deal_id"]) for ev in events})
         versions: dict[str, int] = {}
         postings: list[dict[str, Any]] = []
+        current: dict[str, dict[str, int]] = {}  # each deal's figures after its last event
         for ev in events:
             deal_id = str(ev["deal_id"])
             state = states.get(deal_id)
-            before = figures(state) if state is not None else ZERO_FIGURES
+            before = current.get(deal_id) or (moved(state) if state is not None else ZERO_FIGURES)
             states[deal_id] = apply_event(state, ev)
-            postings += postings_for(ev, before, figures(states[deal_id]))
+            current[deal_id] = moved(states[deal_id])
+            postings += postings_for(ev, before, current[deal_id])
             versions[deal_id] = int(ev["version"])
         save_states(conn, t.states, {d: (v, states[d]) for d, v in versions.items()})
         if postings:
-            conn.execute(t.postings.insert(), postings)
+            insert(conn, t.postings, postings)
             _add_balances(conn, t.balances, postings)
 
 

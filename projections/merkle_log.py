@@ -21,7 +21,7 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 
-from projections.base import Envelope, Schema, Tables
+from projections.base import Envelope, Schema, Tables, insert
 from projections.merkle import MemoryNodeStore, MerkleError, MerkleTree
 
 T = TypeVar("T")
@@ -74,8 +74,8 @@ class MerkleProjection:
             raise ValueError("merkle: events must arrive in increasing position order")
         tree = _with_nodes(conn, t, size, lambda tr: tr)
         nodes = tree.append_many(bytes.fromhex(str(ev["hash"])) for ev in fresh)
-        conn.execute(
-            sa.insert(t.leaves),
+        insert(
+            conn, t.leaves,
             [
                 {
                     "leaf_index": size + i,
@@ -88,9 +88,7 @@ class MerkleProjection:
                 for i, ev in enumerate(fresh)
             ],
         )
-        conn.execute(
-            sa.insert(t.nodes), [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in nodes]
-        )
+        insert(conn, t.nodes, [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in nodes])
 
 
 # ---- queries ---------------------------------------------------------------------------

@@ -48,6 +48,7 @@ class Runner:
         projections: Sequence[Projection],
         *,
         batch_size: int = 1000,
+        rebuild_batch_size: int = 5000,
         poll_interval: float = 0.5,
         gather_seconds: float = 0.03,
         unavailable: tuple[type[BaseException], ...] = UNAVAILABLE,
@@ -57,6 +58,8 @@ class Runner:
         self.head = head
         self.projections = {p.name: p for p in projections}
         self.batch_size = batch_size
+        # a rebuild writes to tables no reader uses: larger batches, fewer commits
+        self.rebuild_batch_size = rebuild_batch_size
         self.poll_interval = poll_interval
         self.gather_seconds = gather_seconds
         self.unavailable = unavailable
@@ -321,7 +324,7 @@ class Runner:
                 for table in reversed(self.projections[name].schema[spare].all()):
                     conn.execute(table.delete())
         position, head = 0, self.head()
-        while events := self.read_log(position, self.batch_size):
+        while events := self.read_log(position, self.rebuild_batch_size):
             with self.engine.begin() as conn:
                 for name, spare in spares.items():
                     projection = self.projections[name]
