@@ -65,6 +65,7 @@ def _wrk(url: str, token: str, deals: Sequence[str], connections: int, seconds: 
     ok = raw["requests"] - raw["non2xx"]
     return {"per_s": round(ok / (raw["duration_us"] / 1e6), 1), "requests": raw["requests"],
             "errors": raw["non2xx"] + raw["socket_errors"], "reused_deals": raw["reused"],
+            "socket_errors": raw["socket_errors"], "other_statuses": raw["statuses"],
             "p50_ms": raw["p50_us"] / 1000, "p99_ms": raw["p99_us"] / 1000,
             "max_ms": raw["max_us"] / 1000, "generator": "wrk"}
 
