@@ -7,8 +7,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 COUNTRIES = ("DE", "FR", "JP", "BR", "IN")
-SETUP_EVENTS = 5  # applied, license requested and approved, board approval, financed
-LIFE_EVENTS = 10  # the setup, two disbursements, two repayments and a cancellation
 DISBURSEMENT = "1.00"  # small enough that a deal takes millions of them
 
 

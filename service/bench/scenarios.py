@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.bench import ledger, load, offline, process
-from service.bench.data import SETUP_EVENTS, disbursement
+from service.bench.data import disbursement
 from service.bench.ledger import Target
 
 CONNECTIONS = 32
@@ -179,6 +179,3 @@ def verify(env: dict[str, str], target: Target, url: str) -> Result:
     return {"events": raw["events"], "per_s": round(raw["events"] / took, 1),
             "seconds": round(took, 2), "baseline": raw,
             "ratio": round(raw["seconds"] / took, 4)}
-
-
-__all__ = ["FULL", "QUICK", "SETUP_EVENTS", "Scale", "ingest", "loaded"]
