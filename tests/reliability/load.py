@@ -1,0 +1,290 @@
+"""The recording load client of the reliability tests, after Jepsen's and TigerBeetle's way:
+clients post a seeded stream of valid events, each request under its own Idempotency-Key,
+retry a connection error or a 5xx with the same key and body until it is answered, and
+record every request and its final answer, so a check can hold the ledger to that record.
+
+Each deal follows a script drawn from the seed (application, license, amendment, board,
+financing, money in and out, a reversal, a cancellation) that SPEC's rules accept when its
+steps are taken in order; a worker posts a deal's next step only once the previous one is
+acknowledged, so the versions the script names (a reversal's target) are known in advance.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from service.ledger import deal_id_for
+from tests.factories import (
+    application,
+    direct_loan_application,
+    financing_for,
+    uncontrolled_application,
+)
+
+WRITER_SECRET = "writer-secret-0123456789"  # the test keys' writer (tests/conftest.py)
+COUNTRIES = ("DE", "FR", "JP", "GB", "KR")
+GIVE_UP_SECONDS = 300.0  # a request still unanswered after this is recorded as lost
+
+
+@dataclass(frozen=True)
+class Step:
+    """One request of a deal's script: ``DealApplied`` or an event of that deal."""
+
+    type: str
+    data: dict[str, Any]
+
+    def path(self, deal_id: str) -> str:
+        return "/v1/deals" if self.type == "DealApplied" else f"/v1/deals/{deal_id}/events"
+
+    def body(self) -> dict[str, Any]:
+        return self.data if self.type == "DealApplied" else {"type": self.type,
+                                                             "data": self.data}
+
+
+@dataclass
+class Record:
+    """A request as sent, and the answer that ended its retries (None: never answered)."""
+
+    key: str
+    deal_id: str
+    step: Step
+    attempts: int = 0
+    status: int | None = None
+    response: dict[str, Any] | None = None
+    replayed: bool = False
+    latency: float = 0.0  # seconds, of the answered attempt
+    answered_at: float = 0.0  # time.monotonic()
+
+
+@dataclass
+class Recorder:
+    """Every request the clients sent, by Idempotency-Key; safe across threads."""
+
+    records: dict[str, Record] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, record: Record) -> None:
+        with self.lock:
+            assert record.key not in self.records, f"key {record.key} drawn twice"
+            self.records[record.key] = record
+
+    def snapshot(self) -> list[Record]:
+        with self.lock:
+            return list(self.records.values())
+
+    def acknowledged(self) -> list[Record]:
+        return [r for r in self.snapshot() if r.status == 201]
+
+
+# ---- the seeded scripts ----------------------------------------------------------------
+
+def money(c: int) -> str:
+    return f"{c // 100}.{c % 100:02d}"
+
+
+def some(rng: random.Random, low: int, high: int) -> int:
+    """Cents between ``low`` and ``high``, in whole thousands of dollars where it can."""
+    if high - low < 100_000:
+        return high
+    return rng.randint(low // 100_000 + 1, high // 100_000) * 100_000
+
+
+@dataclass
+class _Money:
+    """The little of a deal's figures a script needs to stay within SPEC's balances."""
+
+    committed: int
+    direct: bool
+    disbursed: int = 0
+    repaid: int = 0
+    claims: int = 0
+    recovered: int = 0
+    cancelled: int = 0
+    repayments: list[tuple[int, int]] = field(default_factory=list)  # (version, principal)
+
+    @property
+    def outstanding(self) -> int:
+        return self.disbursed - self.repaid - self.claims
+
+    @property
+    def undisbursed(self) -> int:
+        return self.committed - self.disbursed - self.cancelled
+
+
+def deal_script(rng: random.Random, number: str) -> list[Step]:
+    """A deal's whole life drawn from ``rng``: every step valid after the ones before it."""
+    kind = rng.choice(("controlled", "uncontrolled", "direct", "rejected"))
+    buyer = {"name": f"Buyer of {number}", "country": rng.choice(COUNTRIES)}
+    make = {"uncontrolled": uncontrolled_application,
+            "direct": direct_loan_application}.get(kind, application)
+    body = make(application_number=number, buyer=buyer)
+    steps = [Step("DealApplied", body)]
+    if kind != "uncontrolled":
+        ref, eccns = f"Z-{number}", ["3A090.A"]
+        steps += [Step("LicenseRequested", {"application_ref": ref, "eccns": eccns}),
+                  Step("CommerceLicenseApproved", {
+                      "application_ref": ref, "license_number": f"D-{number}",
+                      "eccns": eccns, "valid_until": "2030-12-31"})]
+    requested = 850_000_000
+    if rng.random() < 0.3:
+        requested = some(rng, 500_000_000, 850_000_000)
+        steps.append(Step("DealAmended", {"financed_amount": money(requested),
+                                          "reason": "smaller request"}))
+    if kind == "rejected":
+        return steps + [
+            Step("BoardVoted", {"meeting_date": "2026-06-01", "votes_for": 1,
+                                "votes_against": 3, "abstentions": 1, "decision": "rejected"}),
+            Step("DealCancelled", {"reason": "the board rejected it"})]
+    approved = some(rng, requested // 2, requested)
+    committed = some(rng, approved // 2, approved)
+    steps += [
+        Step("BoardVoted", {"meeting_date": "2026-06-01", "votes_for": 4, "votes_against": 1,
+                            "abstentions": 0, "decision": "approved",
+                            "approved_amount": money(approved)}),
+        Step("DealFinanced", financing_for(body["instrument"], amount=money(committed)))]
+    figures = _Money(committed, kind == "direct")
+    for _ in range(rng.randint(1, 7)):
+        steps.append(_money_step(rng, figures, len(steps) + 1))
+    return steps
+
+
+def _money_step(rng: random.Random, m: _Money, version: int) -> Step:
+    """One money event that the balances so far allow (a disbursement when nothing else
+    does), applied to ``m``; ``version`` is the version it will get."""
+    choices = ["disburse"] * 3
+    if m.outstanding > 0:
+        choices += ["repay"] * 2 + ([] if m.direct else ["claim"])
+    if m.claims > m.recovered:
+        choices.append("recover")
+    if m.repayments:
+        choices.append("reverse")
+    if m.undisbursed > 100_000:
+        choices.append("cancel")
+    choice = rng.choice(choices) if m.undisbursed > 0 else rng.choice(choices[3:] or ["repay"])
+    reference = f"REF-{version}"
+    if choice == "repay":
+        principal = some(rng, 0, m.outstanding) if m.outstanding else 0
+        m.repaid += principal
+        m.repayments.append((version, principal))
+        return Step("RepaymentReceived", {"principal": money(principal),
+                                          "interest": money(rng.randint(1, 50_000) * 100),
+                                          "reference": reference})
+    if choice == "claim":
+        amount = some(rng, 0, m.outstanding)
+        m.claims += amount
+        return Step("ClaimPaid", {"amount": money(amount), "reference": reference})
+    if choice == "recover":
+        amount = some(rng, 0, m.claims - m.recovered)
+        m.recovered += amount
+        return Step("RecoveryReceived", {"amount": money(amount), "reference": reference})
+    if choice == "reverse":
+        target, principal = m.repayments.pop(rng.randrange(len(m.repayments)))
+        m.repaid -= principal
+        return Step("EventReversed", {"version": target, "reason": "posted in error"})
+    if choice == "cancel":
+        amount = some(rng, 0, m.undisbursed // 2)
+        m.cancelled += amount
+        return Step("DealCancelled", {"reason": "part not needed", "amount": money(amount)})
+    amount = some(rng, 0, m.undisbursed // 2 or m.undisbursed)
+    m.disbursed += amount
+    return Step("FundsDisbursed", {"amount": money(amount), "reference": reference})
+
+
+def deals(seed: int) -> Iterator[tuple[str, list[Step]]]:
+    """The endless seeded stream of (application number, script)."""
+    rng = random.Random(seed)
+    for i in itertools.count(1):
+        number = f"L{seed % 100_000}-{i:06d}"
+        yield number, deal_script(rng, number)
+
+
+# ---- the clients -------------------------------------------------------------------------
+
+@dataclass
+class Load:
+    """Workers posting the scripts of ``seed`` to ``urls`` until ``limit`` deals are done or
+    ``stop`` is set; ``pace`` is called before each request (a rate limit, say)."""
+
+    urls: Sequence[str]
+    seed: int
+    limit: int | None = None
+    workers: int = 8
+    pace: Callable[[], None] = lambda: None
+    recorder: Recorder = field(default_factory=Recorder)
+    stop: threading.Event = field(default_factory=threading.Event)
+    errors: list[BaseException] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        stream = deals(self.seed)
+        self._stream = itertools.islice(stream, self.limit) if self.limit else stream
+        self._take = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for n in range(self.workers):
+            t = threading.Thread(target=self._work, args=(n,), name=f"load-{n}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for every worker; whether they all finished within ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for t in self._threads:
+            t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in self._threads)
+
+    def _next(self) -> tuple[str, list[Step]] | None:
+        with self._take:
+            return None if self.stop.is_set() else next(self._stream, None)
+
+    def _work(self, n: int) -> None:
+        rng = random.Random(f"{self.seed}-worker-{n}")
+        headers = {"Authorization": f"Bearer {WRITER_SECRET}"}
+        try:
+            with httpx.Client(headers=headers, timeout=30.0) as http:
+                while (deal := self._next()) is not None:
+                    self._post_deal(http, rng, *deal)
+        except BaseException as e:  # the check reports it rather than a silent thread
+            self.errors.append(e)
+
+    def _post_deal(self, http: httpx.Client, rng: random.Random, number: str,
+                   steps: list[Step]) -> None:
+        deal_id = str(deal_id_for(number))
+        for i, step in enumerate(steps):
+            record = Record(f"{number}-{i + 1}", deal_id, step)
+            self.recorder.add(record)
+            self.pace()
+            send(http, rng, self.urls, record)
+            if record.status != 201 or self.stop.is_set():
+                return
+
+
+def send(http: httpx.Client, rng: random.Random, urls: Sequence[str], record: Record) -> None:
+    """POST the record's request, to any of ``urls``, until it gets an answer that is not a
+    5xx; a connection error or a 5xx is retried with the same key and body."""
+    give_up = time.monotonic() + GIVE_UP_SECONDS
+    pause = 0.02
+    while time.monotonic() < give_up:
+        record.attempts += 1
+        url = rng.choice(urls) + record.step.path(record.deal_id)
+        started = time.monotonic()
+        try:
+            r = http.post(url, json=record.step.body(), headers={"Idempotency-Key": record.key})
+        except httpx.TransportError:
+            r = None
+        if r is not None and r.status_code < 500:
+            record.status, record.response = r.status_code, r.json()
+            record.replayed = r.headers.get("Idempotency-Replayed") == "true"
+            record.answered_at = time.monotonic()
+            record.latency = record.answered_at - started
+            return
+        time.sleep(pause)  # back off while the server is down or restarting
+        pause = min(pause * 2, 0.5)
