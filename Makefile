@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test reliability fuzz lint typecheck migrate bench clean
+.PHONY: run test reliability fuzz soak lint typecheck migrate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ typecheck: $(STAMP)
 # the full suite; BENCH_DATABASE (a PostgreSQL URL the bench may empty) adds PostgreSQL
 bench: $(STAMP)
 	$(BIN)/exim-ledger bench $(if $(BENCH_DATABASE),--database $(BENCH_DATABASE))
+
+# not in CI: ten minutes of mixed reads and writes at half the maximum rate; fails on a leak
+soak: $(STAMP)
+	$(BIN)/python -m tools.soak
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
