@@ -62,6 +62,7 @@ class Record:
     replayed: bool = False
     latency: float = 0.0  # seconds, of the answered attempt
     answered_at: float = 0.0  # time.monotonic()
+    url: str = ""  # the instance that answered
 
 
 @dataclass
@@ -274,17 +275,18 @@ def send(http: httpx.Client, rng: random.Random, urls: Sequence[str], record: Re
     pause = 0.02
     while time.monotonic() < give_up:
         record.attempts += 1
-        url = rng.choice(urls) + record.step.path(record.deal_id)
+        base = rng.choice(urls)
         started = time.monotonic()
         try:
-            r = http.post(url, json=record.step.body(), headers={"Idempotency-Key": record.key})
+            r = http.post(base + record.step.path(record.deal_id), json=record.step.body(),
+                          headers={"Idempotency-Key": record.key})
         except httpx.TransportError:
             r = None
         if r is not None and r.status_code < 500:
             record.status, record.response = r.status_code, r.json()
             record.replayed = r.headers.get("Idempotency-Replayed") == "true"
             record.answered_at = time.monotonic()
-            record.latency = record.answered_at - started
+            record.latency, record.url = record.answered_at - started, base
             return
         time.sleep(pause)  # back off while the server is down or restarting
         pause = min(pause * 2, 0.5)
