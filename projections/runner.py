@@ -174,6 +174,8 @@ class Runner:
     def run_once(self) -> int:
         """Catch every projection this runner leads up to the head: together while they
         can, then one by one, so a failing projection is recorded and holds back no other."""
+        # take every lease that is free before catching any projection up, so a standby
+        # takes over all of a dead leader's projections at once, not one per catch-up
         leading = [name for name in self.projections if self._lead(name)]
         total = 0
         try:

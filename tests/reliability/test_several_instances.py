@@ -134,16 +134,21 @@ def test_writes_over_two_instances_a_paging_reader_and_a_projector_takeover(
             acked = eventually("writes acknowledged on both instances",
                                lambda: len(load.recorder.acknowledged()) >= 300,
                                PROGRESS_SECONDS)
+            eventually("the standby runs (its runner started)",
+                       lambda: "projecting" in processes["standby"].log(), PROGRESS_SECONDS)
             assert leases(pg_url) == held, "the standby took a lease from a live leader"
             processes["leader"].kill()
-            takeover = eventually(
+            released = eventually(
+                "the dead leader's leases are released",
+                lambda: not set(leases(pg_url).values()) & set(held.values()), TAKEOVER_SECONDS)
+            takeover = released + eventually(
                 "the standby holds every projection's lease",
                 lambda: set(leases(pg_url)) == set(NAMES)
                 and not set(leases(pg_url).values()) & set(held.values()),
                 TAKEOVER_SECONDS)
             head = max(r.response["position"]  # type: ignore[index]
                        for r in load.recorder.acknowledged())
-            caught_up = eventually("the standby projected past the leader's death",
+            caught_up = takeover + eventually("the standby projected past the leader's death",
                                    lambda: _projected(http, a.url, head),
                                    TAKEOVER_SECONDS)
             load.stop.set()
@@ -169,8 +174,9 @@ def test_writes_over_two_instances_a_paging_reader_and_a_projector_takeover(
     spread = [sum(r.url == url for r in records) for url in (a.url, b.url)]
     assert min(spread) > 0, f"the writes went to one instance: {spread}"
     print(f"\nseveral instances: first lead in {first:.1f} s, {acked:.1f} s of writes before "
-          f"the kill; standby took every lease {takeover:.2f} s after the SIGKILL and "
-          f"projected past the head at the kill {caught_up:.2f} s after that; "
+          f"the SIGKILL of the leader; after it, its leases were released in {released:.2f} s, "
+          f"the standby held every lease in {takeover:.2f} s and had projected past the "
+          f"head at the kill in {caught_up:.2f} s; "
           f"{acknowledged} acknowledged events checked, {spread} by instance; "
           f"the reader paged {len(pager.seen)} events")
 
