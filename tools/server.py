@@ -50,14 +50,15 @@ class LedgerProcess:
         assert self.process is not None, "not started"
         return self.process.pid
 
-    def start(self) -> None:
-        """Start the command; a server is started once its ``/healthz`` answers."""
+    def start(self, wait: bool = True) -> None:
+        """Start the command; a server is started once its ``/healthz`` answers (unless not
+        ``wait``: a test may kill it while it starts)."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [str(CLI), *self.args], env=self.env, cwd=self.directory, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )
-        if self.serving:
+        if self.serving and wait:
             self._wait_until_healthy()
 
     def running(self) -> bool:

@@ -3,7 +3,6 @@ server's memory, and the verdict on a leak (memory at the end against minute 2).
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ class Sample:
 
 class Answered(Protocol):
     status: int | None
+    deal_id: str
     latency: float
     answered_at: float
 
@@ -54,7 +54,8 @@ def report(backend: str, max_rate: float, started: float, samples: Sequence[Samp
         f"ran writes at half that, {max_rate / 2:.0f}/s, and as many reads a second, for "
         f"{last.at / 60:.1f} minutes.",
         "",
-        f"- writes: {len(writes)} sent, {failed_writes} not acknowledged with 201",
+        f"- writes: {len(writes)} sent, to {len({w.deal_id for w in writes})} deals; "
+        f"{failed_writes} not acknowledged with 201",
         f"- reads: {len(reads)} answered, {failed_reads} not 200",
         f"- memory (RSS): {base.rss / MB:.1f} MB at minute {base.at / 60:.1f}, "
         f"{last.rss / MB:.1f} MB at the end ({(growth - 1) * 100:+.1f}%), "
@@ -65,7 +66,7 @@ def report(backend: str, max_rate: float, started: float, samples: Sequence[Samp
         "| RSS MB |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for minute in range(math.ceil(last.at / 60)):
+    for minute in range(max(1, round(last.at / 60))):  # the drain after the end left out
         lo, hi = started + minute * 60, started + (minute + 1) * 60
         w = [x.latency for x in writes if x.status == 201 and lo <= x.answered_at < hi]
         r = [lat for at, lat, code in reads if code == 200 and lo <= at < hi]

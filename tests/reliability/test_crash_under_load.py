@@ -31,8 +31,9 @@ from tools.server import LedgerProcess
 pytestmark = pytest.mark.reliability
 
 SEED = 20261130
-KILLS = 12
-UPTIME = (0.3, 2.5)  # seconds a server runs under load before its kill is drawn from
+KILLS = 10  # of a serving process under load
+STARTUP_KILLS = 3  # more, of a process still starting, drawn among those
+UPTIME = (0.2, 1.5)  # seconds a server runs under load before its kill is drawn from
 PROGRESS_SECONDS = 120.0  # generous bound on the clients' first acknowledgement after a start
 FINISH_SECONDS = 300.0
 
@@ -48,10 +49,17 @@ def wait_for_acknowledgements(load: Load, more_than: int) -> None:
 
 
 def kill_and_restart(server: LedgerProcess, load: Load, rng: random.Random) -> None:
-    for _ in range(KILLS):
+    """``KILLS`` SIGKILLs under load at seeded random moments, each followed by a restart on
+    the same database; ``STARTUP_KILLS`` of the restarts are killed again while starting."""
+    during_startup = set(rng.sample(range(KILLS), STARTUP_KILLS))
+    for n in range(KILLS):
         wait_for_acknowledgements(load, len(load.recorder.acknowledged()))
         time.sleep(rng.uniform(*UPTIME))  # the seeded random moment of the kill
         server.kill()
+        if n in during_startup:
+            server.start(wait=False)
+            time.sleep(rng.uniform(0.0, 2.0))
+            server.kill()
         server.start()
 
 
@@ -82,6 +90,7 @@ def test_every_acknowledged_event_survives_repeated_sigkills_exactly_once(
     check_verify(env, len(log))
     check_rebuild_equals_live(database_url)
     retried = sum(r.attempts > 1 for r in records)
-    print(f"\n{database_url.split(':')[0]}: {KILLS} SIGKILLs survived, {acknowledged} "
+    print(f"\n{database_url.split(':')[0]}: {KILLS} SIGKILLs under load and {STARTUP_KILLS} "
+          f"while starting survived, {acknowledged} "
           f"acknowledged events checked, {retried} requests retried, "
           f"{sum(r.replayed for r in records)} answered by replay")
