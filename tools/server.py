@@ -61,9 +61,6 @@ class LedgerProcess:
         if self.serving and wait:
             self._wait_until_healthy()
 
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
     def kill(self) -> None:
         """SIGKILL the whole process group, as a power cut would, and reap it."""
         self._signal_group(signal.SIGKILL, STOP_SECONDS)
@@ -75,8 +72,8 @@ class LedgerProcess:
                 return
 
     def _signal_group(self, sig: signal.Signals, wait: float) -> bool:
-        if self.process is None:
-            return True
+        if self.process is None or self.process.returncode is not None:
+            return True  # reaped: its process group id may belong to another group by now
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, sig)
         try:
