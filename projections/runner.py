@@ -268,6 +268,8 @@ class Runner:
             while not self._stop.is_set():
                 try:
                     self.run_once()
+                except self.unavailable as e:  # the next round retries; no traceback
+                    logger.warning("projection runner waits for the database: %s", e)
                 except Exception:
                     logger.exception("projection runner round failed")
                 if self.wake.wait(self.poll_interval):
