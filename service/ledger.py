@@ -8,7 +8,6 @@ rules in the domain), then one append that also binds the idempotency key.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -23,6 +22,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import EventStore
 from eventsourcing.sqlite import SQLiteAggregateRecorder
+from eventsourcing.utils import get_topic
 
 from domain.chain import format_timestamp
 from domain.deal import Deal, EventMeta
@@ -125,6 +125,16 @@ RenderError = Callable[[LedgerError], StoredResponse]
 def binds_rejection(error: LedgerError) -> bool:
     """Business-rule rejections (422 with a rule code) are bound to the key; nothing else."""
     return error.status == 422 and error.code != "validation_error"
+
+
+def event_state(ev: Deal.Event) -> dict[str, Any]:
+    """The state the library's mapper would store for ``ev``, without its JSON round
+    trip: a deal event's fields are JSON values already (``data`` is the schema-checked
+    payload, copied by the domain), but for the timestamp, which the store restamps."""
+    state = dict(vars(ev))
+    del state["originator_id"], state["originator_version"]
+    state["timestamp"] = {"_type_": "datetime_iso", "_data_": ev.timestamp.isoformat()}
+    return state
 
 
 class EventIds:
@@ -272,11 +282,11 @@ class Ledger(Application[UUID]):
                 raise
             start = touched.get(deal.id, (deal.version - 1, 0))[0]
             for ev in deal.collect_events():
-                stored = self.mapper.to_stored_event(ev)
-                state = json.loads(stored.state)
+                state = event_state(ev)
                 if command.occurred_at is None:
                     state["occurred_at"] = None  # the store makes it equal to recorded_at
-                events.append(NewEvent(deal.id, ev.originator_version, stored.topic, state))
+                events.append(NewEvent(deal.id, ev.originator_version, get_topic(type(ev)),
+                                       state))
             touched[deal.id] = (start, deal.version)
         return events, touched
 
