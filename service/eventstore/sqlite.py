@@ -27,6 +27,9 @@ from service.eventstore.common import (
 from service.eventstore.groupcommit import Unit, plan
 from service.eventstore.types import KeyAlreadyBound, StoreUnavailable, StreamConflict
 
+# Rows (of at most 6 values) per statement: under 999 variables, SQLite's oldest limit.
+ROWS_PER_STATEMENT = 150
+
 
 class SQLiteLedgerRecorder(GroupCommits, LogQueries, SQLiteApplicationRecorder):
     P = "?"
@@ -90,20 +93,13 @@ class SQLiteLedgerRecorder(GroupCommits, LogQueries, SQLiteApplicationRecorder):
             raise
 
     def _commit_units(self, conn: sqlite3.Connection, units: list[Unit]) -> None:
+        # Every statement releases the GIL for each row it steps through, and a busy
+        # process may take a switch interval to hand it back: a group costs a few
+        # statements, not one per event or per deal.
         row = conn.execute(
-            f"SELECT recorded_at FROM {EVENTS_TABLE} ORDER BY rowid DESC LIMIT 1"
+            f"SELECT rowid, recorded_at FROM {EVENTS_TABLE} ORDER BY rowid DESC LIMIT 1"
         ).fetchone()
-        heads: dict[UUID, int] = {}
-        hashes: dict[UUID, str | None] = {}
-        for deal_id in {ev.deal_id for u in units for ev in u.events}:
-            r = conn.execute(
-                f"SELECT originator_version, state FROM {EVENTS_TABLE} "
-                "WHERE originator_id = ? ORDER BY originator_version DESC LIMIT 1",
-                (deal_id.hex,),
-            ).fetchone()
-            if r is not None:
-                heads[deal_id] = r["originator_version"]
-                hashes[deal_id] = json.loads(r["state"])["hash"]
+        heads, hashes = self._heads(conn, {ev.deal_id for u in units for ev in u.events})
         taken = {
             (u.binding.scope, u.binding.key) for u in units if u.binding
             and conn.execute("SELECT 1 FROM idempotency_keys WHERE scope = ? AND key = ?",
@@ -115,14 +111,13 @@ class SQLiteLedgerRecorder(GroupCommits, LogQueries, SQLiteApplicationRecorder):
         if events:
             last = row["recorded_at"] if row else None
             recorded_at, states = stamp(events, hashes, last, self.clock())
-            for ev, state in zip(events, states, strict=True):
-                cur = conn.execute(
-                    f"INSERT INTO {EVENTS_TABLE} "
-                    "(originator_id, originator_version, topic, state, recorded_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (ev.deal_id.hex, ev.version, ev.topic, state, recorded_at),
-                )
-                positions.append(int(cur.lastrowid or 0))
+            # The positions SQLite itself would give (the largest rowid plus one, in
+            # order): the write transaction is the only writer while it lasts.
+            first = (row["rowid"] if row else 0) + 1
+            positions = list(range(first, first + len(events)))
+            self._insert(conn, [
+                (pos, ev.deal_id.hex, ev.version, ev.topic, state, recorded_at)
+                for pos, ev, state in zip(positions, events, states, strict=True)])
         now = datetime.now(UTC).isoformat()
         conn.executemany(
             "INSERT INTO idempotency_keys "
@@ -130,6 +125,38 @@ class SQLiteLedgerRecorder(GroupCommits, LogQueries, SQLiteApplicationRecorder):
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(*b, now) for b in bind_results(accepted, positions)],
         )
+
+    @staticmethod
+    def _heads(conn: sqlite3.Connection, deal_ids: set[UUID]
+               ) -> tuple[dict[UUID, int], dict[UUID, str | None]]:
+        """Each stored deal's last version and hash; a deal without events is absent."""
+        heads: dict[UUID, int] = {}
+        hashes: dict[UUID, str | None] = {}
+        ids = [d.hex for d in deal_ids]
+        for i in range(0, len(ids), ROWS_PER_STATEMENT):
+            chunk = ids[i:i + ROWS_PER_STATEMENT]
+            # SQLite takes the bare column ``state`` from the row that holds the max()
+            for r in conn.execute(
+                f"SELECT originator_id, max(originator_version) AS v, state "
+                f"FROM {EVENTS_TABLE} WHERE originator_id IN "
+                f"({', '.join('?' * len(chunk))}) GROUP BY originator_id", chunk,
+            ).fetchall():
+                deal_id = UUID(r["originator_id"])
+                heads[deal_id] = r["v"]
+                hashes[deal_id] = json.loads(r["state"])["hash"]
+        return heads, hashes
+
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Many rows a statement, so a group takes a few steps instead of one a row."""
+        for i in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[i:i + ROWS_PER_STATEMENT]
+            conn.execute(
+                f"INSERT INTO {EVENTS_TABLE} (rowid, originator_id, originator_version, "
+                "topic, state, recorded_at) VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk)),
+                [value for r in chunk for value in r],
+            )
 
     def import_events(self, rows: Iterable[ImportRow], batch: int = 1000,
                       after: int = 0) -> int:
