@@ -140,7 +140,8 @@ def _string(noun: str, check: Callable[[str], str], **doc: Any) -> tuple[Any, ..
     words what is wrong with it, or returns it (normalised); ``doc`` is its JSON Schema."""
 
     def is_string(value: object) -> object:
-        _require(isinstance(value, str), f"must be {noun}, not {_kind(value)}")
+        if not isinstance(value, str):  # the message only when refused: this runs per field
+            refuse(f"must be {noun}, not {_kind(value)}")
         return value
 
     return BeforeValidator(is_string), AfterValidator(check), WithJsonSchema({
@@ -153,7 +154,8 @@ def anchored(regex: re.Pattern[str]) -> str:
 
 
 def _money(allow_zero: bool, text: str) -> str:
-    _require(_MONEY.fullmatch(text), f"must be {_A_MONEY}{_money_hint(text)}")
+    if not _MONEY.fullmatch(text):  # the hint only when refused: this runs per amount
+        refuse(f"must be {_A_MONEY}{_money_hint(text)}")
     _require(Decimal(text) <= MONEY_MAX, f"must be at most {MONEY_MAX}")
     _require(allow_zero or Decimal(text) > 0, "must be greater than 0")
     whole, _, cents = text.partition(".")
