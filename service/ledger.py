@@ -282,6 +282,7 @@ class Ledger(Application[UUID]):
                 raise
             start = touched.get(deal.id, (deal.version - 1, 0))[0]
             for ev in deal.collect_events():
+                assert isinstance(ev, Deal.Event)
                 state = event_state(ev)
                 if command.occurred_at is None:
                     state["occurred_at"] = None  # the store makes it equal to recorded_at
