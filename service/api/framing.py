@@ -24,12 +24,19 @@ def _no_constants(name: str) -> Any:
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in obj:
-            raise ValueError(f"duplicate key {k!r}")
-        obj[k] = v
+    obj = dict(pairs)  # one C call per object; which key came twice is sought only then
+    if len(obj) != len(pairs):
+        raise ValueError(f"duplicate key {_first_repeat(pairs)!r}")
     return obj
+
+
+def _first_repeat(pairs: list[tuple[str, Any]]) -> str:
+    seen: set[str] = set()
+    for k, _ in pairs:
+        if k in seen:
+            return k
+        seen.add(k)
+    return ""
 
 
 def _ensure_text(value: Any) -> None:
