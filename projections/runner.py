@@ -183,6 +183,7 @@ class Runner:
                 total += n
         except Exception:
             logger.debug("a batch of %s together failed; one by one", leading, exc_info=True)
+            self._drop_lost_leases()  # a lost database took its locks with it
         for name in self.projections:
             try:
                 if not self._lead(name):
@@ -242,6 +243,10 @@ class Runner:
             del self._leases[name]
             _discard(conn)
 
+    def _drop_lost_leases(self) -> None:
+        for name in list(self._leases):
+            self._drop_lease_if_lost(name)
+
     def _release(self) -> None:
         for name, conn in self._leases.items():
             try:
@@ -270,6 +275,7 @@ class Runner:
                     self.run_once()
                 except self.unavailable as e:  # the next round retries; no traceback
                     logger.warning("projection runner waits for the database: %s", e)
+                    self._drop_lost_leases()
                 except Exception:
                     logger.exception("projection runner round failed")
                 if self.wake.wait(self.poll_interval):
