@@ -29,6 +29,9 @@ SUMS = ("requested", "approved", "committed", "disbursed", "outstanding", "expos
         "recovered")
 COUNTERS = ("deals", *SUMS, "item_value")
 LISTS = ("country", "instrument", "term")
+# Positions between checkpoints: an as_of read folds at most this many events (and the
+# earlier events of the deals they touch) on top of one.
+CHECKPOINT_EVERY = 500
 
 
 def define(metadata: sa.MetaData, slot: str) -> dict[str, sa.Table]:
@@ -39,7 +42,16 @@ def define(metadata: sa.MetaData, slot: str) -> dict[str, sa.Table]:
         sa.Column("key", sa.String(32), primary_key=True),
         *(sa.Column(c, sa.BigInteger, nullable=False, default=0) for c in COUNTERS),
     )
-    return {"figures": rows, "states": states_table(metadata, f"portfolio_states_{slot}")}
+    checkpoints = sa.Table(
+        f"portfolio_checkpoints_{slot}",
+        metadata,
+        sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("dimension", sa.String(16), primary_key=True),
+        sa.Column("key", sa.String(32), primary_key=True),
+        *(sa.Column(c, sa.BigInteger, nullable=False) for c in COUNTERS),
+    )
+    return {"figures": rows, "states": states_table(metadata, f"portfolio_states_{slot}"),
+            "checkpoints": checkpoints}
 
 
 def contributions(state: DealState, book: PolicyBook) -> dict[tuple[str, str], dict[str, int]]:
@@ -70,7 +82,22 @@ class PortfolioProjection(DealStateProjection):
     schema = Schema(define)
 
     def apply(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope]) -> None:
+        """Fold ``events``; on first reaching a position past a multiple of
+        ``CHECKPOINT_EVERY``, copy the figures as they stand before that event, so the
+        checkpoints depend on the log alone and a rebuild writes the same ones."""
         book = self.book(events)
+        last = last_checkpoint(conn, t.checkpoints)
+        start = 0
+        for i, ev in enumerate(events):
+            before = int(ev["position"]) - 1
+            if before // CHECKPOINT_EVERY > last // CHECKPOINT_EVERY:
+                self._fold(conn, t, book, events[start:i])
+                _checkpoint(conn, t, before)
+                last, start = before, i
+        self._fold(conn, t, book, events[start:])
+
+    def _fold(self, conn: sa.Connection, t: Tables, book: PolicyBook,
+              events: Sequence[Envelope]) -> None:
         events = deal_events(events)
         ids = {str(ev["deal_id"]) for ev in events}
         states = load_states(conn, t.states, ids)
@@ -86,6 +113,21 @@ class PortfolioProjection(DealStateProjection):
             add(delta, contributions(states[deal_id], book), +1)
         save_states(conn, t.states, {d: (v, states[d]) for d, v in versions.items()})
         _write(conn, t.figures, delta)
+
+
+def last_checkpoint(conn: sa.Connection, table: sa.Table, through: int | None = None) -> int:
+    """The latest checkpoint's position (at or before ``through``); 0 when none."""
+    q = sa.select(sa.func.max(table.c.position))
+    if through is not None:
+        q = q.where(table.c.position <= through)
+    return int(conn.execute(q).scalar() or 0)
+
+
+def _checkpoint(conn: sa.Connection, t: Tables, position: int) -> None:
+    f, names = t.figures, ["dimension", "key", *COUNTERS]
+    conn.execute(t.checkpoints.insert().from_select(
+        ["position", *names],
+        sa.select(sa.literal(position, sa.BigInteger), *(f.c[n] for n in names))))
 
 
 def _write(conn: sa.Connection, table: sa.Table,

@@ -146,6 +146,41 @@ class LogQueries:
     def _moment(self, moment: datetime) -> Any:
         return moment
 
+    def position_as_of(self, moment: datetime) -> int:
+        """The position of the last event recorded at or before ``moment`` (0 when none).
+        ``recorded_at`` never decreases along the log, so the last event is among those
+        sharing the latest such time, which the ``recorded_at`` index finds directly."""
+        rows = self._rows(self._sql(
+            "SELECT max({POS}) AS p FROM {T} WHERE recorded_at = "
+            "(SELECT max(recorded_at) FROM {T} WHERE recorded_at <= {P})"),
+            (self._moment(moment),))
+        return int(rows[0]["p"] or 0) if rows else 0
+
+    def streams_between(self, after: int, through: int) -> list[UUID]:
+        """The streams with an event at a position in ``(after, through]``."""
+        rows = self._rows(self._sql(
+            "SELECT DISTINCT originator_id FROM {T} WHERE {POS} > {P} AND {POS} <= {P}"),
+            (after, through))
+        return [UUID(str(r["originator_id"])) for r in rows]
+
+    def select_streams(self, deal_ids: Iterable[UUID], through: int) -> list[dict[str, Any]]:
+        """The envelopes of the streams ``deal_ids`` at positions up to ``through``, in
+        position order."""
+        wanted = sorted(set(deal_ids))
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ", ".join(["{P}"] * len(chunk))
+            rows = self._rows(self._sql(
+                "SELECT originator_id, originator_version, {POS} AS position, topic, state "
+                f"FROM {{T}} WHERE originator_id IN ({marks}) AND {{POS}} <= {{P}}"),
+                [*(self._id(d) for d in chunk), through])
+            found.extend(
+                envelope(str(UUID(str(r["originator_id"]))), r["originator_version"],
+                         r["position"], r["topic"], json.loads(self._bytes(r["state"])))
+                for r in rows)
+        return sorted(found, key=lambda ev: int(ev["position"]))
+
     def select_log(self, after: int, limit: int) -> list[dict[str, Any]]:
         """The envelopes after position ``after``, in position order."""
         return [envelope(deal, version, position, topic, json.loads(raw))

@@ -31,6 +31,8 @@ events = sa.Table(
     sa.Column("recorded_at", sa.DateTime(timezone=True).with_variant(sa.Text(), "sqlite"),
               nullable=False),
     sa.Index("ledger_events_notification_id_idx", "notification_id", unique=True),
+    # finds the last event recorded by a moment (time travel) without scanning the log
+    sa.Index("ledger_events_recorded_at_idx", "recorded_at"),
 )
 
 snapshots = sa.Table(

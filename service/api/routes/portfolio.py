@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from domain.chain import format_timestamp
+from domain.chain import format_timestamp, parse_timestamp
 from projections import deals as deals_model
 from projections import portfolio
+from projections.portfolio_asof import portfolio_at
+from projections.runner import Runner
 from service.api.deps import LedgerDep, Reader
 from service.api.freshness import ensure_fresh, runner
 from service.api.params import AsOf, Cursor, Filter, Limit, MinPosition
@@ -22,20 +21,11 @@ router = APIRouter(prefix="/v1/portfolio", tags=["portfolio"],
                    responses=problems(401, 403, 422, 503))
 
 
-def _as_of(ledger: Ledger, moment: str) -> dict[str, object]:
-    def events() -> Iterator[dict[str, Any]]:
-        after = 0
-        while True:
-            page = ledger.store.select_log(after, 1000)
-            for ev in page:
-                if ev["recorded_at"] > moment:
-                    return
-                yield ev
-            if not page:
-                return
-            after = page[-1]["position"]
-
-    return portfolio.from_events(events(), ledger.policy_book())
+def _as_of(ledger: Ledger, r: Runner, moment: str) -> dict[str, object]:
+    through = ledger.store.position_as_of(parse_timestamp(moment))
+    with r.engine.connect() as conn:
+        tables, _ = r.active(conn, "portfolio")
+        return portfolio_at(conn, tables, ledger.store, ledger.policy_book(), through)
 
 
 @router.get("", response_model=Portfolio, responses=problems(409),
@@ -46,7 +36,7 @@ async def get_portfolio(
 ) -> Response:
     if as_of is not None:
         moment = format_timestamp(as_of)
-        result = await run_in_threadpool(_as_of, ledger, moment)
+        result = await run_in_threadpool(_as_of, ledger, runner(request), moment)
         return JSONResponse({**result, "as_of": moment})
     await ensure_fresh(request, ["portfolio"], min_position)
     r = runner(request)
