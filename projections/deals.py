@@ -35,12 +35,14 @@ def define(metadata: sa.MetaData, slot: str) -> dict[str, sa.Table]:
         sa.Column("position", sa.BigInteger, nullable=False),
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("stage", sa.String(32), nullable=False, index=True),
-        sa.Column("country", sa.String(2), nullable=False, index=True),
+        sa.Column("country", sa.String(2), nullable=False),
         sa.Column("instrument", sa.String(32), nullable=False, index=True),
         sa.Column("term", sa.String(16), nullable=False, index=True),
         *(sa.Column(m, sa.BigInteger, nullable=False) for m in MONEY),
         sa.Column("view", sa.Text, nullable=False),
         sa.Column("state", sa.Text, nullable=False),
+        # a country's deals in list order: the filter and ORDER BY ... LIMIT from one index
+        sa.Index(f"ix_deals_{slot}_country_applied_position", "country", "applied_position"),
     )
     categories = sa.Table(
         f"deal_categories_{slot}",
