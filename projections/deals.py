@@ -112,7 +112,9 @@ def query_deals(
     conn: sa.Connection, t: Tables, *, stage: str | None = None, country: str | None = None,
     instrument: str | None = None, term: str | None = None, category: str | None = None,
     limit: int = 100, after: int = 0,
-) -> tuple[list[dict[str, Any]], int | None]:
+) -> tuple[list[str], int | None]:
+    """A page of deals as their stored JSON views (compact, as the API writes JSON, so a
+    page is spliced together instead of parsed and written again), and the cursor."""
     d = t.deals
     q = sa.select(d.c.applied_position, d.c.view).where(d.c.applied_position > after)
     for column, value in (("stage", stage), ("country", country), ("instrument", instrument),
@@ -125,5 +127,4 @@ def query_deals(
     rows = conn.execute(q.order_by(d.c.applied_position).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    deals = [json.loads(view) for _, view in rows]
-    return deals, (rows[-1][0] if more and rows else None)
+    return [view for _, view in rows], (rows[-1][0] if more and rows else None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
@@ -60,13 +62,14 @@ async def list_deals(
     await ensure_fresh(request, ["deals"], min_position)
     r = runner(request)
 
-    def read() -> dict[str, object]:
+    def read() -> str:
         with r.engine.connect() as conn:
             tables, position = r.active(conn, "deals")
-            rows, last = deals_model.query_deals(
+            views, last = deals_model.query_deals(
                 conn, tables, stage=stage, country=country, instrument=instrument, term=term,
                 category=category, limit=limit, after=cursor or 0)
-        return {"deals": rows, "next_cursor": str(last) if last is not None else None,
-                "position": position}
+        cursor_text = json.dumps(str(last) if last is not None else None)
+        return (f'{{"deals":[{",".join(views)}],"next_cursor":{cursor_text},'
+                f'"position":{position}}}')
 
-    return JSONResponse(await run_in_threadpool(read))
+    return Response(await run_in_threadpool(read), media_type="application/json")
