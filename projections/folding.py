@@ -7,6 +7,7 @@ aggregate can never disagree), and writes the states back in bulk.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 from domain.policy import PolicyBook, PolicyVersion
 from domain.program import POLICY_ADOPTED, PROGRAM_ID
 from domain.state import FIGURES, DealState, Stamp
-from projections.base import Envelope, upsert
+from projections.base import Envelope, Tables, upsert
 
 _DECIMALS = frozenset(k for k, v in get_type_hints(DealState).items() if v is Decimal)
 STAGES = (
@@ -96,6 +97,11 @@ class DealStateProjection:
     def __init__(self, policies: PolicyProvider) -> None:
         self.policies = policies
 
+    def apply_folded(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope],
+                     folded: Folded) -> None:
+        """``apply`` for a batch a rebuild folded once for every projection."""
+        raise NotImplementedError
+
     def book(self, events: Sequence[Envelope]) -> PolicyBook:
         adopted = [PolicyVersion.from_data(ev["data"]) for ev in events
                    if ev["type"] == POLICY_ADOPTED]
@@ -132,3 +138,73 @@ def save_states(
     """Write each deal's ``(version, state)``."""
     upsert(conn, table, [{"deal_id": deal_id, "version": version, "state": dump_state(state)}
                          for deal_id, (version, state) in states.items()])
+
+
+# The figures whose changes the exposure ledger posts, in the order of its movements.
+POSTED = ("approved", "committed", "disbursed", "principal_repaid", "claims_paid", "cancelled",
+          "interest_received", "recovered")
+
+
+def posted(state: DealState) -> dict[str, int]:
+    """The posted figures of ``state``, in cents."""
+    return {name: cents(getattr(state, name)) for name in POSTED}
+
+
+class Folded:
+    """One batch folded once through the deals' states, for every projection of a rebuild:
+    what each deal was before the batch, what it is after, and the posted figures after
+    each event. The states are shared: readers must not mutate them."""
+
+    def __init__(self, events: list[Envelope], prior: dict[str, DealState],
+                 after: dict[str, DealState], applied_at: Mapping[str, int],
+                 steps: list[dict[str, int]]) -> None:
+        self.events = events  # the batch's deal events, in position order
+        self.prior = prior  # copies of the states the batch's deals had before it
+        self.after = after  # each touched deal's state after its last event in the batch
+        self.applied_at = applied_at
+        self.steps = steps  # posted figures after each of ``events``
+        self.last: dict[str, Envelope] = {str(ev["deal_id"]): ev for ev in events}
+        self._dumped: dict[str, str] = {}
+
+    def dumped(self, deal_id: str) -> str:
+        """The state row's text of a touched deal, serialised once for every projection."""
+        text = self._dumped.get(deal_id)
+        if text is None:
+            text = self._dumped[deal_id] = dump_state(self.after[deal_id])
+        return text
+
+    def state_rows(self) -> list[dict[str, Any]]:
+        return [{"deal_id": d, "version": int(ev["version"]), "state": self.dumped(d)}
+                for d, ev in self.last.items()]
+
+
+class Fold:
+    """The deals' states kept in memory across the batches of a rebuild, which starts
+    from empty tables: each event is decoded and folded once, not once per projection,
+    and no state is read back from the tables it was just written to."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, DealState] = {}
+        self.applied_at: dict[str, int] = {}
+        self._last: tuple[Sequence[Envelope], Folded] | None = None
+
+    def batch(self, events: Sequence[Envelope]) -> Folded:
+        """``events`` folded; the same batch (the same list) is folded only once."""
+        if self._last is not None and self._last[0] is events:
+            return self._last[1]
+        folded = self._fold(deal_events(events))
+        self._last = (events, folded)
+        return folded
+
+    def _fold(self, events: list[Envelope]) -> Folded:
+        touched = {str(ev["deal_id"]) for ev in events}
+        prior = {d: copy.deepcopy(self.states[d]) for d in touched if d in self.states}
+        steps: list[dict[str, int]] = []
+        for ev in events:
+            deal_id = str(ev["deal_id"])
+            state = self.states[deal_id] = apply_event(self.states.get(deal_id), ev)
+            if ev["type"] == "DealApplied":
+                self.applied_at[deal_id] = int(ev["position"])
+            steps.append(posted(state))
+        after = {d: self.states[d] for d in touched}
+        return Folded(events, prior, after, self.applied_at, steps)

@@ -15,6 +15,7 @@ from projections.folding import (
     PROGRAM,
     STAGES,
     DealStateProjection,
+    Folded,
     apply_event,
     category_values,
     deal_events,
@@ -112,6 +113,18 @@ class PortfolioProjection(DealStateProjection):
         for deal_id in versions:
             add(delta, contributions(states[deal_id], book), +1)
         save_states(conn, t.states, {d: (v, states[d]) for d, v in versions.items()})
+        _write(conn, t.figures, delta)
+
+    def apply_folded(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope],
+                     folded: Folded) -> None:
+        """``apply`` for a batch a rebuild folded once for every projection."""
+        book = self.book(events)
+        delta: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+        for state in folded.prior.values():
+            add(delta, contributions(state, book), -1)
+        for deal_id in folded.last:
+            add(delta, contributions(folded.after[deal_id], book), +1)
+        upsert(conn, t.states, folded.state_rows())
         _write(conn, t.figures, delta)
 
 

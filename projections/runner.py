@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from projections.base import SLOTS, Envelope, Projection, Tables
+from projections.folding import DealStateProjection, Fold
 from projections.positions import positions
 
 logger = logging.getLogger("exim_ledger.projections")
@@ -333,12 +334,11 @@ class Runner:
             for name, spare in spares.items():
                 for table in reversed(self.projections[name].schema[spare].all()):
                     conn.execute(table.delete())
-        position, head = 0, self.head()
+        position, head, fold = 0, self.head(), Fold()
         while events := self.read_log(position, self.rebuild_batch_size):
             with self.engine.begin() as conn:
                 for name, spare in spares.items():
-                    projection = self.projections[name]
-                    projection.apply(conn, projection.schema[spare], events)
+                    _apply(conn, self.projections[name], spare, events, fold)
             position = int(events[-1]["position"])
             if progress:
                 progress(position, max(head, position))
@@ -369,6 +369,16 @@ class Runner:
                     if progress:
                         progress(position, position)
                     return position
+
+
+def _apply(conn: sa.Connection, projection: Projection, slot: str, events: Sequence[Envelope],
+           fold: Fold) -> None:
+    """Apply a rebuild's batch: from the shared fold where the projection can take it."""
+    tables = projection.schema[slot]
+    if isinstance(projection, DealStateProjection):
+        projection.apply_folded(conn, tables, events, fold.batch(events))
+    else:
+        projection.apply(conn, tables, events)
 
 
 def _discard(conn: sa.Connection) -> None:
