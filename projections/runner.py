@@ -49,7 +49,7 @@ class Runner:
         projections: Sequence[Projection],
         *,
         batch_size: int = 1000,
-        rebuild_batch_size: int = 5000,
+        rebuild_batch_size: int = 20000,
         poll_interval: float = 0.5,
         gather_seconds: float = 0.03,
         unavailable: tuple[type[BaseException], ...] = UNAVAILABLE,
@@ -87,6 +87,15 @@ class Runner:
             sa.select(positions.c.slot, positions.c.position).where(positions.c.name == name)
         ).one()
         return str(row.slot), int(row.position)
+
+    def states(self, conn: sa.Connection, names: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """``state`` of each of ``names``, in one query (a round trip per batch saved)."""
+        rows = conn.execute(sa.select(positions.c.name, positions.c.slot, positions.c.position)
+                            .where(positions.c.name.in_(list(names))))
+        found = {str(name): (str(slot), int(position)) for name, slot, position in rows}
+        if len(found) != len(set(names)):
+            raise LookupError(f"no position row for {sorted(set(names) - found.keys())}")
+        return found
 
     def active(self, conn: sa.Connection, name: str) -> tuple[Tables, int]:
         """The tables readers use for ``name`` now, and the position they reflect."""
@@ -133,7 +142,7 @@ class Runner:
             for name in sorted(names):  # one order for every taker of several guards
                 guards.enter_context(self._guards[name])
             with self.engine.connect() as conn:
-                states = {name: self.state(conn, name) for name in names}
+                states = self.states(conn, names)
             if not states:
                 return 0
             low = min(position for _, position in states.values())
