@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, get_type_hints
@@ -145,9 +146,12 @@ POSTED = ("approved", "committed", "disbursed", "principal_repaid", "claims_paid
           "interest_received", "recovered")
 
 
+_POSTED_OF = operator.attrgetter(*POSTED)  # one C call per event for the eight figures
+
+
 def posted(state: DealState) -> dict[str, int]:
     """The posted figures of ``state``, in cents."""
-    return {name: cents(getattr(state, name)) for name in POSTED}
+    return dict(zip(POSTED, map(cents, _POSTED_OF(state)), strict=True))
 
 
 class Folded:
