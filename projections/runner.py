@@ -88,15 +88,6 @@ class Runner:
         ).one()
         return str(row.slot), int(row.position)
 
-    def states(self, conn: sa.Connection, names: Sequence[str]) -> dict[str, tuple[str, int]]:
-        """``state`` of each of ``names``, in one query (a round trip per batch saved)."""
-        rows = conn.execute(sa.select(positions.c.name, positions.c.slot, positions.c.position)
-                            .where(positions.c.name.in_(list(names))))
-        found = {str(name): (str(slot), int(position)) for name, slot, position in rows}
-        if len(found) != len(set(names)):
-            raise LookupError(f"no position row for {sorted(set(names) - found.keys())}")
-        return found
-
     def active(self, conn: sa.Connection, name: str) -> tuple[Tables, int]:
         """The tables readers use for ``name`` now, and the position they reflect."""
         slot, position = self.state(conn, name)
@@ -142,7 +133,7 @@ class Runner:
             for name in sorted(names):  # one order for every taker of several guards
                 guards.enter_context(self._guards[name])
             with self.engine.connect() as conn:
-                states = self.states(conn, names)
+                states = {name: self.state(conn, name) for name in names}
             if not states:
                 return 0
             low = min(position for _, position in states.values())
