@@ -117,7 +117,13 @@ class PortfolioProjection(DealStateProjection):
 
     def apply_folded(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope],
                      folded: Folded) -> None:
-        """``apply`` for a batch a rebuild folded once for every projection."""
+        """``apply`` for a batch a rebuild folded once for every projection; a batch that
+        reaches a checkpoint goes the way of ``apply``, which copies the figures there."""
+        last = last_checkpoint(conn, t.checkpoints)
+        if any((int(ev["position"]) - 1) // CHECKPOINT_EVERY > last // CHECKPOINT_EVERY
+               for ev in events):
+            self.apply(conn, t, events)
+            return
         book = self.book(events)
         delta: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
         for state in folded.prior.values():

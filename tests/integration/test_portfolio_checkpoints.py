@@ -76,6 +76,9 @@ def test_as_of_from_checkpoints_equals_the_fold_at_every_position(
         rebuilder.rebuild("portfolio")
         assert live_rows(rebuilder, "portfolio") == incremental
         assert_every_position_matches_the_fold(rebuilder, ledger, written)
+        together = restart()  # every projection in one pass, each event folded once
+        together.rebuild_all()
+        assert live_rows(together, "portfolio") == incremental
 
 
 def test_the_position_as_of_a_moment_is_the_last_event_recorded_by_then(
