@@ -117,21 +117,9 @@ class PortfolioProjection(DealStateProjection):
 
     def apply_folded(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope],
                      folded: Folded) -> None:
-        """``apply`` for a batch a rebuild folded once for every projection; a batch that
-        reaches a checkpoint goes the way of ``apply``, which copies the figures there."""
-        last = last_checkpoint(conn, t.checkpoints)
-        if any((int(ev["position"]) - 1) // CHECKPOINT_EVERY > last // CHECKPOINT_EVERY
-               for ev in events):
-            self.apply(conn, t, events)
-            return
-        book = self.book(events)
-        delta: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
-        for state in folded.prior.values():
-            add(delta, contributions(state, book), -1)
-        for deal_id in folded.last:
-            add(delta, contributions(folded.after[deal_id], book), +1)
-        upsert(conn, t.states, folded.state_rows())
-        _write(conn, t.figures, delta)
+        """A rebuild's batch spans checkpoints, whose figures stand mid-batch, so the
+        portfolio folds it itself, copying the figures at each checkpoint on the way."""
+        self.apply(conn, t, events)
 
 
 def last_checkpoint(conn: sa.Connection, table: sa.Table, through: int | None = None) -> int:
