@@ -28,11 +28,12 @@ async def clean_query(request: Request) -> None:
                                       "message": "contains NUL"}])
 
 
-def get_ledger(request: Request) -> Ledger:
+# async, so FastAPI calls them on the event loop instead of a worker thread
+async def get_ledger(request: Request) -> Ledger:
     return request.app.state.ledger  # type: ignore[no-any-return]
 
 
-def get_keys(request: Request) -> KeyStore:
+async def get_keys(request: Request) -> KeyStore:
     return request.app.state.keys  # type: ignore[no-any-return]
 
 
@@ -47,7 +48,7 @@ async def authenticate(
     if not secret:
         raise ApiProblem(401, "unauthorized", "an API key is required: Authorization: Bearer <key>",
                          headers={"WWW-Authenticate": "Bearer"})
-    keys = get_keys(request)
+    keys: KeyStore = request.app.state.keys
     found, key = keys.cached(secret)
     if not found:
         key = await run_in_threadpool(keys.authenticate, secret)

@@ -19,7 +19,7 @@ NO_NUL = re.compile(r"[^\x00]*")
 IF_MATCH = re.compile(r'"([0-9]{1,18})"|([0-9]{1,18})', re.ASCII)
 
 
-def _deal_id(deal_id: Annotated[str, Path(description="the deal's id, a UUID",
+async def _deal_id(deal_id: Annotated[str, Path(description="the deal's id, a UUID",
                                            json_schema_extra={"format": "uuid"})]) -> UUID:
     try:
         return UUID(deal_id)

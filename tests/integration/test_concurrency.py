@@ -17,7 +17,7 @@ import pytest
 from domain.errors import LedgerError
 from service.api.app import build_ledger
 from service.api.framing import render_error, render_json
-from service.ledger import Command, Context, Idempotency, Ledger, Outcome
+from service.ledger import Command, Context, Idempotency, Ledger, Outcome, Snapshotter
 from service.settings import Settings
 from tests.factories import (
     BOARD_APPROVED,
@@ -242,3 +242,57 @@ async def test_concurrent_http_posts_with_one_idempotency_key_write_one_event(
         (201, responses[0].content)}, [r.text for r in responses if r.status_code != 201]
     assert sum("idempotency-replayed" not in r.headers for r in responses) == 1
     assert [e["type"] for e in await deal_log(client)] == ["DealApplied", "BoardVoted"]
+
+
+def test_snapshots_are_taken_off_the_request_path_and_load_the_same_deal(
+    settings: Settings,
+):
+    """Writers crossing a snapshot interval at once hand their snapshots to one thread;
+    once it drained, each deal has its snapshot and loads as from its events alone."""
+    ledger = Ledger(settings.eventsourcing_env(), snapshot_interval=4)
+    try:
+        deals = [new_deal(ledger) for _ in range(6)]
+        results = all_at_once(lambda i: [submit(ledger, vote(deals[i % 6], i * 10 + n))
+                                         for n in range(3)])
+        assert not [r for r in results if isinstance(r, LedgerError)]
+        assert ledger.snapshotter.drain()
+        for deal_id in deals:
+            assert ledger.deal_state(deal_id)["version"] >= 4
+            snapshot = list(ledger.snapshots.get(deal_id, desc=True, limit=1))
+            assert snapshot and snapshot[0].originator_version % 4 == 0
+            whole = ledger.repository.get(deal_id)
+            from_events = Ledger(settings.eventsourcing_env(), snapshot_interval=10**6)
+            try:
+                plain = from_events.load(deal_id)
+            finally:
+                from_events.close()
+            assert whole.view(ledger.policy_book()) == plain.view(ledger.policy_book())
+    finally:
+        ledger.close()
+
+
+def test_the_snapshotter_keeps_the_latest_due_version_and_drains_on_close():
+    taken: list[tuple[UUID, int]] = []
+    gate = threading.Event()
+
+    def take(deal_id: UUID, version: int) -> None:
+        gate.wait(10)
+        taken.append((deal_id, version))
+
+    snapshotter = Snapshotter(take, capacity=2)
+    a, b, c = (UUID(int=n) for n in (1, 2, 3))
+    snapshotter.due(a, 100)  # the thread takes this one and waits at the gate
+    for _ in range(3000):  # until the thread holds it (a condition, polled)
+        if snapshotter._taking:
+            break
+        threading.Event().wait(0.01)
+    assert snapshotter._taking
+    snapshotter.due(b, 100)
+    snapshotter.due(b, 200)  # replaces b's queued 100
+    snapshotter.due(c, 100)
+    snapshotter.due(a, 300)  # the queue is full (b and c): skipped until the next interval
+    gate.set()
+    snapshotter.close()
+    assert taken == [(a, 100), (b, 200), (c, 100)]
+    snapshotter.due(a, 400)  # closed: ignored
+    assert taken == [(a, 100), (b, 200), (c, 100)]
