@@ -40,10 +40,8 @@ async def get_keys(request: Request) -> KeyStore:
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 
 
-async def authenticate(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> ApiKey:
+async def authenticate(request: Request,
+                       credentials: HTTPAuthorizationCredentials | None) -> ApiKey:
     secret = credentials.credentials.strip() if credentials else ""
     if not secret:
         raise ApiProblem(401, "unauthorized", "an API key is required: Authorization: Bearer <key>",
@@ -60,7 +58,14 @@ async def authenticate(
 
 
 def require(permission: str) -> Callable[..., Any]:
-    async def dependency(key: Annotated[ApiKey, Depends(authenticate)]) -> ApiKey:
+    """The dependency that admits a key with ``permission``: authentication and the
+    role check in one step (every level of dependencies costs FastAPI work per request)."""
+
+    async def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> ApiKey:
+        key = await authenticate(request, credentials)
         if not key.may(permission):
             raise ApiProblem(403, "forbidden",
                              f"role {key.role!r} may not {permission}; ask an admin for a key")
