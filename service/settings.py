@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     key_cache_seconds: float = Field(default=1.0, ge=0)
     projections_in_process: bool = True
+    # how ``serve`` runs them: one child process beside the API's workers, or a thread
+    # in each API process (``create_app`` outside ``serve`` always uses a thread)
+    projector: Literal["process", "thread"] = "process"
     signing_key_file: str | None = None
     signing_key: str | None = None
     log_level: Annotated[Literal["critical", "error", "warning", "info", "debug"],

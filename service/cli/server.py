@@ -54,11 +54,22 @@ def serve(
         err.print(f"  API docs:   {base}/docs")
         err.print(f"  API key:    {_command()} keys create --role admin --name <you>",
                   soft_wrap=True)
-    try:  # our middleware writes the access log, with the request's fields
+    projector = None
+    try:
+        if settings.projections_in_process and settings.projector == "process":
+            from service.cli.projector import Projector
+
+            projector = Projector()
+            projector.start()
+            # workers read their settings from the environment: they leave projecting to it
+            os.environ["LEDGER_PROJECTIONS_IN_PROCESS"] = "false"
+        # our middleware writes the access log, with the request's fields
         uvicorn.run("service.api.served:create", factory=True, host=host, port=port,
                     workers=workers, log_level=settings.log_level, log_config=None,
                     access_log=False)
     finally:
+        if projector is not None:
+            projector.stop()
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
