@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any
 
@@ -13,10 +13,12 @@ from domain.policy import PolicyBook
 from domain.state import DealState
 from projections.base import Envelope, Schema, Tables, insert, upsert
 from projections.folding import (
+    Cached,
     DealStateProjection,
     Folded,
     apply_event,
     category_values,
+    chunked,
     deal_events,
     dump_state,
     figures,
@@ -82,11 +84,19 @@ class DealsProjection(DealStateProjection):
         _write(conn, t, book, events, last, states, applied_at, existing,
                {i: dump_state(states[i]) for i in last})
 
+    knows_applied_position = True
+
     def apply_folded(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope],
                      folded: Folded) -> None:
-        """``apply`` for a batch a rebuild folded once for every projection."""
+        """``apply`` for a batch folded once for every projection that takes it."""
         _write(conn, t, self.book(events), folded.events, folded.last, folded.after,
-               folded.applied_at, folded.prior.keys(), {i: folded.dumped(i) for i in folded.last})
+               folded.applied_at, folded.existed, {i: folded.dumped(i) for i in folded.last})
+
+    def load_prior(self, conn: sa.Connection, t: Tables, ids: Iterable[str]) -> dict[str, Cached]:
+        d = t.deals.c
+        query = sa.select(d.deal_id, d.version, d.applied_position, d.state)
+        return {deal_id: Cached(version, applied, load_state(text))
+                for deal_id, version, applied, text in chunked(conn, query, d.deal_id, ids)}
 
 
 def _write(conn: sa.Connection, t: Tables, book: PolicyBook, events: Sequence[Envelope],

@@ -11,11 +11,12 @@ credits.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
+from domain.state import DealState
 from projections import portfolio
 from projections.base import Envelope, Schema, Tables, insert, upsert
 from projections.folding import (
@@ -116,15 +117,19 @@ class ExposureProjection(DealStateProjection):
         save_states(conn, t.states, {d: (v, states[d]) for d, v in versions.items()})
         _post(conn, t, postings)
 
+    def take_prior(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope],
+                   prior: Mapping[str, DealState]) -> dict[str, dict[str, int]]:
+        """Each touched deal's posted figures before the batch."""
+        return {deal_id: moved(state) for deal_id, state in prior.items()}
+
     def apply_folded(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope],
                      folded: Folded) -> None:
-        """``apply`` for a batch a rebuild folded once for every projection."""
+        """``apply`` for a batch folded once for every projection that takes it."""
         postings: list[dict[str, Any]] = []
-        current: dict[str, dict[str, int]] = {}
+        current: dict[str, dict[str, int]] = folded.taken[self.name]
         for ev, after in zip(folded.events, folded.steps, strict=True):
             deal_id = str(ev["deal_id"])
-            prior = folded.prior.get(deal_id)
-            before = current.get(deal_id) or (moved(prior) if prior is not None else ZERO_FIGURES)
+            before = current.get(deal_id, ZERO_FIGURES)
             current[deal_id] = after
             postings += postings_for(ev, before, after)
         upsert(conn, t.states, folded.state_rows())

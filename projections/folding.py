@@ -7,12 +7,13 @@ aggregate can never disagree), and writes the states back in bulk.
 
 from __future__ import annotations
 
-import copy
 import json
 import operator
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, get_type_hints
+from typing import Any, NamedTuple, get_type_hints
 
 import sqlalchemy as sa
 
@@ -98,10 +99,27 @@ class DealStateProjection:
     def __init__(self, policies: PolicyProvider) -> None:
         self.policies = policies
 
+    name: str
+    # whether ``load_prior`` gives each deal's applied position (``apply_folded`` needs it)
+    knows_applied_position = False
+
     def apply_folded(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope],
                      folded: Folded) -> None:
-        """``apply`` for a batch a rebuild folded once for every projection."""
+        """``apply`` for a batch folded once for every projection that takes it."""
         raise NotImplementedError
+
+    def take_prior(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope],
+                   prior: Mapping[str, DealState]) -> Any:
+        """What ``apply_folded`` needs of the touched deals' states before the batch, read
+        before the fold moves them on in place; it finds it in ``folded.taken``."""
+        return None
+
+    def load_prior(self, conn: sa.Connection, t: Tables, ids: Iterable[str]) -> dict[str, Cached]:
+        """The stored states of the deals ``ids`` (those that have one)."""
+        c = t.states.c
+        return {deal_id: Cached(version, None, load_state(text))
+                for deal_id, version, text in chunked(
+                    conn, sa.select(c.deal_id, c.version, c.state), c.deal_id, ids)}
 
     def book(self, events: Sequence[Envelope]) -> PolicyBook:
         adopted = [PolicyVersion.from_data(ev["data"]) for ev in events
@@ -119,18 +137,17 @@ def states_table(metadata: sa.MetaData, name: str) -> sa.Table:
     )
 
 
-def load_states(conn: sa.Connection, table: sa.Table, ids: Iterable[str]) -> dict[str, DealState]:
+def chunked(conn: sa.Connection, query: sa.Select[Any], key: sa.ColumnElement[Any],
+             ids: Iterable[str]) -> Iterator[Any]:
+    """The rows of ``query`` whose ``key`` is among ``ids``, 500 ids a query."""
     wanted = list(set(ids))
-    found: dict[str, DealState] = {}
     for chunk in range(0, len(wanted), 500):
-        rows = conn.execute(
-            sa.select(table.c.deal_id, table.c.state).where(
-                table.c.deal_id.in_(wanted[chunk:chunk + 500])
-            )
-        )
-        for deal_id, text in rows:
-            found[deal_id] = load_state(text)
-    return found
+        yield from conn.execute(query.where(key.in_(wanted[chunk:chunk + 500])))
+
+
+def load_states(conn: sa.Connection, table: sa.Table, ids: Iterable[str]) -> dict[str, DealState]:
+    return {deal_id: load_state(text) for deal_id, text in chunked(
+        conn, sa.select(table.c.deal_id, table.c.state), table.c.deal_id, ids)}
 
 
 def save_states(
@@ -154,16 +171,22 @@ def posted(state: DealState) -> dict[str, int]:
     return dict(zip(POSTED, map(cents, _POSTED_OF(state)), strict=True))
 
 
-class Folded:
-    """One batch folded once through the deals' states, for every projection of a rebuild:
-    what each deal was before the batch, what it is after, and the posted figures after
-    each event. The states are shared: readers must not mutate them."""
+Taken = dict[str, Any]  # what each projection took of the states before a batch, by name
 
-    def __init__(self, events: list[Envelope], prior: dict[str, DealState],
+
+class Folded:
+    """One batch folded once through the deals' states, for every projection that takes
+    it: which deals existed before the batch, what each projection took of their states
+    before it (``DealStateProjection.take_prior``), each touched deal's state after it,
+    and the posted figures after each event. The states are shared: readers must not
+    mutate them."""
+
+    def __init__(self, events: list[Envelope], existed: frozenset[str], taken: Taken,
                  after: dict[str, DealState], applied_at: Mapping[str, int],
                  steps: list[dict[str, int]]) -> None:
         self.events = events  # the batch's deal events, in position order
-        self.prior = prior  # copies of the states the batch's deals had before it
+        self.existed = existed  # the touched deals that had a state before the batch
+        self.taken = taken
         self.after = after  # each touched deal's state after its last event in the batch
         self.applied_at = applied_at
         self.steps = steps  # posted figures after each of ``events``
@@ -182,27 +205,26 @@ class Folded:
                 for d, ev in self.last.items()]
 
 
+TakePrior = Callable[[Mapping[str, DealState]], Taken]
+
+
 class Fold:
-    """The deals' states kept in memory across the batches of a rebuild, which starts
-    from empty tables: each event is decoded and folded once, not once per projection,
-    and no state is read back from the tables it was just written to."""
+    """Deals' states kept in memory, folded forward batch by batch: each event is decoded
+    and folded once, not once per projection. A rebuild starts it empty and keeps it for
+    the whole pass; a live batch starts it from the states before the batch. The states
+    are moved on in place, not copied: what a projection needs of a state before the
+    batch it takes first, through ``take``."""
 
-    def __init__(self) -> None:
-        self.states: dict[str, DealState] = {}
-        self.applied_at: dict[str, int] = {}
-        self._last: tuple[Sequence[Envelope], Folded] | None = None
+    def __init__(self, states: dict[str, DealState] | None = None,
+                 applied_at: dict[str, int] | None = None) -> None:
+        self.states = states if states is not None else {}
+        self.applied_at = applied_at if applied_at is not None else {}
 
-    def batch(self, events: Sequence[Envelope]) -> Folded:
-        """``events`` folded; the same batch (the same list) is folded only once."""
-        if self._last is not None and self._last[0] is events:
-            return self._last[1]
-        folded = self._fold(deal_events(events))
-        self._last = (events, folded)
-        return folded
-
-    def _fold(self, events: list[Envelope]) -> Folded:
+    def batch(self, events: Sequence[Envelope], take: TakePrior | None = None) -> Folded:
+        events = deal_events(events)
         touched = {str(ev["deal_id"]) for ev in events}
-        prior = {d: copy.deepcopy(self.states[d]) for d in touched if d in self.states}
+        prior = {d: self.states[d] for d in touched if d in self.states}
+        taken = take(prior) if take is not None else {}
         steps: list[dict[str, int]] = []
         for ev in events:
             deal_id = str(ev["deal_id"])
@@ -211,4 +233,58 @@ class Fold:
                 self.applied_at[deal_id] = int(ev["position"])
             steps.append(posted(state))
         after = {d: self.states[d] for d in touched}
-        return Folded(events, prior, after, self.applied_at, steps)
+        return Folded(events, frozenset(prior), taken, after, self.applied_at, steps)
+
+
+class Cached(NamedTuple):
+    version: int  # the deal's version the state stands at
+    applied_position: int | None  # where the deal's DealApplied stands, when known
+    state: DealState
+
+
+class StateCache:
+    """Each deal's state after its latest committed batch, for the live batches of one
+    runner, least recently used first out.
+
+    A deal's state after its event of version v is a function of its events 1..v alone,
+    so an entry is right for every projection and slot, whoever wrote it, and after any
+    rollback: a batch may start a deal from its entry when the entry's version is the
+    one just before the deal's first event in the batch. A batch *takes* its entries
+    out and folds them in place; only after its transaction commits does it ``put``
+    back what it folded, so a rollback leaves no state behind that was moved on."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, Cached] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def take(self, wanted: Mapping[str, int]) -> dict[str, Cached]:
+        """The entries standing at each deal's wanted version, taken out of the cache
+        (an entry at another version is dropped: it cannot serve the batch)."""
+        found: dict[str, Cached] = {}
+        with self._lock:
+            for deal_id, version in wanted.items():
+                entry = self._entries.pop(deal_id, None)
+                if entry is not None and entry.version == version:
+                    found[deal_id] = entry
+        return found
+
+    def put(self, folded: Folded) -> None:
+        """Keep each deal's state after a committed batch."""
+        if self.size <= 0:
+            return
+        with self._lock:
+            for deal_id, ev in folded.last.items():
+                self._entries[deal_id] = Cached(int(ev["version"]),
+                                                folded.applied_at.get(deal_id),
+                                                folded.after[deal_id])
+                self._entries.move_to_end(deal_id)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,6 +33,7 @@ LISTS = ("country", "instrument", "term")
 # Positions between checkpoints: an as_of read folds at most this many events (and the
 # earlier events of the deals they touch) on top of one.
 CHECKPOINT_EVERY = 500
+Delta = dict[tuple[str, str], dict[str, int]]
 
 
 def define(metadata: sa.MetaData, slot: str) -> dict[str, sa.Table]:
@@ -115,11 +116,34 @@ class PortfolioProjection(DealStateProjection):
         save_states(conn, t.states, {d: (v, states[d]) for d, v in versions.items()})
         _write(conn, t.figures, delta)
 
+    def take_prior(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope],
+                   prior: Mapping[str, DealState]) -> Delta | None:
+        """What the touched deals added to the figures before the batch, taken off; None
+        when a checkpoint falls inside the batch, whose figures stand mid-batch: then
+        ``apply`` folds the batch itself, copying the figures at the checkpoint."""
+        last = last_checkpoint(conn, t.checkpoints)
+        # positions rise through a batch, so its last event crosses a checkpoint if any does
+        if events and (int(events[-1]["position"]) - 1) // CHECKPOINT_EVERY > \
+                last // CHECKPOINT_EVERY:
+            return None
+        book = self.book(events)
+        delta: Delta = defaultdict(dict)
+        for state in prior.values():
+            add(delta, contributions(state, book), -1)
+        return delta
+
     def apply_folded(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope],
                      folded: Folded) -> None:
-        """A rebuild's batch spans checkpoints, whose figures stand mid-batch, so the
-        portfolio folds it itself, copying the figures at each checkpoint on the way."""
-        self.apply(conn, t, events)
+        """``apply`` for a batch folded once for every projection that takes it."""
+        delta: Delta | None = folded.taken.get(self.name)
+        if delta is None:
+            self.apply(conn, t, events)
+            return
+        book = self.book(events)
+        for deal_id in folded.last:
+            add(delta, contributions(folded.after[deal_id], book), +1)
+        upsert(conn, t.states, folded.state_rows())
+        _write(conn, t.figures, delta)
 
 
 def last_checkpoint(conn: sa.Connection, table: sa.Table, through: int | None = None) -> int:

@@ -15,14 +15,15 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from domain.state import DealState
 from projections.base import SLOTS, Envelope, Projection, Tables
-from projections.folding import DealStateProjection, Fold
+from projections.folding import DealStateProjection, Fold, Folded, StateCache, deal_events
 from projections.positions import positions
 
 logger = logging.getLogger("exim_ledger.projections")
@@ -34,6 +35,21 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (sa.exc.OperationalError, sa.exc.
 
 class Superseded(Exception):
     """The position or slot moved under this batch; it rolled back and will be retried."""
+
+
+# built once: each batch reads and moves several positions, and building these
+# statements anew cost more than running them
+_STATE = sa.select(positions.c.slot, positions.c.position).where(
+    positions.c.name == sa.bindparam("name_"))
+_ADVANCE = (
+    positions.update()
+    .where(positions.c.name == sa.bindparam("name_"),
+           positions.c.position == sa.bindparam("old_position"),
+           positions.c.slot == sa.bindparam("old_slot"))
+    .values(position=sa.bindparam("new_position"), slot=sa.bindparam("new_slot"),
+            status=sa.bindparam("new_status"), last_error=None,
+            updated_at=sa.bindparam("now", type_=positions.c.updated_at.type))
+)
 
 
 def lock_key(name: str) -> int:
@@ -53,6 +69,7 @@ class Runner:
         poll_interval: float = 0.5,
         gather_seconds: float = 0.03,
         unavailable: tuple[type[BaseException], ...] = UNAVAILABLE,
+        state_cache_size: int = 100_000,
     ) -> None:
         self.engine = engine
         self.read_log = read_log
@@ -70,6 +87,9 @@ class Runner:
         self._thread: threading.Thread | None = None
         self._leases: dict[str, sa.Connection] = {}
         self._guards = {name: threading.Lock() for name in self.projections}
+        # deals' states after the batches this runner committed: a live batch starts the
+        # deals it touches from here instead of reading and decoding their stored states
+        self.cache = StateCache(state_cache_size)
 
     # ---- positions ------------------------------------------------------------------------
 
@@ -83,9 +103,7 @@ class Runner:
                         updated_at=datetime.now(UTC)))
 
     def state(self, conn: sa.Connection, name: str) -> tuple[str, int]:
-        row = conn.execute(
-            sa.select(positions.c.slot, positions.c.position).where(positions.c.name == name)
-        ).one()
+        row = conn.execute(_STATE, {"name_": name}).one()
         return str(row.slot), int(row.position)
 
     def active(self, conn: sa.Connection, name: str) -> tuple[Tables, int]:
@@ -111,9 +129,12 @@ class Runner:
                 return 0
             try:
                 with self.engine.begin() as conn:
-                    projection.apply(conn, projection.schema[slot], events)
+                    folded = self._apply_live(conn, [(projection, projection.schema[slot])],
+                                              events)
                     self._advance(conn, name, slot, position, int(events[-1]["position"]),
                                   "running")
+                if folded is not None:
+                    self.cache.put(folded)
             except Superseded:
                 raise
             except Exception as e:
@@ -143,23 +164,65 @@ class Runner:
                 events = [ev for ev in events if int(ev["position"]) <= min(ahead)]
             if not events:
                 return 0
+            takers = {name: slot for name, (slot, position) in states.items() if position == low}
             with self.engine.begin() as conn:
-                for name, (slot, position) in states.items():
-                    if position == low:
-                        projection = self.projections[name]
-                        projection.apply(conn, projection.schema[slot], events)
-                        self._advance(conn, name, slot, position,
-                                      int(events[-1]["position"]), "running")
+                folded = self._apply_live(conn, [(self.projections[name],
+                                                  self.projections[name].schema[slot])
+                                                 for name, slot in takers.items()], events)
+                for name, slot in takers.items():
+                    self._advance(conn, name, slot, low, int(events[-1]["position"]), "running")
+            if folded is not None:  # only what a committed batch folded goes into the cache
+                self.cache.put(folded)
         return len(events)
+
+    def _apply_live(self, conn: sa.Connection, takers: Sequence[tuple[Projection, Tables]],
+                    events: Sequence[Envelope]) -> Folded | None:
+        """Apply a live batch to ``takers``, which all stand at the same position: the
+        batch is folded once for those that fold deals' states, each deal starting from
+        the cache where its entry stands just before the deal's first event in the batch,
+        else from the stored states of one of them (they hold the same states). The
+        folded batch, for the cache once the transaction commits; None if no taker
+        folds deals' states."""
+        folding = [(p, t) for p, t in takers if isinstance(p, DealStateProjection)]
+        for projection, tables in takers:
+            if not isinstance(projection, DealStateProjection):
+                projection.apply(conn, tables, events)
+        if not folding:
+            return None
+        folded = self._fold_live(conn, folding, events)
+        for projection, tables in folding:
+            projection.apply_folded(conn, tables, events, folded)
+        return folded
+
+    def _fold_live(self, conn: sa.Connection,
+                   folding: Sequence[tuple[DealStateProjection, Tables]],
+                   events: Sequence[Envelope]) -> Folded:
+        wanted: dict[str, int] = {}  # the version each touched deal must stand at before
+        for ev in deal_events(events):
+            wanted.setdefault(str(ev["deal_id"]), int(ev["version"]) - 1)
+        wanted = {deal_id: version for deal_id, version in wanted.items() if version > 0}
+        source, tables = next(((p, t) for p, t in folding if p.knows_applied_position),
+                              folding[0])
+        found = self.cache.take(wanted)
+        if source.knows_applied_position:
+            found = {d: e for d, e in found.items() if e.applied_position is not None}
+        missing = wanted.keys() - found.keys()
+        if missing:
+            found.update(source.load_prior(conn, tables, missing))
+        fold = Fold({d: e.state for d, e in found.items()},
+                    {d: e.applied_position for d, e in found.items()
+                     if e.applied_position is not None})
+
+        def take(prior: Mapping[str, DealState]) -> dict[str, Any]:
+            return {p.name: p.take_prior(conn, t, events, prior) for p, t in folding}
+
+        return fold.batch(events, take)
 
     def _advance(self, conn: sa.Connection, name: str, slot: str, old: int, new: int,
                  status: str, new_slot: str | None = None) -> None:
-        moved = conn.execute(
-            positions.update()
-            .where(positions.c.name == name, positions.c.position == old, positions.c.slot == slot)
-            .values(position=new, slot=new_slot or slot, status=status, last_error=None,
-                    updated_at=datetime.now(UTC))
-        )
+        moved = conn.execute(_ADVANCE, {
+            "name_": name, "old_position": old, "old_slot": slot, "new_position": new,
+            "new_slot": new_slot or slot, "new_status": status, "now": datetime.now(UTC)})
         if moved.rowcount != 1:
             raise Superseded(f"{name} moved past {old} in slot {slot}")
 
@@ -337,8 +400,8 @@ class Runner:
         position, head, fold = 0, self.head(), Fold()
         while events := self.read_log(position, self.rebuild_batch_size):
             with self.engine.begin() as conn:
-                for name, spare in spares.items():
-                    _apply(conn, self.projections[name], spare, events, fold)
+                _apply_rebuild(conn, [(self.projections[name], spare)
+                                      for name, spare in spares.items()], events, fold)
             position = int(events[-1]["position"])
             if progress:
                 progress(position, max(head, position))
@@ -371,14 +434,22 @@ class Runner:
                     return position
 
 
-def _apply(conn: sa.Connection, projection: Projection, slot: str, events: Sequence[Envelope],
-           fold: Fold) -> None:
-    """Apply a rebuild's batch: from the shared fold where the projection can take it."""
-    tables = projection.schema[slot]
-    if isinstance(projection, DealStateProjection):
-        projection.apply_folded(conn, tables, events, fold.batch(events))
-    else:
-        projection.apply(conn, tables, events)
+def _apply_rebuild(conn: sa.Connection, takers: Sequence[tuple[Projection, str]],
+                   events: Sequence[Envelope], fold: Fold) -> None:
+    """Apply a rebuild's batch to each projection's idle slot: those that fold deals'
+    states from one shared fold."""
+    folding = [(p, p.schema[slot]) for p, slot in takers if isinstance(p, DealStateProjection)]
+
+    def take(prior: Mapping[str, DealState]) -> dict[str, Any]:
+        return {p.name: p.take_prior(conn, t, events, prior) for p, t in folding}
+
+    folded = fold.batch(events, take) if folding else None
+    for projection, slot in takers:
+        tables = projection.schema[slot]
+        if folded is not None and isinstance(projection, DealStateProjection):
+            projection.apply_folded(conn, tables, events, folded)
+        else:
+            projection.apply(conn, tables, events)
 
 
 def _discard(conn: sa.Connection) -> None:
