@@ -261,6 +261,9 @@ class StateCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __contains__(self, deal_id: object) -> bool:
+        return deal_id in self._entries
+
     def take(self, wanted: Mapping[str, int]) -> dict[str, Cached]:
         """The entries standing at each deal's wanted version, taken out of the cache
         (an entry at another version is dropped: it cannot serve the batch)."""

@@ -184,14 +184,12 @@ class Runner:
         folded batch, for the cache once the transaction commits; None if no taker
         folds deals' states."""
         folding = [(p, t) for p, t in takers if isinstance(p, DealStateProjection)]
+        folded = self._fold_live(conn, folding, events) if folding else None
         for projection, tables in takers:
-            if not isinstance(projection, DealStateProjection):
+            if folded is not None and isinstance(projection, DealStateProjection):
+                projection.apply_folded(conn, tables, events, folded)
+            else:
                 projection.apply(conn, tables, events)
-        if not folding:
-            return None
-        folded = self._fold_live(conn, folding, events)
-        for projection, tables in folding:
-            projection.apply_folded(conn, tables, events, folded)
         return folded
 
     def _fold_live(self, conn: sa.Connection,
