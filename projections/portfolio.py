@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -148,10 +149,21 @@ class PortfolioProjection(DealStateProjection):
 
 def last_checkpoint(conn: sa.Connection, table: sa.Table, through: int | None = None) -> int:
     """The latest checkpoint's position (at or before ``through``); 0 when none."""
-    q = sa.select(sa.func.max(table.c.position))
-    if through is not None:
-        q = q.where(table.c.position <= through)
+    if through is None:  # every live batch asks: its statement is built once
+        return int(conn.execute(_latest(table)).scalar() or 0)
+    q = sa.select(sa.func.max(table.c.position)).where(table.c.position <= through)
     return int(conn.execute(q).scalar() or 0)
+
+
+@functools.cache
+def _latest(table: sa.Table) -> sa.Select[tuple[Any]]:
+    return sa.select(sa.func.max(table.c.position))
+
+
+@functools.cache
+def _delete_empty(table: sa.Table) -> sa.Delete:
+    """Rows whose deals all moved elsewhere go, so a rebuild gives the same rows."""
+    return table.delete().where(*(table.c[c] == 0 for c in COUNTERS))
 
 
 def _checkpoint(conn: sa.Connection, t: Tables, position: int) -> None:
@@ -167,8 +179,7 @@ def _write(conn: sa.Connection, table: sa.Table,
             for (dimension, key), values in delta.items() if any(values.values())]
     if rows:
         upsert(conn, table, rows, add=True)
-        # a row whose deals all moved elsewhere is deleted, so a rebuild gives the same rows
-        conn.execute(table.delete().where(*(table.c[c] == 0 for c in COUNTERS)))
+        conn.execute(_delete_empty(table))
 
 
 def summary(rows: Iterable[dict[str, Any]], position: int) -> dict[str, Any]:
