@@ -336,6 +336,14 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
     def cancel(self, data: Data, judgement: rules.Judgement) -> None:
         rules.check_cancellation(self, data)
 
+    def fork(self) -> Deal:
+        """A copy to decide on that leaves this deal as it is, for a fraction of a
+        ``deepcopy``'s cost (which grows with every money event the deal holds)."""
+        other = copy.copy(self)
+        other._pending_events = list(self._pending_events)
+        other.own_mutables()
+        return other
+
     def view(self, book: PolicyBook) -> dict[str, Any]:
         return self.view_under(self.policy_in(book), str(self.id), self.version)
 

@@ -108,6 +108,15 @@ class DealState:
         self.last_policy_version = stamp.policy_version
         self.updated_at = stamp.recorded_at
 
+    def own_mutables(self) -> None:
+        """After a shallow copy: take copies of what ``evolve`` changes in place (the lists
+        it appends to, the dict it adds to, the licenses it updates). Every other value
+        ``evolve`` only ever replaces, so a shallow copy may share it."""
+        self.amendments = list(self.amendments)
+        self.licenses = [dict(license_) for license_ in self.licenses]
+        self.money_events = dict(self.money_events)
+        self.reversed_versions = list(self.reversed_versions)
+
     # -- mutations, one per event type --------------------------------------------------
 
     def _on_deal_applied(self, data: Mapping[str, Any]) -> None:

@@ -9,6 +9,8 @@ that never had it.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -290,3 +292,22 @@ def test_event_topics_stay_pinned_to_the_spec_type_names() -> None:
     topics = {name: getattr(Deal, name).TOPIC for name in EVENT_TYPES}
     assert topics == {name: f"domain.deal:Deal.{name}" for name in EVENT_TYPES}
     assert Deal.Created is Deal.DealApplied
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(applications, scripts())
+def test_a_fork_decides_without_changing_the_deal_it_was_forked_from(
+        data: dict[str, Any], script: Script) -> None:
+    deal = Deal.apply_for(uuid.uuid4(), data, EventMeta("e0", TIMES[0], "t"), judged())
+    deal.collect_events()
+    for (type_name, payload), at in script:
+        if payload.get("instrument") == SAME:
+            payload = {**payload, "instrument": data["instrument"]}
+        before = copy.deepcopy(vars(deal))
+        fork = deal.fork()
+        with contextlib.suppress(RuleViolation):
+            fork.handle(type_name, payload, EventMeta("e", at, "t"),
+                        judged(at, now=parse_timestamp(at)))
+        assert vars(deal) == before
+        fork.collect_events()
+        deal = fork
