@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import EventStore
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
+from eventsourcing.persistence import EventStore, StoredEvent
 from eventsourcing.sqlite import SQLiteAggregateRecorder
 from eventsourcing.utils import get_topic
 
@@ -32,8 +32,9 @@ from domain.errors import LedgerError, NotFound, RuleViolation, VersionConflict
 from domain.policy import SHIPPED, PolicyBook, PolicyVersion
 from domain.program import POLICY_ADOPTED, POLICY_ADOPTED_TOPIC, PROGRAM_ID, Program
 from domain.rules import Judgement
+from service.dealcache import DealCache
 from service.eventstore import LedgerRecorder
-from service.eventstore.common import SNAPSHOTS_TABLE
+from service.eventstore.common import SNAPSHOTS_TABLE, dumps
 from service.eventstore.types import (
     Binding,
     KeyAlreadyBound,
@@ -118,6 +119,15 @@ class Outcome:
     response: StoredResponse
     envelopes: list[dict[str, Any]] = field(default_factory=list)
     replayed: bool = False
+
+
+@dataclass
+class Loaded:
+    """The deals a decision started from, as the store holds them (``pristine``; the
+    decision works on copies), and which of them came from the cache."""
+
+    pristine: dict[UUID, Deal] = field(default_factory=dict)
+    cached: set[UUID] = field(default_factory=set)
 
 
 Render = Callable[[list[dict[str, Any]]], StoredResponse]
@@ -228,9 +238,10 @@ class Ledger(Application[UUID]):
     name = "Ledger"
 
     def __init__(self, env: dict[str, str], snapshot_interval: int = 100,
-                 clock: Clock = utc_now) -> None:
+                 clock: Clock = utc_now, cache_size: int = 10_000) -> None:
         self.snapshot_interval = snapshot_interval
         self.clock = clock
+        self.deals = DealCache(cache_size)
         self.on_append: list[Callable[[], None]] = []  # e.g. wake the projection runner
         self._program = Program()
         self._program_checked = -1.0
@@ -274,10 +285,17 @@ class Ledger(Application[UUID]):
                 return replay
         deadline = time.monotonic() + CONTENTION_BUDGET_SECONDS
         optimistic = True  # a new deal's number is assumed free; the commit checks it anyway
+        fresh = False  # decide on deals loaded from the store, none from the cache
         while True:
+            loaded = Loaded()
             try:
-                events, touched = self._decide(commands, ctx, check_new=not optimistic)
+                events, touched = self._decide(commands, ctx, check_new=not optimistic,
+                                               loaded=loaded, fresh=fresh)
             except LedgerError as error:
+                if loaded.cached:  # a stale cached deal may be why: judge the store's
+                    fresh = True
+                    continue
+                self._remember(loaded, [])
                 # A concurrent twin with the same key may have won meanwhile: its answer counts.
                 replay = self.replay(idem) if idem is not None else None
                 if replay is not None:
@@ -292,7 +310,7 @@ class Ledger(Application[UUID]):
             )
             try:
                 appended = self.store.append(events, binding)
-            except (StreamConflict, KeyAlreadyBound):
+            except (StreamConflict, KeyAlreadyBound):  # the deals taken are not put back
                 replay = self.replay(idem) if idem is not None else None
                 if replay is not None:
                     return replay
@@ -304,6 +322,7 @@ class Ledger(Application[UUID]):
                 optimistic = False
                 continue  # re-decide against the new state; an expected_version now fails
             self._appended(events)
+            self._remember(loaded, events)
             self._take_due_snapshots(touched)
             response = appended.response or render(appended.envelopes)
             return Outcome(response, appended.envelopes)
@@ -328,13 +347,15 @@ class Ledger(Application[UUID]):
         return None
 
     def _decide(
-        self, commands: Sequence[Command], ctx: Context, check_new: bool = True
+        self, commands: Sequence[Command], ctx: Context, check_new: bool = True,
+        loaded: Loaded | None = None, fresh: bool = True,
     ) -> tuple[list[NewEvent], dict[UUID, tuple[int, int]]]:
         deals: dict[UUID, Deal] = {}
         touched: dict[UUID, tuple[int, int]] = {}
         events: list[NewEvent] = []
         program: Program | None = None
         batch = len(commands) > 1 or any(c.prefix for c in commands)
+        loaded = loaded if loaded is not None else Loaded()
         ids = EventIds(len(commands))
         for index, command in enumerate(commands):
             try:
@@ -343,7 +364,7 @@ class Ledger(Application[UUID]):
                     event, program = self._decide_adoption(command, ctx, program)
                     events.append(event)
                     continue
-                deal = self._decide_one(command, ctx, deals, check_new, ids)
+                deal = self._decide_one(command, ctx, deals, check_new, ids, loaded, fresh)
             except LedgerError as error:
                 if batch:
                     error.extra["index"] = index
@@ -374,6 +395,7 @@ class Ledger(Application[UUID]):
     def _decide_one(
         self, command: Command, ctx: Context, deals: dict[UUID, Deal], check_new: bool = True,
         ids: Callable[[], str] = lambda: str(uuid.uuid4()),
+        loaded: Loaded | None = None, fresh: bool = True,
     ) -> Deal:
         type_name, data = command.type, command.data
         judgement, occurred_at = self._judge(command)
@@ -402,7 +424,7 @@ class Ledger(Application[UUID]):
                 )
             deals[deal_id] = deal
             return deal
-        deal = self._load_for_command(command, deals)
+        deal = self._load_for_command(command, deals, loaded or Loaded(), fresh)
         if command.expected_version is not None and command.expected_version != deal.version:
             raise VersionConflict(
                 f"expected version {command.expected_version}, deal is at {deal.version}",
@@ -411,7 +433,8 @@ class Ledger(Application[UUID]):
         deal.handle(type_name, data, meta, judgement)
         return deal
 
-    def _load_for_command(self, command: Command, deals: dict[UUID, Deal]) -> Deal:
+    def _load_for_command(self, command: Command, deals: dict[UUID, Deal],
+                          loaded: Loaded, fresh: bool) -> Deal:
         deal_id = command.deal_id
         if deal_id is None and command.application_number is not None:
             deal_id = deal_id_for(command.application_number)
@@ -421,8 +444,43 @@ class Ledger(Application[UUID]):
                   "message": "deal_id or application_number required"}]
             )
         if deal_id not in deals:
-            deals[deal_id] = self.load(deal_id)
+            deals[deal_id] = self._start_from(deal_id, loaded, fresh)
         return deals[deal_id]
+
+    def _start_from(self, deal_id: UUID, loaded: Loaded, fresh: bool) -> Deal:
+        """A copy to decide on of the deal as cached (unless ``fresh``) or as loaded;
+        the original is ``loaded``'s, out of the cache until the decision is settled."""
+        if self.deals.size <= 0:
+            return self.load(deal_id)
+        deal = None if fresh else self.deals.take(deal_id)
+        if deal is None:
+            deal = self.load(deal_id)
+        else:
+            loaded.cached.add(deal_id)
+        loaded.pristine[deal_id] = deal
+        return deal.fork()
+
+    def _remember(self, loaded: Loaded, events: Sequence[NewEvent]) -> None:
+        """Cache each deal of a settled decision: the deal it started from, advanced by the
+        events as stored (stamped at commit: ``recorded_at``, a defaulted ``occurred_at``,
+        the hashes), decoded as a load would decode them; never the decided deal."""
+        if self.deals.size <= 0:
+            return
+        stored: dict[UUID, list[NewEvent]] = {}
+        for ev in events:
+            if ev.deal_id != PROGRAM_ID:
+                stored.setdefault(ev.deal_id, []).append(ev)
+        for deal_id in loaded.pristine.keys() | stored.keys():
+            try:
+                deal = project_aggregate(loaded.pristine.get(deal_id), [
+                    self.mapper.to_domain_event(
+                        StoredEvent(deal_id, ev.version, ev.topic, dumps(ev.state)))
+                    for ev in stored.get(deal_id, ())])
+            except Exception:  # the events are saved: the deal is loaded next time
+                logger.warning("deal %s not cached", deal_id, exc_info=True)
+                continue
+            assert isinstance(deal, Deal)
+            self.deals.put(deal)
 
     # ---- the program stream: policy on the ledger --------------------------------------
 
@@ -567,10 +625,26 @@ class Ledger(Application[UUID]):
             if at is None:
                 raise NotFound(f"deal {deal_id} had no events by {as_of}")
             version = at if version is None else min(version, at)
+        if version is None:
+            deal = self._current(deal_id)
+            try:
+                return deal.view(self.policy_book())
+            finally:
+                self.deals.put(deal)  # after the view: a writer may take and advance it
         deal = self.load(deal_id, version)
-        if version is not None and deal.version < version:
+        if deal.version < version:
             raise NotFound(f"deal {deal_id} has no version {version} (at {deal.version})")
         return deal.view(self.policy_book())
+
+    def _current(self, deal_id: UUID) -> Deal:
+        """The deal at the store's latest version, out of the cache for the caller to put
+        back: its cached entry brought up to date with the events stored since, or a load."""
+        deal = self.deals.take(deal_id)
+        if deal is None:
+            return self.load(deal_id)
+        newer = project_aggregate(deal, self.events.get(deal_id, gt=deal.version))
+        assert isinstance(newer, Deal)
+        return newer
 
     def deal_events(self, deal_id: UUID) -> list[dict[str, Any]]:
         events = self.store.select_deal_rows(deal_id) if deal_id != PROGRAM_ID else []

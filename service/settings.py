@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     bootstrap_keys: str = ""
     policy_file: str | None = None
     snapshot_interval: int = Field(default=100, ge=2)
-    aggregate_cache_size: int = Field(default=10_000, ge=1)
+    aggregate_cache_size: int = Field(default=10_000, ge=0)
     projection_state_cache_size: int = Field(default=10_000, ge=0)
     lock_timeout_seconds: int = Field(default=10, ge=1)
     pool_size: int = Field(default=10, ge=1)
@@ -86,11 +86,7 @@ class Settings(BaseSettings):
         env = {
             "CREATE_TABLE": "false",  # alembic owns every table
             "IS_SNAPSHOTTING_ENABLED": "y",
-            # Cached deals are fast-forwarded from the store on every load, so the cache
-            # never serves a stale version, even with several processes writing.
-            "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size),
-            "AGGREGATE_CACHE_FASTFORWARD": "y",
-            "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
+            # no library cache: the Ledger keeps its own (aggregate_cache_size)
         }
         if self.is_postgres:
             url = self.url

@@ -57,7 +57,8 @@ DB_ERRORS = (
 
 
 def build_ledger(settings: Settings, clock: Clock = utc_now) -> Ledger:
-    return Ledger(settings.eventsourcing_env(), settings.snapshot_interval, clock)
+    return Ledger(settings.eventsourcing_env(), settings.snapshot_interval, clock,
+                  settings.aggregate_cache_size)
 
 
 def start_ledger(settings: Settings, clock: Clock = utc_now) -> Ledger:
