@@ -14,9 +14,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from typing import Any
 
 DEFAULT_MAX_BACKDATING_DAYS = 30
+
+
+@lru_cache(maxsize=8192)
+def _matches(patterns: tuple[str, ...], upper: str) -> bool:
+    """Whether an upper-case ECCN matches a pattern: each deal's items are judged on every
+    event, against the few patterns of a version, so the answers are kept."""
+    return any(fnmatchcase(upper, p.upper()) for p in patterns)
 
 
 @dataclass(frozen=True)
@@ -31,8 +39,7 @@ class PolicyVersion:
 
     def is_controlled(self, eccn: str) -> bool:
         """Glob match, case-insensitive: ``*.Z`` means "ends in .z"."""
-        upper = eccn.upper()
-        return any(fnmatchcase(upper, p.upper()) for p in self.controlled_eccn_patterns)
+        return _matches(self.controlled_eccn_patterns, eccn.upper())
 
     def controlled(self, eccns: Iterable[str]) -> list[str]:
         """The controlled ECCNs among ``eccns``, upper case, sorted and unique."""

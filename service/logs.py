@@ -74,7 +74,8 @@ class Formatter(structlog.stdlib.ProcessorFormatter):
     def __init__(self, shared: list[Processor], renderer: Processor) -> None:
         super().__init__(foreign_pre_chain=shared, processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer])
-        self._render = renderer
+        self._render = (console_line if isinstance(renderer, structlog.dev.ConsoleRenderer)
+                        else renderer)
         self._stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
 
     def format(self, record: logging.LogRecord) -> str:
@@ -91,6 +92,24 @@ class Formatter(structlog.stdlib.ProcessorFormatter):
             if key not in _RECORD_KEYS:
                 event[key] = value
         return self._render(None, "", self._stamp(None, "", event))  # type: ignore[return-value]
+
+
+_PLAIN = frozenset(" \t=\r\n\"'")  # a string value with any of these is shown quoted
+
+
+def console_line(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> str:
+    """An access line as structlog's ``ConsoleRenderer(colors=False)`` writes it (its
+    columns: timestamp, level, event, logger, then the other keys sorted), in one pass."""
+    head = (f"{event.pop('timestamp')} [{event.pop('level'):<9}] {event.pop('event'):<30} "
+            f"[{event.pop('logger')}]")
+    pairs = " ".join(f"{key}={_value(event[key])}" for key in sorted(event))
+    return f"{head} {pairs}" if pairs else head
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str) and _PLAIN.isdisjoint(value):
+        return value
+    return repr(value)
 
 
 def add_request_id(_logger: Any, _method: str,

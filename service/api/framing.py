@@ -69,7 +69,9 @@ async def _read_json(request: Request, check_text: bool) -> Any:
     try:
         parsed = json.loads(bytes(body).decode("utf-8"), parse_constant=_no_constants,
                             object_pairs_hook=_unique_keys)
-        if check_text:  # \ud800-style escapes decode to lone surrogates: not storable text
+        # \ud800-style escapes decode to lone surrogates, which are not storable text;
+        # UTF-8 itself cannot carry a surrogate, so a body without "\u" holds none
+        if check_text and b"\\u" in body:
             _ensure_text(parsed)
         return parsed
     except UnicodeEncodeError:

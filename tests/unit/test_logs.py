@@ -20,6 +20,10 @@ FIELDS: list[dict[str, Any]] = [
     {"request_id": "r-3", "correlation_id": "c", "actor": "a b", "method": "POST",
      "path": "/v1/batches", "status": 201, "duration_ms": 12.0, "deal_id": ["a", "b"],
      "position": 9},
+    {"request_id": "r=4", "correlation_id": "tab\there", "actor": "it's", "method": "GET",
+     "path": "/v1/deals/" + "x" * 40, "status": 200, "duration_ms": 0.001},
+    {"request_id": "r-5", "correlation_id": "line\nbreak", "actor": "", "method": "GET",
+     "path": "/", "status": 307, "duration_ms": 3.0, "position": None},
 ]
 
 
