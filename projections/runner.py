@@ -69,7 +69,7 @@ class Runner:
         poll_interval: float = 0.5,
         gather_seconds: float = 0.03,
         unavailable: tuple[type[BaseException], ...] = UNAVAILABLE,
-        state_cache_size: int = 10_000,
+        state_cache_size: int = 2_000,
     ) -> None:
         self.engine = engine
         self.read_log = read_log

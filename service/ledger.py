@@ -238,7 +238,7 @@ class Ledger(Application[UUID]):
     name = "Ledger"
 
     def __init__(self, env: dict[str, str], snapshot_interval: int = 100,
-                 clock: Clock = utc_now, cache_size: int = 10_000) -> None:
+                 clock: Clock = utc_now, cache_size: int = 2_000) -> None:
         self.snapshot_interval = snapshot_interval
         self.clock = clock
         self.deals = DealCache(cache_size)

@@ -32,8 +32,13 @@ class Server:
     process: subprocess.Popen[bytes]
 
     def rss_mb(self) -> float:
-        """Resident memory of the server and its worker processes, in MB."""
+        """Resident memory of the server and its child processes, in MB."""
         return sum(_rss_kb(pid) for pid in _family(self.process.pid)) / 1024
+
+    def rss_projector_mb(self) -> float:
+        """The part of ``rss_mb`` that the projector child holds."""
+        return sum(_rss_kb(pid) for pid in _family(self.process.pid)
+                   if b"project" in _cmdline(pid)) / 1024
 
 
 @contextlib.contextmanager
@@ -116,6 +121,13 @@ def _family(pid: int) -> list[int]:
         found.append(p)
         pending += children.get(p, [])
     return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _rss_kb(pid: int) -> int:

@@ -99,7 +99,10 @@ def _extras(name: str, r: dict[str, Any]) -> list[str]:
         out.append(f"| {name}: lag at {r['rate']:,.0f} events/s, p50 / p99 / max ms "
                    f"| {_ms(r)} |")
     elif name.startswith("rss"):
-        out.append(f"| {name}: serving process after {r['events']:,} events | {r['mb']} MB |")
+        projector = r.get("projector_mb")
+        out.append(f"| {name}: serving processes after {r['events']:,} events | {r['mb']} MB"
+                   + (f" (API {r['mb'] - projector:.1f} MB, projector {projector} MB)"
+                      if projector else "") + " |")
     elif name.startswith("batches"):
         out.append(f"| {name}: {r['events']:,} events loaded in | {r['seconds']} s; "
                    f"projections caught up {r['caught_up_after_s']} s later |")

@@ -86,7 +86,8 @@ def loaded(target: Target, scale: Scale, max_rate: float,
         if scale.freshness_seconds:
             say(f"  freshness at {max_rate / 2:,.0f} events/s")
             out["freshness"] = freshness(s.url, url, max_rate / 2, scale.freshness_seconds)
-        out["rss"] = {"mb": round(s.rss_mb(), 1), "events": made["events"]}
+        out["rss"] = {"mb": round(s.rss_mb(), 1), "events": made["events"],
+                      "projector_mb": round(s.rss_projector_mb(), 1)}
     say("  raw batched save, rebuild, verify")
     raw = offline.raw_save(url, target.work, min(made["events"], 100_000))
     out["batches"]["baseline"] = raw
