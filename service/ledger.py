@@ -16,6 +16,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,6 +38,7 @@ from service.dealcache import DealCache
 from service.eventstore import LedgerRecorder
 from service.eventstore.common import SNAPSHOTS_TABLE, dumps
 from service.eventstore.types import (
+    Appended,
     Binding,
     KeyAlreadyBound,
     NewEvent,
@@ -60,6 +63,30 @@ def utc_now() -> datetime:
 def deal_id_for(application_number: str) -> UUID:
     """Application numbers are unique through a deterministic deal id (uuid5)."""
     return uuid.uuid5(DEAL_NAMESPACE, application_number)
+
+
+class WouldBlock(Exception):
+    """A decision made without waiting on the database needed the database."""
+
+
+# set while ``begin_submit`` decides on the event loop: whatever would read the store
+# raises WouldBlock instead (a deal not cached, a policy check due)
+_NONBLOCKING: ContextVar[bool] = ContextVar("ledger_nonblocking", default=False)
+
+
+def _may_block() -> None:
+    if _NONBLOCKING.get():
+        raise WouldBlock
+
+
+@dataclass
+class PendingWrite:
+    """A write handed to the group committer by ``Ledger.begin_submit``: ``future``
+    completes at its commit (or with its error); ``finish`` turns the commit into the
+    request's outcome."""
+
+    future: Future[Appended]
+    finish: Callable[[Appended], Outcome]
 
 
 class InvalidRequest(LedgerError):
@@ -321,11 +348,43 @@ class Ledger(Application[UUID]):
                 time.sleep(random.uniform(0, 0.002))  # de-synchronise the losers
                 optimistic = False
                 continue  # re-decide against the new state; an expected_version now fails
-            self._appended(events)
-            self._remember(loaded, events)
-            self._take_due_snapshots(touched)
-            response = appended.response or render(appended.envelopes)
-            return Outcome(response, appended.envelopes)
+            return self._finish(events, touched, loaded, render, appended)
+
+    def begin_submit(self, commands: Sequence[Command], ctx: Context, render: Render,
+                     idem: Idempotency | None = None) -> PendingWrite | None:
+        """``submit``'s first attempt for a caller that must not block (the event loop):
+        decided on cached deals under the policy versions checked within
+        ``POLICY_REFRESH_SECONDS``, then handed to the group committer. None, with
+        nothing written and every deal back in the cache, when the decision would have
+        to read the store or was refused: ``submit`` then decides afresh (and answers a
+        refusal as it always does). A ``StreamConflict`` or ``KeyAlreadyBound`` from
+        the future means the same: the deals it started from are stale."""
+        if any(c.type == POLICY_ADOPTED for c in commands) or self.deals.size <= 0:
+            return None
+        loaded = Loaded()
+        blocking = _NONBLOCKING.set(True)
+        try:
+            events, touched = self._decide(commands, ctx, check_new=False, loaded=loaded,
+                                           fresh=False)
+        except (WouldBlock, LedgerError):
+            self._remember(loaded, [])
+            return None
+        finally:
+            _NONBLOCKING.reset(blocking)
+        binding = Binding(idem.scope, idem.key, idem.fingerprint, render=render) if idem else None
+        future = self.store.append_future(events, binding)
+        return PendingWrite(
+            future, lambda appended: self._finish(events, touched, loaded, render, appended))
+
+    def _finish(self, events: list[NewEvent], touched: dict[UUID, tuple[int, int]],
+                loaded: Loaded, render: Render, appended: Appended) -> Outcome:
+        """A committed write: wake who waits for appends, cache its deals, take due
+        snapshots; its outcome."""
+        self._appended(events)
+        self._remember(loaded, events)
+        self._take_due_snapshots(touched)
+        response = appended.response or render(appended.envelopes)
+        return Outcome(response, appended.envelopes)
 
     def replay(self, idem: Idempotency) -> Outcome | None:
         """The stored answer of a request whose key is bound; a reuse of the key with
@@ -489,6 +548,7 @@ class Ledger(Application[UUID]):
         every ``POLICY_REFRESH_SECONDS`` (or now, when ``fresh``)."""
         checked = time.monotonic()
         if fresh or checked - self._program_checked > POLICY_REFRESH_SECONDS:
+            _may_block()
             if self.store.stream_version(PROGRAM_ID) != self._program.version:
                 self._program = Program.from_envelopes(self.store.select_deal_rows(PROGRAM_ID))
             self._program_checked = checked
@@ -589,6 +649,7 @@ class Ledger(Application[UUID]):
         }
 
     def _exists(self, deal_id: UUID) -> bool:
+        _may_block()
         return bool(self.store.select_events(deal_id, limit=1))
 
     def _take_due_snapshots(self, touched: dict[UUID, tuple[int, int]]) -> None:
@@ -610,6 +671,7 @@ class Ledger(Application[UUID]):
     def load(self, deal_id: UUID, version: int | None = None) -> Deal:
         if deal_id == PROGRAM_ID:  # the program stream is not a deal
             raise NotFound(f"deal {deal_id} not found")
+        _may_block()
         try:
             deal: object = self.repository.get(deal_id, version=version)
         except AggregateNotFoundError:

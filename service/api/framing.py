@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -15,7 +16,7 @@ from starlette.responses import Response
 from domain.errors import LedgerError
 from service.api.params import DIGITS
 from service.api.problems import ApiProblem, error_json
-from service.eventstore.types import StoredResponse
+from service.eventstore.types import KeyAlreadyBound, StoredResponse, StreamConflict
 from service.ledger import Command, Context, Idempotency, Ledger, Outcome, Render
 
 
@@ -142,9 +143,23 @@ async def submit(
             return _answer(request, replay)
     todo = commands()
     start = time.perf_counter()
-    outcome = await run_in_threadpool(ledger.submit, todo, ctx, render, render_error, idem)
+    outcome = await _record(ledger, todo, ctx, render, idem)
     phase.labels("record").observe(time.perf_counter() - start)
     return _answer(request, outcome)
+
+
+async def _record(ledger: Ledger, todo: list[Command], ctx: Context, render: Render,
+                  idem: Idempotency | None) -> Outcome:
+    """Decide and commit ``todo``: on the event loop when its deals are cached (no thread
+    waits for the group commit), else, or when that attempt met a concurrent writer, by
+    ``Ledger.submit`` on a worker thread, which decides afresh."""
+    pending = ledger.begin_submit(todo, ctx, render, idem)
+    if pending is not None:
+        try:
+            return pending.finish(await asyncio.wrap_future(pending.future))
+        except (StreamConflict, KeyAlreadyBound):
+            pass
+    return await run_in_threadpool(ledger.submit, todo, ctx, render, render_error, idem)
 
 
 def _answer(request: Request, outcome: Outcome) -> Response:

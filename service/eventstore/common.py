@@ -7,6 +7,7 @@ import json
 import threading
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -234,11 +235,20 @@ class GroupCommits:
 
     def append(self, events: Sequence[NewEvent], binding: Binding | None = None) -> Appended:
         """Append one unit (all or nothing); concurrent units share a transaction."""
+        return self._group_committer().submit(events, binding)
+
+    def append_future(self, events: Sequence[NewEvent], binding: Binding | None = None
+                      ) -> Future[Appended]:
+        """``append`` for a caller that must not block (the event loop): a future of
+        the unit's ``Appended``, or of its error."""
+        return self._group_committer().submit_future(events, binding)
+
+    def _group_committer(self) -> GroupCommitter:
         with self._committer_lock:
             if self._committer is None:
                 self._committer = GroupCommitter(self._commit_group,
                                                  f"{type(self).__name__}-commit")
-        return self._committer.submit(events, binding)
+            return self._committer
 
     def close_writer(self) -> None:
         with self._committer_lock:

@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -31,6 +32,18 @@ class Unit:
     result: Appended | None = None
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    future: Future[Appended] | None = None  # for a waiter that is not a thread
+
+    def finish(self) -> None:
+        """Wake whoever waits for this unit, with its result or its error (once: a group
+        retried unit by unit finishes each unit inside and again outside)."""
+        self.done.set()
+        if self.future is not None and not self.future.done():
+            if self.error is not None:
+                self.future.set_exception(self.error)
+            else:
+                assert self.result is not None
+                self.future.set_result(self.result)
 
     def firsts(self) -> dict[UUID, int]:
         firsts: dict[UUID, int] = {}
@@ -78,6 +91,15 @@ class GroupCommitter:
         assert unit.result is not None
         return unit.result
 
+    def submit_future(self, events: Sequence[NewEvent], binding: Binding | None
+                      ) -> Future[Appended]:
+        """``submit`` without waiting: the future completes when the unit's group has
+        committed (or with the unit's error)."""
+        unit = Unit(events, binding, future=Future())
+        self._queue.put(unit)
+        assert unit.future is not None
+        return unit.future
+
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(10.0)
@@ -118,7 +140,7 @@ class GroupCommitter:
             if unit is None:
                 return True
             unit.error = error
-            unit.done.set()
+            unit.finish()
 
     def _commit_isolated(self, group: list[Unit]) -> None:
         try:
@@ -137,7 +159,7 @@ class GroupCommitter:
                     unit.error = e
         finally:
             for unit in group:
-                unit.done.set()
+                unit.finish()
 
 
 def _is_unavailable(error: BaseException | None) -> bool:

@@ -1,0 +1,165 @@
+"""The event loop's write path (``Ledger.begin_submit``), on SQLite and PostgreSQL: it
+decides only on cached deals and never reads the store; anything it cannot decide that
+way, or a commit it lost to another writer, goes to ``Ledger.submit``, so every write
+still lands exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from domain.program import POLICY_ADOPTED
+from service.api.app import build_ledger
+from service.api.framing import _record, render_json
+from service.eventstore.types import StreamConflict
+from service.ledger import POLICY_REFRESH_SECONDS, Command, Context, Ledger
+from service.settings import Settings
+from tests.integration.test_deal_cache import disburse, new_deal, reload
+
+render_envelope = render_json(201, lambda envs: envs[0])
+CTX = Context(actor="writer-key")
+
+
+@pytest.fixture
+def pair(settings: Settings) -> Iterator[tuple[Ledger, Ledger]]:
+    """Two instances on one database, as two processes would be."""
+    first, second = build_ledger(settings), build_ledger(settings)
+    try:
+        yield first, second
+    finally:
+        first.close()
+        second.close()
+
+
+class StoreRead(AssertionError):
+    pass
+
+
+@pytest.fixture
+def no_store_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Any read of the store while ``begin_submit`` decides fails the test."""
+    reads: list[str] = []
+    original = Ledger.begin_submit
+
+    def guarded(self: Ledger, *args: Any, **kwargs: Any) -> Any:
+        def refuse(name: str) -> Any:
+            def read(*_: Any, **__: Any) -> Any:
+                reads.append(name)
+                raise StoreRead(name)
+            return read
+
+        with monkeypatch.context() as m:
+            for name in ("select_events", "stream_version", "select_deal_rows",
+                         "lookup_binding", "head"):
+                m.setattr(self.store, name, refuse(name))
+            m.setattr(self.repository, "get", refuse("repository.get"))
+            return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Ledger, "begin_submit", guarded)
+    yield reads
+
+
+def commit(ledger: Ledger, *commands: Command) -> Any:
+    pending = ledger.begin_submit(list(commands), CTX, render_envelope)
+    if pending is None:
+        return None
+    return pending.finish(pending.future.result(timeout=30))
+
+
+def test_a_cached_deal_is_decided_without_reading_the_store(
+    settings: Settings, pair: tuple[Ledger, Ledger], no_store_reads: list[str],
+):
+    ledger, _ = pair
+    deal_id = new_deal(ledger)  # its write leaves it in the cache
+    ledger.program()  # the policy versions checked just now
+    outcome = commit(ledger, disburse(deal_id, "10.00", "on-loop-1"))
+    assert outcome is not None and outcome.envelopes[0]["version"] == 6
+    assert no_store_reads == []
+    assert reload(settings, deal_id).version == 6
+
+
+def test_what_would_read_the_store_is_left_to_submit(
+    settings: Settings, pair: tuple[Ledger, Ledger], no_store_reads: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+):
+    ledger, other = pair
+    deal_id = new_deal(other)  # cached by the other instance only
+    ledger.program()
+    assert commit(ledger, disburse(deal_id, "10.00", "not-cached")) is None
+    adoption = Command(POLICY_ADOPTED, {"id": "x"})
+    assert commit(ledger, adoption) is None
+    mine = new_deal(ledger)
+    ledger._program_checked -= POLICY_REFRESH_SECONDS + 1  # a policy check is due
+    assert commit(ledger, disburse(mine, "10.00", "check-due")) is None
+    assert no_store_reads == []
+    assert reload(settings, deal_id).version == 5 and reload(settings, mine).version == 5
+    assert ledger.deals.take(mine) is not None, "a deal left to submit is back in the cache"
+
+
+def test_a_refusal_on_the_loop_writes_nothing_and_keeps_the_deal_cached(
+    settings: Settings, pair: tuple[Ledger, Ledger],
+):
+    ledger, _ = pair
+    deal_id = new_deal(ledger)
+    ledger.program()
+    too_much = disburse(deal_id, "999999999.00", "too-much")
+    assert commit(ledger, too_much) is None
+    assert reload(settings, deal_id).version == 5
+    assert ledger.deals.take(deal_id) is not None
+
+
+def test_a_commit_lost_to_another_instance_is_decided_again_and_lands_once(
+    settings: Settings, pair: tuple[Ledger, Ledger],
+):
+    ledger, other = pair
+    deal_id = new_deal(ledger)
+    ledger.program()
+    outcome = asyncio.run(_record(ledger, [disburse(deal_id, "1.00", "a")], CTX,
+                                  render_envelope, None))
+    assert outcome.envelopes[0]["version"] == 6
+    # the other instance appends: this one's cached deal is now stale
+    other.submit([disburse(deal_id, "2.00", "b")], CTX, render_envelope,
+                 lambda e: (_ for _ in ()).throw(e))
+    pending = ledger.begin_submit([disburse(deal_id, "3.00", "c")], CTX, render_envelope)
+    assert pending is not None
+    with pytest.raises(StreamConflict):
+        pending.future.result(timeout=30)
+    outcome = asyncio.run(_record(ledger, [disburse(deal_id, "4.00", "d")], CTX,
+                                  render_envelope, None))
+    assert outcome.envelopes[0]["version"] == 8
+    events = ledger.deal_events(deal_id)
+    assert [e["data"].get("reference") for e in events[5:]] == ["a", "b", "d"]
+    assert [e["version"] for e in events] == list(range(1, 9))
+
+
+def test_concurrent_writes_on_the_loop_all_land_once(
+    settings: Settings, pair: tuple[Ledger, Ledger],
+):
+    ledger, other = pair
+    deals = [new_deal(ledger) for _ in range(4)]
+    ledger.program()
+
+    async def write(n: int) -> Any:
+        return await _record(ledger, [disburse(deals[n % 4], "1.00", f"w{n}")], CTX,
+                             render_envelope, None)
+
+    async def everything() -> list[Any]:
+        writes = [asyncio.create_task(write(n)) for n in range(40)]
+        # another process writes to the same deals meanwhile
+        await asyncio.to_thread(lambda: [other.submit(
+            [disburse(d, "1.00", f"o{d}")], CTX, render_envelope,
+            lambda e: (_ for _ in ()).throw(e)) for d in deals])
+        return await asyncio.gather(*writes)
+
+    outcomes = asyncio.run(everything())
+    assert len(outcomes) == 40
+    for deal_id in deals:
+        events = ledger.deal_events(deal_id)
+        assert [e["version"] for e in events] == list(range(1, len(events) + 1))
+        refs = [e["data"].get("reference") for e in events[5:]]
+        assert len(refs) == len(set(refs)) == 11
+    written = {o.envelopes[0]["event_id"] for o in outcomes}
+    assert len(written) == 40
