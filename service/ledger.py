@@ -15,7 +15,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import EventStore, StoredEvent
 from eventsourcing.sqlite import SQLiteAggregateRecorder
 from eventsourcing.utils import get_topic
@@ -63,6 +63,14 @@ def utc_now() -> datetime:
 def deal_id_for(application_number: str) -> UUID:
     """Application numbers are unique through a deterministic deal id (uuid5)."""
     return uuid.uuid5(DEAL_NAMESPACE, application_number)
+
+
+def _advance(deal: Deal | None, events: Iterable[Any]) -> Deal | None:
+    """The library's ``project_aggregate``, less its ``isinstance`` check against a runtime
+    protocol, which cost more than applying a deal's event."""
+    for event in events:
+        deal = event.mutate(deal)
+    return deal
 
 
 class WouldBlock(Exception):
@@ -531,7 +539,7 @@ class Ledger(Application[UUID]):
                 stored.setdefault(ev.deal_id, []).append(ev)
         for deal_id in loaded.pristine.keys() | stored.keys():
             try:
-                deal = project_aggregate(loaded.pristine.get(deal_id), [
+                deal = _advance(loaded.pristine.get(deal_id), [
                     self.mapper.to_domain_event(
                         StoredEvent(deal_id, ev.version, ev.topic, dumps(ev.state)))
                     for ev in stored.get(deal_id, ())])
@@ -704,7 +712,7 @@ class Ledger(Application[UUID]):
         deal = self.deals.take(deal_id)
         if deal is None:
             return self.load(deal_id)
-        newer = project_aggregate(deal, self.events.get(deal_id, gt=deal.version))
+        newer = _advance(deal, self.events.get(deal_id, gt=deal.version))
         assert isinstance(newer, Deal)
         return newer
 
