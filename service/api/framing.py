@@ -19,6 +19,10 @@ from service.api.problems import ApiProblem, error_json
 from service.eventstore.types import KeyAlreadyBound, StoredResponse, StreamConflict
 from service.ledger import Command, Context, Idempotency, Ledger, Outcome, Render
 
+# the most commands decided on the event loop: a batch's decision takes milliseconds,
+# which the loop's other requests would wait for
+LOOP_COMMANDS = 8
+
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
@@ -150,10 +154,10 @@ async def submit(
 
 async def _record(ledger: Ledger, todo: list[Command], ctx: Context, render: Render,
                   idem: Idempotency | None) -> Outcome:
-    """Decide and commit ``todo``: on the event loop when its deals are cached (no thread
-    waits for the group commit), else, or when that attempt met a concurrent writer, by
-    ``Ledger.submit`` on a worker thread, which decides afresh."""
-    pending = ledger.begin_submit(todo, ctx, render, idem)
+    """Decide and commit ``todo``: on the event loop when it is small and its deals are
+    cached (no thread waits for the group commit), else, or when that attempt met a
+    concurrent writer, by ``Ledger.submit`` on a worker thread, which decides afresh."""
+    pending = ledger.begin_submit(todo, ctx, render, idem) if len(todo) <= LOOP_COMMANDS else None
     if pending is not None:
         try:
             return pending.finish(await asyncio.wrap_future(pending.future))
