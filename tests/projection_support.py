@@ -12,11 +12,12 @@ import sqlalchemy as sa
 
 from projections.portfolio import COUNTERS
 from projections.runner import Runner
-from service.api.app import build_ledger, build_runner
+from service.api.app import build_runner
 from service.api.framing import render_error, render_json
 from service.db import create_engine
 from service.ledger import Command, Context, Ledger
 from service.settings import Settings
+from service.wiring import build_ledger
 from tests.conftest import _truncate_pg
 
 NAMES = ("deals", "portfolio", "exposure", "audit")

@@ -44,8 +44,8 @@ from service.api.schemas import hoist_definitions, json_schema
 from service.db import check_at_head, create_engine
 from service.keys import KeyStore
 from service.ledger import Clock, Ledger, utc_now
-from service.policies import load_policy_file
 from service.settings import Settings
+from service.wiring import start_ledger
 
 logger = logging.getLogger("exim_ledger")
 
@@ -54,24 +54,6 @@ DB_ERRORS = (
     sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError,
     sqlite3.OperationalError,
 )
-
-
-def build_ledger(settings: Settings, clock: Clock = utc_now) -> Ledger:
-    return Ledger(settings.eventsourcing_env(), settings.snapshot_interval, clock,
-                  settings.aggregate_cache_size)
-
-
-def start_ledger(settings: Settings, clock: Clock = utc_now) -> Ledger:
-    """A ledger that judges by its policies: on a new (or upgraded) ledger the shipped
-    versions are adopted first, then ``LEDGER_POLICY_FILE``'s new ones."""
-    from_file = load_policy_file(settings.policy_file)
-    ledger = build_ledger(settings, clock)
-    try:
-        ledger.adopt_on_start(from_file)
-    except Exception:
-        ledger.close()
-        raise
-    return ledger
 
 
 def build_runner(settings: Settings, ledger: Ledger, engine: sa.Engine) -> Runner:

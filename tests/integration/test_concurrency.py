@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from domain.errors import LedgerError
-from service.api.app import build_ledger
 from service.api.framing import render_error, render_json
 from service.ledger import Command, Context, Idempotency, Ledger, Outcome, Snapshotter
 from service.settings import Settings
+from service.wiring import build_ledger
 from tests.factories import (
     BOARD_APPROVED,
     application,

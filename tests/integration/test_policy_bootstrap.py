@@ -16,11 +16,11 @@ from typer.testing import CliRunner
 
 from domain.errors import LedgerError
 from domain.policy import SHIPPED
-from service.api.app import build_ledger, start_ledger
 from service.cli import app as cli
 from service.ledger import POLICY_ADOPTED, POLICY_REFRESH_SECONDS, Command
 from service.policies import PolicyFileError, load_policy_file
 from service.settings import Settings
+from service.wiring import build_ledger, start_ledger
 from tests.factories import Clock, application
 from tests.projection_support import write
 
