@@ -29,16 +29,23 @@ RFC3339 = re.compile(
 )
 
 
+# The very encoder ``json.dumps`` builds for these arguments, built once: same bytes.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(obj: Any) -> bytes:
     """Keys sorted, no whitespace, non-ASCII kept as is, UTF-8."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
+    return _CANONICAL.encode(obj).encode("utf-8")
 
 
 def event_hash(envelope: Mapping[str, Any]) -> str:
     """Lowercase hex SHA-256 of the canonical JSON of the envelope's hashed keys."""
-    return hashlib.sha256(canonical_json({k: envelope[k] for k in HASHED_KEYS})).hexdigest()
+    return content_hash({k: envelope[k] for k in HASHED_KEYS})
+
+
+def content_hash(hashed: Mapping[str, Any]) -> str:
+    """``event_hash`` of a mapping that holds exactly the ``HASHED_KEYS``."""
+    return hashlib.sha256(canonical_json(hashed)).hexdigest()
 
 
 def format_timestamp(dt: datetime) -> str:

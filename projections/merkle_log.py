@@ -16,8 +16,7 @@ or a rebuild can never leave it out of step with the rows.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import sqlalchemy as sa
 
@@ -49,8 +48,7 @@ def define(metadata: sa.MetaData, slot: str) -> dict[str, sa.Table]:
     return {"leaves": leaves, "nodes": nodes}
 
 
-@dataclass(frozen=True)
-class Leaf:
+class Leaf(NamedTuple):
     leaf_index: int
     position: int
     event_id: str
@@ -114,12 +112,14 @@ def leaves_between(
 ) -> list[Leaf]:
     """Leaves with ``after < position <= upto`` (no upper bound when ``upto`` is None)."""
     c = t.leaves.c
-    query = sa.select(t.leaves).where(c.position > after).order_by(c.position)
+    query = sa.select(c.leaf_index, c.position, c.event_id, c.deal_id, c.version, c.hash).where(
+        c.position > after).order_by(c.position)
     if upto is not None:
         query = query.where(c.position <= upto)
     if deal_id is not None:
         query = query.where(c.deal_id == deal_id)
-    return [_to_leaf(row) for row in conn.execute(query)]
+    return [Leaf(int(i), int(p), str(e), str(d), int(v), bytes(h))
+            for i, p, e, d, v, h in conn.execute(query).all()]
 
 
 def root(conn: sa.Connection, t: Tables, size: int) -> bytes:

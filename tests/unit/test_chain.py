@@ -1,10 +1,14 @@
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.chain import (
     HASHED_KEYS,
     canonical_json,
+    content_hash,
     event_hash,
     format_timestamp,
     parse_timestamp,
@@ -97,3 +101,29 @@ def test_timestamps_without_a_zone_or_malformed_are_refused(text: str) -> None:
 def test_formatting_a_parsed_timestamp_round_trips() -> None:
     text = "2026-11-26T14:03:07.000001Z"
     assert format_timestamp(parse_timestamp(text)) == text
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.integers(min_value=2**64, max_value=2**200)
+    | st.floats() | st.text(),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300)
+@given(JSON_VALUES)
+def test_canonical_json_is_the_bytes_of_json_dumps_with_the_spec_arguments(value: object) -> None:
+    try:
+        expected = json.dumps(value, sort_keys=True, separators=(",", ":"),
+                              ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: refused alike
+        with pytest.raises(UnicodeEncodeError):
+            canonical_json(value)
+        return
+    assert canonical_json(value) == expected
+
+
+def test_content_hash_is_the_event_hash_of_the_hashed_keys_alone() -> None:
+    assert content_hash({k: ENVELOPE[k] for k in HASHED_KEYS}) == DIGEST

@@ -19,6 +19,7 @@ from projections.merkle import (
     MemoryNodeStore,
     MerkleError,
     MerkleTree,
+    RightEdge,
     leaf_hash,
     node_hash,
 )
@@ -189,6 +190,20 @@ def test_a_tree_grown_leaf_by_leaf_has_the_naive_root_at_each_step(leaves: list[
         tree.append_many([leaf])
         assert tree.size == n
         assert tree.root() == mth(leaves[:n])
+
+
+@settings(max_examples=60)
+@given(st.lists(st.lists(st.binary(min_size=0, max_size=40), max_size=20), max_size=8))
+def test_a_right_edge_extended_in_batches_has_the_naive_root_after_each(
+    batches: list[list[bytes]],
+) -> None:
+    edge, seen = RightEdge(), []
+    assert edge.root() == EMPTY_ROOT
+    for batch in batches:
+        edge.extend(batch)
+        seen += batch
+        assert edge.size == len(seen)
+        assert edge.root() == mth(seen)
 
 
 # Inclusion
