@@ -21,6 +21,7 @@ from service.eventstore import LedgerRecorder
 from service.integrity.proofs import PAGE, merkle_tables
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_SCAN = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # not in typeshed
 
 
 @dataclass(frozen=True)
@@ -249,12 +250,16 @@ class NoStore:
 
 
 def _loads(raw: bytes) -> Any:
-    """``json.loads(raw)``, without its encoding detection when the bytes are plainly a
-    UTF-8 object (which detection would call UTF-8 too)."""
+    """``json.loads(raw)``, by a shorter way when the bytes are plainly one UTF-8 object:
+    no encoding detection (it would say UTF-8) and no whitespace scan around it; anything
+    else, errors included, goes the whole way."""
     if raw[:2] == b'{"':
         try:
-            return json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError:
+            text = raw.decode("utf-8")
+            value, end = _SCAN(text, 0)
+            if end == len(text):
+                return value
+        except (UnicodeDecodeError, StopIteration, ValueError):
             pass
     return json.loads(raw)
 

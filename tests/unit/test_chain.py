@@ -1,3 +1,4 @@
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -127,3 +128,18 @@ def test_canonical_json_is_the_bytes_of_json_dumps_with_the_spec_arguments(value
 
 def test_content_hash_is_the_event_hash_of_the_hashed_keys_alone() -> None:
     assert content_hash({k: ENVELOPE[k] for k in HASHED_KEYS}) == DIGEST
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(st.sampled_from(HASHED_KEYS), JSON_VALUES))
+def test_content_hash_is_the_sha256_of_json_dumps_with_the_spec_arguments(
+    value: dict[str, object],
+) -> None:
+    try:
+        expected = json.dumps(value, sort_keys=True, separators=(",", ":"),
+                              ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            content_hash(value)
+        return
+    assert content_hash(value) == hashlib.sha256(expected).hexdigest()

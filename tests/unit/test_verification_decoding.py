@@ -46,6 +46,8 @@ def test_stored_bytes_decode_as_json_loads_decodes_them(
     b'{"a":1',  # cut short
     b'{"',
     b"[1]",
+    b'{"a":1} ',  # whitespace after the object
+    b'{"a":1}x',  # data after the object
 ])
 def test_bytes_that_are_not_plain_utf8_objects_decode_as_json_loads_decodes_them(
     raw: bytes,
