@@ -176,7 +176,6 @@ class MerkleTree:
         return value
 
 
-
 class RightEdge:
     """A tree kept as its right edge alone: appends and the root, no nodes. What
     recomputing the root over a whole log needs, at two hashes a leaf on average."""
