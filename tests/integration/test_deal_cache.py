@@ -13,10 +13,10 @@ import pytest
 
 from domain.deal import Deal
 from domain.errors import LedgerError
-from service.api.app import build_ledger
 from service.api.framing import render_error, render_json
 from service.ledger import Command, Context, Idempotency, Ledger, Outcome
 from service.settings import Settings
+from service.wiring import build_ledger
 from tests.factories import application, lifecycle_to_financed
 
 render_envelope = render_json(201, lambda envs: envs[0],

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from domain.program import POLICY_ADOPTED
-from service.api.app import build_ledger
 from service.api.framing import _record, render_json
 from service.eventstore.types import StreamConflict
 from service.ledger import POLICY_REFRESH_SECONDS, Command, Context, Ledger
 from service.settings import Settings
+from service.wiring import build_ledger
 from tests.integration.test_deal_cache import disburse, new_deal, reload
 
 render_envelope = render_json(201, lambda envs: envs[0])
