@@ -95,6 +95,7 @@ class PendingWrite:
 
     future: Future[Appended]
     finish: Callable[[Appended], Outcome]
+    lost: Callable[[], None]  # the commit met another writer: the deals go back as they were
 
 
 class InvalidRequest(LedgerError):
@@ -345,7 +346,10 @@ class Ledger(Application[UUID]):
             )
             try:
                 appended = self.store.append(events, binding)
-            except (StreamConflict, KeyAlreadyBound):  # the deals taken are not put back
+            except (StreamConflict, KeyAlreadyBound):
+                # the deals it started from are right at their versions, if not the
+                # latest: back in the cache, the next attempt brings them up to date
+                self._remember(loaded, [])
                 replay = self.replay(idem) if idem is not None else None
                 if replay is not None:
                     return replay
@@ -382,7 +386,8 @@ class Ledger(Application[UUID]):
         binding = Binding(idem.scope, idem.key, idem.fingerprint, render=render) if idem else None
         future = self.store.append_future(events, binding)
         return PendingWrite(
-            future, lambda appended: self._finish(events, touched, loaded, render, appended))
+            future, lambda appended: self._finish(events, touched, loaded, render, appended),
+            lambda: self._remember(loaded, []))
 
     def _finish(self, events: list[NewEvent], touched: dict[UUID, tuple[int, int]],
                 loaded: Loaded, render: Render, appended: Appended) -> Outcome:
@@ -523,6 +528,9 @@ class Ledger(Application[UUID]):
         if deal is None:
             deal = self.load(deal_id)
         else:
+            if not _NONBLOCKING.get():  # another process may have written it: one query
+                deal = _advance(deal, self.events.get(deal_id, gt=deal.version))
+                assert isinstance(deal, Deal)
             loaded.cached.add(deal_id)
         loaded.pristine[deal_id] = deal
         return deal.fork()

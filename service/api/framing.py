@@ -162,7 +162,7 @@ async def _record(ledger: Ledger, todo: list[Command], ctx: Context, render: Ren
         try:
             return pending.finish(await asyncio.wrap_future(pending.future))
         except (StreamConflict, KeyAlreadyBound):
-            pass
+            pending.lost()
     return await run_in_threadpool(ledger.submit, todo, ctx, render, render_error, idem)
 
 

@@ -163,3 +163,27 @@ def test_concurrent_writes_on_the_loop_all_land_once(
         assert len(refs) == len(set(refs)) == 11
     written = {o.envelopes[0]["event_id"] for o in outcomes}
     assert len(written) == 40
+
+
+def test_a_deal_another_instance_moved_is_brought_up_to_date_not_reloaded(
+    settings: Settings, pair: tuple[Ledger, Ledger], monkeypatch: pytest.MonkeyPatch,
+):
+    """Workers of one server each cache the deals they write: a stale entry costs the
+    lost commit and one query for the events since, never a reload from the snapshot."""
+    ledger, other = pair
+    deal_id = new_deal(ledger)
+    ledger.program()
+    other.submit([disburse(deal_id, "2.00", "elsewhere")], CTX, render_envelope,
+                 lambda e: (_ for _ in ()).throw(e))
+
+    def no_reload(*_: Any, **__: Any) -> Any:
+        raise AssertionError("reloaded the deal from its snapshot and events")
+
+    monkeypatch.setattr(ledger.repository, "get", no_reload)
+    outcome = asyncio.run(_record(ledger, [disburse(deal_id, "3.00", "here")], CTX,
+                                  render_envelope, None))
+    assert outcome.envelopes[0]["version"] == 7
+    cached = ledger.deals.take(deal_id)
+    assert cached is not None and cached.version == 7
+    monkeypatch.undo()
+    assert vars(cached) == vars(reload(settings, deal_id))
