@@ -150,9 +150,12 @@ class LogQueries:
     def position_as_of(self, moment: datetime) -> int:
         """The position of the last event recorded at or before ``moment`` (0 when none).
         ``recorded_at`` never decreases along the log, so the last event is among those
-        sharing the latest such time, which the ``recorded_at`` index finds directly."""
+        sharing the latest such time, which the ``recorded_at`` index finds directly.
+        (``+ 0``: PostgreSQL would answer ``max(position)`` by walking the position index
+        down from the head, testing each row's time: at the middle of a million events,
+        half a million rows.)"""
         rows = self._rows(self._sql(
-            "SELECT max({POS}) AS p FROM {T} WHERE recorded_at = "
+            "SELECT max({POS} + 0) AS p FROM {T} WHERE recorded_at = "
             "(SELECT max(recorded_at) FROM {T} WHERE recorded_at <= {P})"),
             (self._moment(moment),))
         return int(rows[0]["p"] or 0) if rows else 0
