@@ -16,6 +16,7 @@ import pytest
 from service.settings import Settings
 
 if TYPE_CHECKING:
+    from service.ledger import Ledger
     from tests.live_server import LiveServer
 
 PG_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -101,6 +102,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, bootstrap_keys=BOOTSTRAP, snapshot_interval=10)
+
+
+@pytest.fixture
+def pair(settings: Settings) -> Iterator[tuple[Ledger, Ledger]]:
+    """Two ledger instances on one database, as two processes would be."""
+    from service.wiring import build_ledger
+
+    first, second = build_ledger(settings), build_ledger(settings)
+    try:
+        yield first, second
+    finally:
+        first.close()
+        second.close()
 
 
 @pytest.fixture

@@ -5,33 +5,18 @@ costs a retry, never a lost, doubled or wrongly refused event."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
-
-import pytest
 
 from domain.deal import Deal
 from domain.errors import LedgerError
 from service.api.framing import render_error, render_json
 from service.ledger import Command, Context, Idempotency, Ledger, Outcome
 from service.settings import Settings
-from service.wiring import build_ledger
 from tests.factories import application, lifecycle_to_financed
 
 render_envelope = render_json(201, lambda envs: envs[0],
                               lambda envs: f"/v1/deals/{envs[0]['deal_id']}")
-
-
-@pytest.fixture
-def pair(settings: Settings) -> Iterator[tuple[Ledger, Ledger]]:
-    """Two instances on one database, as two processes would be."""
-    first, second = build_ledger(settings), build_ledger(settings)
-    try:
-        yield first, second
-    finally:
-        first.close()
-        second.close()
 
 
 def reload(settings: Settings, deal_id: UUID, version: int | None = None) -> Deal:

@@ -16,22 +16,10 @@ from service.api.framing import _record, render_json
 from service.eventstore.types import StreamConflict
 from service.ledger import POLICY_REFRESH_SECONDS, Command, Context, Ledger
 from service.settings import Settings
-from service.wiring import build_ledger
 from tests.integration.test_deal_cache import disburse, new_deal, reload
 
 render_envelope = render_json(201, lambda envs: envs[0])
 CTX = Context(actor="writer-key")
-
-
-@pytest.fixture
-def pair(settings: Settings) -> Iterator[tuple[Ledger, Ledger]]:
-    """Two instances on one database, as two processes would be."""
-    first, second = build_ledger(settings), build_ledger(settings)
-    try:
-        yield first, second
-    finally:
-        first.close()
-        second.close()
 
 
 class StoreRead(AssertionError):
