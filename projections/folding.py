@@ -253,7 +253,7 @@ class StateCache:
     out and folds them in place; only after its transaction commits does it ``put``
     back what it folded, so a rollback leaves no state behind that was moved on."""
 
-    def __init__(self, size: int = 10_000) -> None:
+    def __init__(self, size: int = 2_000) -> None:
         self.size = size
         self._entries: OrderedDict[str, Cached] = OrderedDict()
         self._lock = threading.Lock()
@@ -288,6 +288,3 @@ class StateCache:
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
 
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()

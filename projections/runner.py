@@ -323,14 +323,20 @@ class Runner:
 
     # ---- the loop ------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, *, writers_elsewhere: bool = False) -> None:
+        """Run the loop on a thread. Appends wake it: in this process through ``wake``,
+        on PostgreSQL through NOTIFY; with ``writers_elsewhere`` on SQLite (a projector
+        process), through a look at the log's head every ``HEAD_POLL_SECONDS``."""
         self.ensure_rows()
         self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="projection-runner", daemon=True)
+        self._thread = threading.Thread(target=self._loop, args=(writers_elsewhere,),
+                                        name="projection-runner", daemon=True)
         self._thread.start()
 
-    def _loop(self) -> None:
-        listener = _Listener(self) if self.is_postgres else None
+    def _loop(self, writers_elsewhere: bool = False) -> None:
+        listener: _Listener | _HeadPoll | None = (
+            _Listener(self) if self.is_postgres
+            else _HeadPoll(self) if writers_elsewhere else None)
         try:
             while not self._stop.is_set():
                 try:
@@ -457,6 +463,35 @@ def _discard(conn: sa.Connection) -> None:
         conn.close()
     except Exception:
         logger.debug("discarding a lease connection", exc_info=True)
+
+
+HEAD_POLL_SECONDS = 0.02  # SQLite has no NOTIFY: how often a projector looks at the head
+
+
+class _HeadPoll:
+    """Wakes the runner when the log's head moves (SQLite, appends in other processes)."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="projection-head-poll",
+                                        daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        seen = -1
+        while not self._stop.wait(HEAD_POLL_SECONDS):
+            try:
+                head = self.runner.head()
+            except Exception:  # the runner's own round reports the database
+                continue
+            if head != seen:
+                seen = head
+                self.runner.wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(3.0)
 
 
 LISTEN_RETRY_SECONDS = 0.5  # between attempts to LISTEN again; the runner polls meanwhile

@@ -45,11 +45,3 @@ class DealCache:
             self._deals.move_to_end(deal.id)
             while len(self._deals) > self.size:
                 self._deals.popitem(last=False)
-
-    def drop(self, deal_id: UUID) -> None:
-        with self._lock:
-            self._deals.pop(deal_id, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._deals.clear()

@@ -36,7 +36,7 @@ from domain.program import POLICY_ADOPTED, POLICY_ADOPTED_TOPIC, PROGRAM_ID, Pro
 from domain.rules import Judgement
 from service.dealcache import DealCache
 from service.eventstore import LedgerRecorder
-from service.eventstore.common import SNAPSHOTS_TABLE, dumps
+from service.eventstore.common import SNAPSHOTS_TABLE
 from service.eventstore.types import (
     Appended,
     Binding,
@@ -71,6 +71,13 @@ def _advance(deal: Deal | None, events: Iterable[Any]) -> Deal | None:
     for event in events:
         deal = event.mutate(deal)
     return deal
+
+
+def _as_stored(ev: NewEvent) -> StoredEvent:
+    """An appended event as the store holds it: the bytes its commit wrote."""
+    if ev.stored is None:
+        raise ValueError(f"event {ev.deal_id} v{ev.version} was not stamped by a commit")
+    return StoredEvent(ev.deal_id, ev.version, ev.topic, ev.stored)
 
 
 class WouldBlock(Exception):
@@ -529,8 +536,7 @@ class Ledger(Application[UUID]):
             deal = self.load(deal_id)
         else:
             if not _NONBLOCKING.get():  # another process may have written it: one query
-                deal = _advance(deal, self.events.get(deal_id, gt=deal.version))
-                assert isinstance(deal, Deal)
+                deal = self._up_to_date(deal)
             loaded.cached.add(deal_id)
         loaded.pristine[deal_id] = deal
         return deal.fork()
@@ -548,8 +554,7 @@ class Ledger(Application[UUID]):
         for deal_id in loaded.pristine.keys() | stored.keys():
             try:
                 deal = _advance(loaded.pristine.get(deal_id), [
-                    self.mapper.to_domain_event(
-                        StoredEvent(deal_id, ev.version, ev.topic, dumps(ev.state)))
+                    self.mapper.to_domain_event(_as_stored(ev))
                     for ev in stored.get(deal_id, ())])
             except Exception:  # the events are saved: the deal is loaded next time
                 logger.warning("deal %s not cached", deal_id, exc_info=True)
@@ -718,9 +723,11 @@ class Ledger(Application[UUID]):
         """The deal at the store's latest version, out of the cache for the caller to put
         back: its cached entry brought up to date with the events stored since, or a load."""
         deal = self.deals.take(deal_id)
-        if deal is None:
-            return self.load(deal_id)
-        newer = _advance(deal, self.events.get(deal_id, gt=deal.version))
+        return self.load(deal_id) if deal is None else self._up_to_date(deal)
+
+    def _up_to_date(self, deal: Deal) -> Deal:
+        """A cached deal advanced by the events stored since its version."""
+        newer = _advance(deal, self.events.get(deal.id, gt=deal.version))
         assert isinstance(newer, Deal)
         return newer
 

@@ -5,16 +5,12 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import TYPE_CHECKING, Annotated, Literal, get_args
+from typing import Annotated, Literal, get_args
 
 import typer
 
 from projections.registry import NAMES
 from service.cli.setup import err, fail, ledger_session
-
-if TYPE_CHECKING:
-    from projections.runner import Runner
-    from service.ledger import Ledger
 
 # a projection, or every one in a single pass
 RebuildTarget = Literal["deals", "portfolio", "exposure", "audit", "merkle", "all"]
@@ -22,9 +18,6 @@ TARGETS: tuple[str, ...] = get_args(RebuildTarget)
 assert set(TARGETS) == {*NAMES, "all"}
 
 app = typer.Typer()
-
-
-HEAD_POLL_SECONDS = 0.02  # SQLite has no NOTIFY: how often a projector looks for new events
 
 
 @app.command()
@@ -41,15 +34,12 @@ def project() -> None:
         done = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: done.set())
         watch_parent(done)
-        runner.start()
-        if not runner.is_postgres:  # PostgreSQL wakes the runner with NOTIFY
-            threading.Thread(target=_wake_on_new_events, args=(ledger, runner, done),
-                             name="head-poll", daemon=True).start()
+        runner.start(writers_elsewhere=True)
+        started_by_serve = say_ready()
         if settings.log_format == "json":
             logging.getLogger("exim_ledger").info(
                 "projecting", extra={"projections": sorted(runner.projections)})
-            say_ready()
-        elif not say_ready():  # started by ``serve``, which says how to stop
+        elif not started_by_serve:  # ``serve`` says how to stop itself
             err.print(f"projecting {', '.join(runner.projections)}; Ctrl-C to stop")
         try:
             while not done.wait(1.0):
@@ -58,20 +48,6 @@ def project() -> None:
             pass
         finally:
             runner.stop()
-
-
-def _wake_on_new_events(ledger: Ledger, runner: Runner, done: threading.Event) -> None:
-    """Wake the runner as soon as the log grows (the API's appends happen in other
-    processes): one cheap query for the log's head every ``HEAD_POLL_SECONDS``."""
-    seen = -1
-    while not done.wait(HEAD_POLL_SECONDS):
-        try:
-            head = ledger.store.head()
-        except Exception:  # the runner reports the database; poll again
-            continue
-        if head != seen:
-            seen = head
-            runner.wake.set()
 
 
 @app.command()

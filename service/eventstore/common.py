@@ -49,7 +49,8 @@ def stamp(
         # the hash covers exactly the envelope the API returns (position is not hashed)
         st["hash"] = event_hash(envelope(str(ev.deal_id), ev.version, 0, ev.topic, st))
         heads[ev.deal_id] = st["hash"]
-        states.append(dumps(st))
+        ev.stored = dumps(st)
+        states.append(ev.stored)
     return recorded_at, states
 
 

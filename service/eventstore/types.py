@@ -26,6 +26,7 @@ class NewEvent:
     version: int
     topic: str
     state: dict[str, Any]
+    stored: bytes | None = None  # the state's bytes as the store wrote them, once stamped
 
 
 @dataclass(frozen=True)
