@@ -22,6 +22,15 @@ def outcome(raw: bytes) -> object:
         return type(e)
 
 
+def assert_decodes_as_json_loads(raw: bytes) -> None:
+    expected = outcome(raw)
+    if isinstance(expected, type):
+        with pytest.raises(expected):
+            _loads(raw)
+    else:
+        assert _loads(raw) == expected
+
+
 @settings(max_examples=300)
 @given(OBJECTS, ENCODINGS, st.booleans())
 def test_stored_bytes_decode_as_json_loads_decodes_them(
@@ -32,12 +41,7 @@ def test_stored_bytes_decode_as_json_loads_decodes_them(
         raw = text.encode(encoding, "surrogatepass")
     except UnicodeEncodeError:
         return
-    expected = outcome(raw)
-    if isinstance(expected, type):
-        with pytest.raises(expected):
-            _loads(raw)
-    else:
-        assert _loads(raw) == expected
+    assert_decodes_as_json_loads(raw)
 
 
 @pytest.mark.parametrize("raw", [
@@ -52,9 +56,4 @@ def test_stored_bytes_decode_as_json_loads_decodes_them(
 def test_bytes_that_are_not_plain_utf8_objects_decode_as_json_loads_decodes_them(
     raw: bytes,
 ) -> None:
-    expected = outcome(raw)
-    if isinstance(expected, type):
-        with pytest.raises(expected):
-            _loads(raw)
-    else:
-        assert _loads(raw) == expected
+    assert_decodes_as_json_loads(raw)
