@@ -108,7 +108,9 @@ function renderProjections(answer) {
 
 // One refresh at a time; events that arrive meanwhile ask for one more. A portfolio
 // behind the last event seen (the projection is still applying it) is read again.
+// Nothing is asked once the key is forgotten, not even by a refresh under way.
 async function refresh() {
+  if (!state.key) return undefined;
   if (state.refreshing) { state.again = true; return state.refreshing; }
   state.refreshing = (async () => {
     do {
@@ -121,7 +123,7 @@ async function refresh() {
         await new Promise((resolve) => setTimeout(resolve, 300));
         state.again = true;
       }
-    } while (state.again);
+    } while (state.again && state.key);
   })().finally(() => { state.refreshing = null; });
   return state.refreshing;
 }
