@@ -139,9 +139,12 @@ class LogQueries:
         ]
 
     def version_as_of(self, deal_id: UUID, moment: datetime) -> int | None:
+        """The deal's last version recorded at or before ``moment``: one descent of the
+        (deal, recorded_at, version) index, however long the deal's history."""
         rows = self._rows(self._sql(
-            "SELECT max(originator_version) AS v FROM {T} "
-            "WHERE originator_id = {P} AND recorded_at <= {P}"),
+            "SELECT originator_version AS v FROM {T} "
+            "WHERE originator_id = {P} AND recorded_at <= {P} "
+            "ORDER BY recorded_at DESC, originator_version DESC LIMIT 1"),
             (self._id(deal_id), self._moment(moment)))
         return rows[0]["v"] if rows else None
 

@@ -33,6 +33,9 @@ events = sa.Table(
     sa.Index("ledger_events_notification_id_idx", "notification_id", unique=True),
     # finds the last event recorded by a moment (time travel) without scanning the log
     sa.Index("ledger_events_recorded_at_idx", "recorded_at"),
+    # a deal's version as of a moment, in one descent (GET /v1/deals/{id}?as_of=)
+    sa.Index("ledger_events_deal_recorded_at_idx", "originator_id", "recorded_at",
+             "originator_version"),
 )
 
 snapshots = sa.Table(

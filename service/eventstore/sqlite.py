@@ -129,17 +129,19 @@ class SQLiteLedgerRecorder(GroupCommits, LogQueries, SQLiteApplicationRecorder):
     @staticmethod
     def _heads(conn: sqlite3.Connection, deal_ids: set[UUID]
                ) -> tuple[dict[UUID, int], dict[UUID, str | None]]:
-        """Each stored deal's last version and hash; a deal without events is absent."""
+        """Each stored deal's last version and hash; a deal without events is absent.
+        One descent of the primary key per deal, whatever the length of its history."""
         heads: dict[UUID, int] = {}
         hashes: dict[UUID, str | None] = {}
         ids = [d.hex for d in deal_ids]
         for i in range(0, len(ids), ROWS_PER_STATEMENT):
             chunk = ids[i:i + ROWS_PER_STATEMENT]
-            # SQLite takes the bare column ``state`` from the row that holds the max()
             for r in conn.execute(
-                f"SELECT originator_id, max(originator_version) AS v, state "
-                f"FROM {EVENTS_TABLE} WHERE originator_id IN "
-                f"({', '.join('?' * len(chunk))}) GROUP BY originator_id", chunk,
+                f"WITH ids(id) AS (VALUES {', '.join(['(?)'] * len(chunk))}) "
+                f"SELECT e.originator_id, e.originator_version AS v, e.state "
+                f"FROM ids JOIN {EVENTS_TABLE} AS e ON e.originator_id = ids.id "
+                f"AND e.originator_version = (SELECT max(originator_version) "
+                f"FROM {EVENTS_TABLE} WHERE originator_id = ids.id)", chunk,
             ).fetchall():
                 deal_id = UUID(r["originator_id"])
                 heads[deal_id] = r["v"]
