@@ -277,7 +277,7 @@ def test_the_policy_rules_run_in_the_order_spec_gives():
 
 
 class RuleOrder:
-    """The codes a function of the domain can raise, in source order, following its calls
+    """The codes a function of the domain can raise, in the order it runs, following calls
     into ``domain.rules`` and ``DealState.license_gate``."""
 
     def __init__(self) -> None:
