@@ -1,8 +1,7 @@
 """The Deal aggregate: command methods guard (``domain.rules``), then record an event.
 
 Each event stores its payload as the canonical JSON dict ``data`` (the value the API
-returns and the hash covers); the ``TypedDict`` named after each event (``BoardVotedData``)
-documents it.
+returns and the hash covers); ``domain.events`` holds each payload's shape.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, NotRequired, TypedDict
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -44,116 +43,6 @@ class EventMeta:
     def occurred_on(self) -> str:
         """The UTC date of ``occurred_at``, ``YYYY-MM-DD``."""
         return self.occurred_at_dt.astimezone(UTC).date().isoformat()
-
-
-class Party(TypedDict):
-    name: str
-    country: str
-
-
-class Item(TypedDict):
-    description: str
-    category: str
-    eccn: str
-    quantity: int
-    value: str
-
-
-class DealAppliedData(TypedDict):
-    application_number: str
-    exporter: Party
-    buyer: Party
-    instrument: str
-    term: str
-    contract_value: str
-    financed_amount: str
-    tenor_years: int
-    items: list[Item]
-    us_content_pct: NotRequired[str]
-
-
-class LicenseRequestedData(TypedDict):
-    application_ref: str
-    eccns: list[str]
-
-
-class CommerceLicenseApprovedData(TypedDict):
-    application_ref: str
-    license_number: str
-    eccns: list[str]
-    valid_until: str
-    conditions: NotRequired[list[str]]
-
-
-class CommerceLicenseDeniedData(TypedDict):
-    application_ref: str
-    reason: str
-
-
-class BoardVotedData(TypedDict):
-    meeting_date: str
-    votes_for: int
-    votes_against: int
-    abstentions: int
-    decision: str
-    approved_amount: NotRequired[str]
-    conditions: NotRequired[list[str]]
-
-
-class DealFinancedData(TypedDict):
-    instrument: str
-    amount: str
-    exposure_fee_pct: str
-    interest_rate_pct: NotRequired[str]
-    final_maturity_date: str
-
-
-class FundsDisbursedData(TypedDict):
-    amount: str
-    reference: str
-
-
-class RepaymentReceivedData(TypedDict):
-    principal: str
-    interest: str
-    reference: str
-
-
-class ClaimPaidData(TypedDict):
-    amount: str
-    reference: str
-
-
-class DealCancelledData(TypedDict):
-    reason: str
-    amount: NotRequired[str]
-
-
-class CommerceLicenseRevokedData(TypedDict):
-    license_number: str
-    reason: str
-    effective_date: NotRequired[str]
-
-
-class RecoveryReceivedData(TypedDict):
-    amount: str
-    reference: str
-
-
-class DealAmendedData(TypedDict):
-    """Any non-empty subset of the amendable terms, and why."""
-
-    contract_value: NotRequired[str]
-    financed_amount: NotRequired[str]
-    tenor_years: NotRequired[int]
-    items: NotRequired[list[Item]]
-    us_content_pct: NotRequired[str]
-    reason: str
-
-
-class EventReversedData(TypedDict):
-    version: int
-    reason: str
 
 
 class Deal(Aggregate, DealState, created_event_name="DealApplied"):

@@ -36,6 +36,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from domain.chain import RFC3339, parse_timestamp
 from domain.countries import COUNTRIES
+from domain.events import EVENT_TYPES
 from domain.policy import PolicyVersion
 from service.ledger import Command, InvalidRequest
 
@@ -479,6 +480,11 @@ class PolicyVersionBody(Strict):
         return PolicyVersion.from_data(self.model_dump())
 
 
+for _type, _model in {**EVENT_DATA, "PolicyAdopted": PolicyVersionBody}.items():
+    # what each event records is said once, in domain.events; the model adds its constraints
+    _model.__doc__ = " ".join(filter(None, [EVENT_TYPES[_type].description, _model.__doc__]))
+
+
 # --- request bodies ------------------------------------------------------------------------
 
 _OCCURRED_AT = Field(None, description="RFC 3339 with a zone offset, at most 5 minutes ahead "
@@ -531,7 +537,8 @@ class DealBatchItem(BatchItem):
 def _variant(base: type[EventBody], type_name: str, suffix: str) -> type[EventBody]:
     tag: Any = Literal[type_name]
     return create_model(f"{type_name}{suffix}", __base__=base,
-                        type=(tag, ...), data=(EVENT_DATA[type_name], ...))
+                        type=(tag, ...), data=(EVENT_DATA[type_name], ...),
+                        __doc__=EVENT_TYPES[type_name].doc)
 
 
 def _by_type(variants: Mapping[str, type[EventBody]]) -> PlainValidator:

@@ -1,0 +1,242 @@
+"""Every event type, once: its payload's shape, what it records, and its refusals in order.
+
+A payload is stored as the canonical JSON dict ``data`` (the value the API returns and the
+hash covers); the ``TypedDict`` named after its event (``BoardVotedData``) is its shape.
+The API's request models, the OpenAPI descriptions, the client and ``docs/domain.md`` are
+checked against ``EVENT_TYPES`` (``tests/unit/test_event_table.py``; the docs' table is
+written by ``tools/gen_domain_docs.py``).
+
+``codes`` lists each problem ``code`` a post of the event can be answered with, in the
+order they are checked, the first that holds being the answer: ``validation_error`` (the
+schema; an ``occurred_at`` ahead of the clock), then, for an event on an existing deal,
+``not_found`` and ``version_conflict`` (``expected_version``), the rules every such event
+shares (SPEC §2: ``deal_closed`` first, then business time), and the event's own rules in
+SPEC order. ``idempotency_key_reused`` may answer any post and is not listed.
+"""
+
+# No ``from __future__ import annotations``: a TypedDict reads ``NotRequired`` from its
+# evaluated annotations (Python 3.11).
+from dataclasses import dataclass
+from typing import Literal, NotRequired, TypedDict
+
+# -- payloads (SPEC §2) -------------------------------------------------------------------
+
+
+class Party(TypedDict):
+    name: str
+    country: str
+
+
+class Item(TypedDict):
+    description: str
+    category: str
+    eccn: str
+    quantity: int
+    value: str
+
+
+class DealAppliedData(TypedDict):
+    application_number: str
+    exporter: Party
+    buyer: Party
+    instrument: str
+    term: str
+    contract_value: str
+    financed_amount: str
+    tenor_years: int
+    items: list[Item]
+    us_content_pct: NotRequired[str]
+
+
+class DealAmendedData(TypedDict):
+    """Any non-empty subset of the amendable terms, and why."""
+
+    contract_value: NotRequired[str]
+    financed_amount: NotRequired[str]
+    tenor_years: NotRequired[int]
+    items: NotRequired[list[Item]]
+    us_content_pct: NotRequired[str]
+    reason: str
+
+
+class LicenseRequestedData(TypedDict):
+    application_ref: str
+    eccns: list[str]
+
+
+class CommerceLicenseApprovedData(TypedDict):
+    application_ref: str
+    license_number: str
+    eccns: list[str]
+    valid_until: str
+    conditions: NotRequired[list[str]]
+
+
+class CommerceLicenseDeniedData(TypedDict):
+    application_ref: str
+    reason: str
+
+
+class CommerceLicenseRevokedData(TypedDict):
+    license_number: str
+    reason: str
+    effective_date: NotRequired[str]
+
+
+class BoardVotedData(TypedDict):
+    meeting_date: str
+    votes_for: int
+    votes_against: int
+    abstentions: int
+    decision: str
+    approved_amount: NotRequired[str]
+    conditions: NotRequired[list[str]]
+
+
+class DealFinancedData(TypedDict):
+    instrument: str
+    amount: str
+    exposure_fee_pct: str
+    interest_rate_pct: NotRequired[str]
+    final_maturity_date: str
+
+
+class FundsDisbursedData(TypedDict):
+    amount: str
+    reference: str
+
+
+class RepaymentReceivedData(TypedDict):
+    principal: str
+    interest: str
+    reference: str
+
+
+class ClaimPaidData(TypedDict):
+    amount: str
+    reference: str
+
+
+class RecoveryReceivedData(TypedDict):
+    amount: str
+    reference: str
+
+
+class EventReversedData(TypedDict):
+    version: int
+    reason: str
+
+
+class DealCancelledData(TypedDict):
+    reason: str
+    amount: NotRequired[str]
+
+
+class PolicyAdoptedData(TypedDict):
+    """A policy version as posted; stored in normal form, absent fields with their
+    defaults (``designated_countries`` null, ``max_backdating_days`` 30)."""
+
+    id: str
+    effective_from: str
+    embargoed: list[str]
+    restricted_for_controlled: list[str]
+    controlled_eccn_patterns: list[str]
+    designated_countries: NotRequired[list[str] | None]
+    max_backdating_days: NotRequired[int]
+
+
+# -- the table ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    payload: type
+    description: str
+    codes: tuple[str, ...]
+    stream: Literal["deal", "program"] = "deal"
+
+    @property
+    def doc(self) -> str:
+        """The description and the codes, as the API documents a post of the event."""
+        return f"{self.description} Refused, in the order checked, with: {', '.join(self.codes)}."
+
+
+ON_A_DEAL = ("validation_error", "not_found", "version_conflict",
+             "deal_closed", "occurred_before_previous_event", "backdated_beyond_window")
+LICENSE_GATE = ("commerce_license_required", "commerce_license_revoked",
+                "commerce_license_expired")
+COUNTRY_RULES = ("destination_embargoed", "destination_not_designated",
+                 "controlled_items_to_restricted_destination")
+TERMS = ("buyer_not_foreign", "instrument_not_offered_for_term", "term_mismatch",
+         "financed_share_exceeds_limit", "financed_exceeds_us_content",
+         "items_do_not_sum_to_contract_value", *COUNTRY_RULES)
+
+
+def _table(*types: EventType) -> dict[str, EventType]:
+    return {t.name: t for t in types}
+
+
+EVENT_TYPES: dict[str, EventType] = _table(
+    EventType("DealApplied", DealAppliedData,
+              "An application for financing: the parties, the instrument, the terms and the "
+              "items; it opens the deal.",
+              ("validation_error", "version_conflict", "backdated_beyond_window",
+               "exporter_not_us", *TERMS, "duplicate_application")),
+    EventType("DealAmended", DealAmendedData,
+              "Terms corrected before financing, judged again by the application's rules.",
+              (*ON_A_DEAL, "already_financed", *TERMS)),
+    EventType("LicenseRequested", LicenseRequestedData,
+              "An export license applied for at Commerce (BIS) for some of the deal's ECCNs.",
+              (*ON_A_DEAL, "already_financed", "eccn_not_in_deal",
+               "license_already_requested")),
+    EventType("CommerceLicenseApproved", CommerceLicenseApprovedData,
+              "Commerce approved a requested license, for some of its ECCNs, until a date.",
+              (*ON_A_DEAL, "license_not_requested", "license_already_decided",
+               "eccn_not_in_deal")),
+    EventType("CommerceLicenseDenied", CommerceLicenseDeniedData,
+              "Commerce denied a requested license.",
+              (*ON_A_DEAL, "license_not_requested", "license_already_decided")),
+    EventType("CommerceLicenseRevoked", CommerceLicenseRevokedData,
+              "Commerce revoked an approved license from a date; allowed after financing.",
+              (*ON_A_DEAL, "license_not_found", "license_already_revoked")),
+    EventType("BoardVoted", BoardVotedData,
+              "The board's vote on the deal; a later vote replaces an earlier one until "
+              "financing.",
+              (*ON_A_DEAL, "already_financed", "no_quorum", "too_many_votes",
+               "decision_contradicts_votes", "approved_amount_exceeds_request")),
+    EventType("DealFinanced", DealFinancedData,
+              "EXIM committed to the deal: the instrument, the amount, the fee and the final "
+              "maturity.",
+              (*ON_A_DEAL, "already_financed", "board_approval_required",
+               "amount_exceeds_board_approval", "instrument_mismatch", *LICENSE_GATE,
+               *COUNTRY_RULES, "maturity_outside_tenor")),
+    EventType("FundsDisbursed", FundsDisbursedData,
+              "Money paid out under the commitment.",
+              (*ON_A_DEAL, "not_financed", "disbursement_exceeds_commitment", *LICENSE_GATE,
+               "destination_embargoed", "controlled_items_to_restricted_destination")),
+    EventType("RepaymentReceived", RepaymentReceivedData,
+              "Principal and interest repaid by the buyer.",
+              (*ON_A_DEAL, "not_financed", "repayment_exceeds_outstanding")),
+    EventType("ClaimPaid", ClaimPaidData,
+              "EXIM paid a claim under an insurance policy or a guarantee.",
+              (*ON_A_DEAL, "not_financed", "claims_not_applicable",
+               "claim_exceeds_outstanding")),
+    EventType("RecoveryReceived", RecoveryReceivedData,
+              "Money recovered after a claim was paid.",
+              (*ON_A_DEAL, "not_financed", "no_claim_to_recover", "recovery_exceeds_claims")),
+    EventType("EventReversed", EventReversedData,
+              "A money event of the deal, named by its version, undone: its amounts no "
+              "longer count.",
+              (*ON_A_DEAL, "reversal_target_invalid", "already_reversed",
+               "reversal_breaks_balances")),
+    EventType("DealCancelled", DealCancelledData,
+              "Before financing, the deal closed; after it, some or all of the undisbursed "
+              "commitment cancelled.",
+              (*ON_A_DEAL, "amount_not_allowed_before_financing",
+               "cancellation_exceeds_undisbursed")),
+    EventType("PolicyAdopted", PolicyAdoptedData,
+              "A country and technology policy version adopted, on the program stream.",
+              ("validation_error", "policy_retroactive", "policy_id_taken",
+               "policy_date_taken"), stream="program"),
+)
