@@ -1,0 +1,286 @@
+"""A ledger written by the v2 code (``tests/fixtures/v2_ledger``) upgrades unchanged, on
+SQLite and PostgreSQL, whether restored from its database or imported from its export:
+``exim-ledger migrate`` changes no stored event; the log, its hashes, positions and
+Merkle roots are the recorded ones; every deal (now, at each version and as of two past
+moments), the portfolio, the exposure ledger, the audit log and the policies read as
+they did when the fixture was written; the bound idempotency keys replay; and the
+ledger accepts new events on top of the old ones.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from service.cli import app as cli
+from service.db import create_engine
+from service.settings import Settings
+from tests.auditor_tool import load_tool
+from tests.factories import event, ledger_client
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "v2_ledger"
+MANIFEST: dict[str, Any] = json.loads((FIXTURE / "manifest.json").read_text(encoding="utf-8"))
+EXPORT = (FIXTURE / "export.jsonl").read_text(encoding="utf-8")
+EXPORTED = [json.loads(line) for line in EXPORT.splitlines()]
+PROGRAM = "00000000-0000-0000-0000-000000000000"
+tool = load_tool()
+
+
+def cli_run(url: str, *args: str) -> Any:
+    result = CliRunner().invoke(cli, list(args), env={"LEDGER_DATABASE_URL": url})
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def pg_database(request: pytest.FixtureRequest, suffix: str) -> tuple[str, str, str]:
+    """A fresh PostgreSQL database named after the suite's: its admin URL, name and URL."""
+    import psycopg
+
+    base = request.getfixturevalue("pg_ready")
+    name = f"{urlsplit(base).path.lstrip('/')}_{suffix}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    return base, name, urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
+
+
+def drop(base: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextmanager
+def restoring(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The v2 ledger restored from its database file or dump, not migrated yet."""
+    if kind == "sqlite":
+        path = tmp_path / "ledger.db"
+        shutil.copy(FIXTURE / "sqlite.db", path)
+        yield f"sqlite:///{path}"
+        return
+    base, name, url = pg_database(request, "v2_upgrade")
+    subprocess.run(["psql", "--quiet", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "-d", url,
+                    "-f", str(FIXTURE / "postgres.sql")], check=True, capture_output=True)
+    try:
+        yield url
+    finally:
+        drop(base, name)
+
+
+@contextmanager
+def importing(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The v2 ledger's export imported into an empty ledger of today's schema."""
+    if kind == "sqlite":
+        url, base, name = f"sqlite:///{tmp_path / 'imported.db'}", "", ""
+    else:
+        base, name, url = pg_database(request, "v2_import")
+    try:
+        cli_run(url, "migrate")
+        result = cli_run(url, "import", str(FIXTURE / "export.jsonl"),
+                         "--expect-root", MANIFEST["root"])
+        assert MANIFEST["root"] in result.output
+        yield url
+    finally:
+        if base:
+            drop(base, name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def restored(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with restoring(request.param, request, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite-restored", "sqlite-imported", "postgres-restored",
+                        "postgres-imported"])
+def upgraded(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The v2 ledger brought to today's schema: restored then migrated, or imported."""
+    kind, how = request.param.split("-")
+    if how == "imported":
+        with importing(kind, request, tmp_path) as url:
+            yield url
+        return
+    with restoring(kind, request, tmp_path) as url:
+        cli_run(url, "migrate")
+        yield url
+
+
+def stored(url: str) -> tuple[list[tuple[Any, ...]], int]:
+    """Every stored event as ``(position, deal_id, version, state bytes)``, and how many
+    snapshots there are."""
+    settings = Settings(database_url=url)
+    engine = create_engine(settings)
+    position = "notification_id" if settings.is_postgres else "rowid"
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                f"SELECT {position}, originator_id, originator_version, state "
+                f"FROM ledger_events ORDER BY {position}")).all()
+            snapshots = conn.execute(sa.text("SELECT count(*) FROM ledger_snapshots")).scalar()
+    finally:
+        engine.dispose()
+    return [(p, str(d).replace("-", ""), v, bytes(s)) for p, d, v, s in rows], int(snapshots or 0)
+
+
+def started(url: str) -> Any:
+    keys = ",".join(f"{role}:{role}-key:{secret}" for role, secret in MANIFEST["keys"].items())
+    return ledger_client(Settings(database_url=url, bootstrap_keys=keys,
+                                  signing_key=MANIFEST["signing_key"],
+                                  snapshot_interval=MANIFEST["snapshot_interval"]))
+
+
+def bearer(role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {MANIFEST['keys'][role]}"}
+
+
+async def get(client: httpx.AsyncClient, path: str, role: str = "reader", **params: Any) -> Any:
+    r = await client.get(path, params=params, headers=bearer(role))
+    assert r.status_code == 200, (path, params, r.text)
+    return r.json()
+
+
+def test_the_fixture_holds_every_v2_event_type_and_checks_out_offline() -> None:
+    types = {e["type"] for e in EXPORTED}
+    assert types == {
+        "DealApplied", "DealAmended", "LicenseRequested", "CommerceLicenseApproved",
+        "CommerceLicenseDenied", "CommerceLicenseRevoked", "BoardVoted", "DealFinanced",
+        "FundsDisbursed", "RepaymentReceived", "ClaimPaid", "RecoveryReceived",
+        "EventReversed", "DealCancelled", "PolicyAdopted"}
+    revocations = [e["data"] for e in EXPORTED if e["type"] == "CommerceLicenseRevoked"]
+    assert {"effective_date" in data for data in revocations} == {True, False}
+    assert sum(e["type"] == "EventReversed" for e in EXPORTED) >= 2
+    adopters = [e["actor"] for e in EXPORTED if e["deal_id"] == PROGRAM]
+    assert "system" in adopters and "admin-key" in adopters, "shipped, file and API versions"
+    assert max(v["version"] for v in MANIFEST["deal_views"].values()) >= 25, "snapshots"
+    assert [(e["position"], e["event_id"], e["deal_id"], e["version"], e["type"],
+             e["policy_version"], e["hash"]) for e in EXPORTED] == [
+        (e["position"], e["event_id"], e["deal_id"], e["version"], e["type"],
+         e["policy_version"], e["hash"]) for e in MANIFEST["events"]]
+    assert tool.check_events(EXPORTED) == [], "hashes and chains recompute from the export"
+    hashes = [bytes.fromhex(e["hash"]) for e in EXPORTED]
+    assert [tool.merkle_root(hashes[:n]).hex() for n in range(1, len(hashes) + 1)] == (
+        MANIFEST["roots"])
+    assert MANIFEST["root"] == MANIFEST["roots"][-1] and MANIFEST["tree_size"] == len(hashes)
+
+
+def test_migrate_changes_no_stored_event(restored: str) -> None:
+    before, snapshots = stored(restored)
+    assert snapshots > 0, "the fixture holds snapshots"
+    assert [(p, v) for p, _, v, _ in before] == [
+        (e["position"], e["version"]) for e in MANIFEST["events"]]
+    assert [d for _, d, _, _ in before] == [
+        e["deal_id"].replace("-", "") for e in MANIFEST["events"]]
+    cli_run(restored, "migrate")
+    after, _ = stored(restored)
+    assert after == before, "migrate changed no stored event"
+
+
+async def test_the_log_hashes_positions_and_roots_are_the_recorded_ones(upgraded: str) -> None:
+    async with started(upgraded) as client:
+        log = (await get(client, "/v1/events", after=0, limit=1000))["events"]
+        assert log == EXPORTED, "no event was added, changed or moved, policies included"
+        report = await get(client, "/v1/audit/verify", "auditor")
+        assert report["ok"] is True and report["events_checked"] == len(EXPORTED), report
+        program = await get(client, "/v1/audit/verify", "auditor", deal_id=PROGRAM)
+        assert program["ok"] is True and program["events_checked"] == 4, program
+        head = EXPORTED[-1]["position"]
+        digest = await get(client, "/v1/audit/digest", "auditor", min_position=head)
+        assert (digest["tree_size"], digest["root"], digest["position"]) == (
+            MANIFEST["tree_size"], MANIFEST["root"], head)
+        public = await get(client, "/v1/audit/public-key", "auditor")
+        assert tool.check_signature(digest, public) is True, "signed with the fixture's key"
+        size = digest["tree_size"]
+        for first, root in enumerate(MANIFEST["roots"], start=1):
+            proof = await get(client, "/v1/audit/consistency", "auditor", first=first,
+                              second=size)
+            assert proof["first_root"] == root, first
+            assert tool.verify_consistency(first, size, bytes.fromhex(root),
+                                           bytes.fromhex(MANIFEST["root"]),
+                                           [bytes.fromhex(h) for h in proof["proof"]])
+        for ev in EXPORTED[::7]:
+            proof = await get(client, "/v1/audit/proof", "auditor", event_id=ev["event_id"],
+                              tree_size=size)
+            assert proof["leaf_index"] == EXPORTED.index(ev) and proof["root"] == digest["root"]
+    assert cli_run(upgraded, "export").stdout == EXPORT, "it exports as it was exported"
+
+
+async def test_deals_and_read_models_read_as_recorded(upgraded: str) -> None:
+    head = EXPORTED[-1]["position"]
+    async with started(upgraded) as client:
+        for path in ("/v1/portfolio", "/v1/exposure", "/v1/audit/log"):
+            await get(client, path, "auditor", min_position=head)
+        for name, deal in MANIFEST["deals"].items():
+            assert await get(client, f"/v1/deals/{deal}") == MANIFEST["deal_views"][name]
+            for version, view in enumerate(MANIFEST["deal_versions"][name], start=1):
+                assert await get(client, f"/v1/deals/{deal}", version=version) == view, (
+                    name, version)
+            for moment, view in MANIFEST["deal_as_of"][name].items():
+                r = await client.get(f"/v1/deals/{deal}", params={"as_of": moment},
+                                     headers=bearer("reader"))
+                assert (r.json() if r.status_code == 200 else None) == view, (name, moment)
+            assert await get(client, f"/v1/exposure/deals/{deal}") == (
+                MANIFEST["deal_exposure"][name])
+        assert await get(client, "/v1/portfolio") == MANIFEST["portfolio"]
+        for moment, portfolio in MANIFEST["portfolio_as_of"].items():
+            assert await get(client, "/v1/portfolio", as_of=moment) == portfolio, moment
+        rows = await get(client, "/v1/portfolio/deals", limit=1000)
+        assert rows["deals"] == MANIFEST["portfolio_deals"]
+        assert await get(client, "/v1/exposure") == MANIFEST["exposure"]
+        audit = await get(client, "/v1/audit/log", "auditor", limit=1000)
+        assert audit["entries"] == MANIFEST["audit_log"]
+        policies = await get(client, "/v1/policies")
+        assert policies["policies"] == MANIFEST["policies"]
+        assert policies["in_force"] == "2026-12-01", "the version adopted through the API"
+
+
+async def test_bound_idempotency_keys_replay_their_answers(restored: str) -> None:
+    cli_run(restored, "migrate")
+    async with started(restored) as client:
+        for bound in MANIFEST["replays"]:
+            r = await client.post(bound["path"], json=bound["body"], headers={
+                **bearer(bound["role"]), **bound["headers"], "Idempotency-Key": bound["key"]})
+            assert (r.status_code, r.json()) == (bound["status"], bound["response"]), bound
+            assert r.headers["idempotency-replayed"] == "true", bound["key"]
+        assert len((await get(client, "/v1/events", limit=1000))["events"]) == len(EXPORTED)
+
+
+async def test_an_upgraded_ledger_accepts_new_events(upgraded: str) -> None:
+    deals = MANIFEST["deals"]
+    last = [e for e in EXPORTED if e["deal_id"] == deals["long"]][-1]
+    writer = {**bearer("writer"), "Content-Type": "application/json"}
+    async with started(upgraded) as client:
+        r = await client.post(f"/v1/deals/{deals['long']}/events", headers=writer, json=event(
+            "RepaymentReceived", principal="100.00", interest="1.00", reference="V2-UP-1"))
+        assert r.status_code == 201, r.text
+        new = r.json()
+        assert (new["version"], new["prev_hash"]) == (last["version"] + 1, last["hash"])
+        assert new["position"] > EXPORTED[-1]["position"]
+        r = await client.post(f"/v1/deals/{deals['revoked_financed']}/events", headers=writer,
+                              json=event("FundsDisbursed", amount="100.00", reference="UP-2"))
+        assert r.status_code == 422 and r.json()["code"] == "commerce_license_revoked", r.text
+        r = await client.post(f"/v1/deals/{deals['batch_cancelled']}/events", headers=writer,
+                              json=event("DealCancelled", reason="again"))
+        assert r.status_code == 422 and r.json()["code"] == "deal_closed", r.text
+
+        report = await get(client, "/v1/audit/verify", "auditor")
+        assert report["ok"] is True and report["events_checked"] == len(EXPORTED) + 1
+        digest = await get(client, "/v1/audit/digest", "auditor", min_position=new["position"])
+        proof = await get(client, "/v1/audit/consistency", "auditor",
+                          first=MANIFEST["tree_size"], second=digest["tree_size"])
+        assert proof["first_root"] == MANIFEST["root"], "the recorded root is unchanged"
+        view = await get(client, f"/v1/deals/{deals['long']}", min_position=new["position"])
+        recorded = MANIFEST["deal_views"]["long"]
+        assert view["version"] == recorded["version"] + 1
+        assert view["principal_repaid"] != recorded["principal_repaid"]
