@@ -10,8 +10,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml client/pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev]" -e client
+$(STAMP): pyproject.toml client/pyproject.toml bench/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev]" -e client -e bench
 	touch $(STAMP)
 
 migrate: $(STAMP)
@@ -31,7 +31,7 @@ fuzz: $(STAMP)
 	LEDGER_FUZZ_SCALE=5 LEDGER_FUZZ_POSTGRES=1 $(BIN)/python -m pytest -m fuzz -s
 
 lint: $(STAMP)
-	$(BIN)/ruff check domain projections service tests tools migrations client
+	$(BIN)/ruff check domain projections service tests tools migrations client bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -40,9 +40,11 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/exim-ledger bench $(if $(BENCH_DATABASE),--database $(BENCH_DATABASE))
 
-# not in CI: ten minutes of mixed reads and writes at half the maximum rate; fails on a leak
+# not in CI: mixed reads and writes at half the maximum rate for SOAK_SECONDS (ten minutes
+# by default); fails on a leak
+SOAK_SECONDS ?= 600
 soak: $(STAMP)
-	$(BIN)/python -m tools.soak
+	$(BIN)/python -m tests.reliability.soak --seconds $(SOAK_SECONDS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

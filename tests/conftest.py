@@ -17,7 +17,7 @@ from service.settings import Settings
 
 if TYPE_CHECKING:
     from service.ledger import Ledger
-    from tests.live_server import LiveServer
+    from tests.support.live_server import LiveServer
 
 PG_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -138,8 +138,9 @@ def live_database_url(settings: Settings) -> str:
 @pytest.fixture
 def live_server(live_database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     """``exim-ledger serve`` as a real process, from ``tmp_path``, on ``live_database_url``."""
-    from tests.live_server import LiveServer, ledger_env
-    from tools.server import serve
+    from exim_ledger_bench.server import serve
+
+    from tests.support.live_server import LiveServer, ledger_env
 
     env = ledger_env(live_database_url)
     with serve(env, tmp_path) as url:

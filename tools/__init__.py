@@ -1,1 +1,2 @@
-"""Operators' and developers' scripts; run the benchmarks as ``python -m tools.<name>``."""
+"""The auditor's stand-alone verifier, ``tools/verify_ledger.py`` (run as a script); it imports
+nothing from the repository."""

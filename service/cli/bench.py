@@ -1,4 +1,6 @@
-"""``bench``: the benchmark suite, each scenario side by side with its baseline."""
+"""``bench``: the benchmark suite, each scenario side by side with its baseline. The suite
+is a package of its own (``bench/`` in the repository, ``exim-ledger-bench``), imported only
+when the command runs."""
 
 from __future__ import annotations
 
@@ -22,10 +24,15 @@ def bench(
         "--database", help="also run on this PostgreSQL database, which the bench EMPTIES "
                            "(drops its public schema) before each scenario")] = None,
     scenario: Annotated[list[str] | None, typer.Option(
-        "--scenario", help="ingest, workers2 or loaded (repeatable; default: all)")] = None,
+        "--scenario", help="ingest, workers2, loaded or long-history (repeatable; default: "
+                           "all, and all but long-history with --quick)")] = None,
     deals: Annotated[int | None, typer.Option(
         "--deals", min=100, help="deals (x10 events) in the loaded ledger; default 100,000, "
                                  "500 in quick mode")] = None,
+    max_events: Annotated[int, typer.Option(
+        "--max-events", min=10, help="long-history: the longest deals measured, of 10, 100, "
+                                     "1,000 and 5,000 money events (1000: a few minutes)")
+    ] = 5_000,
     out: Annotated[Path, typer.Option(
         "--out", help="the JSON results; a markdown table is written next to it (.md)")
     ] = Path("bench/results/latest.json"),
@@ -34,17 +41,23 @@ def bench(
     ] = Path("bench/baseline.json"),
 ) -> None:
     """Measure the ledger against its baselines in one run (see docs/performance.md)."""
-    from service.bench import report
-    from service.bench.run import GROUPS, run
+    try:
+        from exim_ledger_bench import report
+        from exim_ledger_bench.run import GROUPS, QUICK_GROUPS, run
+    except ModuleNotFoundError as e:
+        if e.name != "exim_ledger_bench":
+            raise
+        raise fail("the benchmark is not installed: from the repository, run "
+                   "`pip install -e bench` (make's set-up installs it)") from None
 
-    groups = scenario or list(GROUPS)
+    groups = scenario or list(QUICK_GROUPS if quick else GROUPS)
     unknown = set(groups) - set(GROUPS)
     if unknown:
         raise fail(f"unknown scenario {', '.join(sorted(unknown))}; known: {', '.join(GROUPS)}")
     if database and not database.startswith(("postgresql://", "postgres://")):
         raise fail("--database takes a postgresql:// URL (SQLite runs in a temporary folder)")
     results = run(quick=quick, postgres_url=database, groups=groups, deals=deals,
-                  say=lambda line: err.print(line))
+                  max_events=max_events, say=lambda line: err.print(line))
     report.write(results, out)
     typer.echo(report.markdown(results))
     failures = report.check(results, baseline) if quick and baseline.exists() else []

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import httpx
 from click.testing import Result
+from exim_ledger_bench.server import serve
 from typer.testing import CliRunner
 
 from service.cli import app
 from tests.conftest import KEYS
-from tests.factories import application
 from tests.integration.test_migrations import scratch_postgres
-from tests.live_server import cli, ledger_env
-from tools.server import serve
+from tests.support.factories import application
+from tests.support.live_server import cli, ledger_env
 
 WRITER = {"Authorization": f"Bearer {KEYS['writer']}"}
 PATIENCE = 60.0  # a generous bound on a loaded machine; the waits end on their condition

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from exim_ledger_bench.server import free_port
 
 from projections.registry import NAMES
 from tests.conftest import KEYS
-from tests.factories import application
-from tests.live_server import LiveServer, cli, ledger_env, migrated_sqlite
-from tools.server import free_port
+from tests.support.factories import application
+from tests.support.live_server import LiveServer, cli, ledger_env, migrated_sqlite
 
 COMMANDS = (("keys", "create", "--role", "admin", "--name", "ops"), ("keys", "list"),
             ("rebuild", "deals"), ("project",), ("verify",), ("export",))

@@ -15,14 +15,14 @@ import pytest
 from exim_ledger_client import AsyncLedgerClient, LedgerClient, LedgerProblem, Retry
 
 from tests.conftest import KEYS, auth
-from tests.factories import (
+from tests.support.factories import (
     application,
     event,
     financing_for,
     lifecycle_to_financed,
     uncontrolled_application,
 )
-from tests.live_server import LiveServer, migrated_sqlite
+from tests.support.live_server import LiveServer, migrated_sqlite
 
 
 @pytest.fixture

@@ -16,12 +16,12 @@ from typing import IO, Any
 
 import httpx
 import pytest
+from exim_ledger_bench.server import serve
 from exim_ledger_client import AsyncLedgerClient, Envelope, LedgerClient, LedgerProblem, Retry
 
 from tests.conftest import KEYS
-from tests.factories import application
-from tests.live_server import LiveServer, ledger_env, migrated_sqlite
-from tools.server import serve
+from tests.support.factories import application
+from tests.support.live_server import LiveServer, ledger_env, migrated_sqlite
 
 FAST = Retry(attempts=3, backoff=0.01)
 

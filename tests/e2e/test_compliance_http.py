@@ -11,7 +11,7 @@ import pytest
 
 from service.settings import Settings
 from tests.conftest import BOOTSTRAP, auth
-from tests.factories import (
+from tests.support.factories import (
     LICENSE_APPROVED,
     LICENSE_REQUESTED,
     PROGRAM,

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from tests.browser_support import chromium, screenshot, watched_page
 from tests.conftest import KEYS, auth
-from tests.factories import application
-from tests.live_server import LiveServer, cli
+from tests.support.browser_support import chromium, screenshot, watched_page
+from tests.support.factories import application
+from tests.support.live_server import LiveServer, cli
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page

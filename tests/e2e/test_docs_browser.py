@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser_support import chromium, screenshot, watched_page
 from tests.conftest import KEYS
-from tests.live_server import LiveServer
+from tests.support.browser_support import chromium, screenshot, watched_page
+from tests.support.live_server import LiveServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser

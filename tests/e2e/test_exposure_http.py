@@ -5,7 +5,7 @@ from decimal import Decimal
 import httpx
 
 from tests.conftest import auth
-from tests.factories import application, event, lifecycle_to_financed
+from tests.support.factories import application, event, lifecycle_to_financed
 
 
 async def test_a_deals_postings_balance_and_its_balances_are_its_figures(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import auth
-from tests.factories import (
+from tests.support.factories import (
     LICENSE_REQUESTED,
     application,
     apply_deal,

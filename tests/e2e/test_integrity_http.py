@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from service.settings import Settings
-from tests.auditor_tool import load_tool
 from tests.conftest import auth
-from tests.factories import (
+from tests.support.auditor_tool import load_tool
+from tests.support.factories import (
     PROGRAM,
     append_all,
     apply_deal,

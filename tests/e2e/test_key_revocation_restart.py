@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 
 import httpx
+from exim_ledger_bench.server import serve
 
 from service.db import create_engine
 from service.keys import KeyStore
 from service.settings import Settings
 from tests.conftest import KEYS
-from tests.live_server import cli, ledger_env
-from tools.server import serve
+from tests.support.live_server import cli, ledger_env
 
 READER = {"Authorization": f"Bearer {KEYS['reader']}"}
 PATIENCE = 60.0  # a generous bound on a loaded machine: revocation takes about a second

@@ -10,7 +10,7 @@ import pytest
 from service.keys import digest
 from service.settings import Settings
 from tests.conftest import KEYS, auth
-from tests.factories import assert_problem, error_fields, ledger_client
+from tests.support.factories import assert_problem, error_fields, ledger_client
 
 ADMIN = auth("admin")
 

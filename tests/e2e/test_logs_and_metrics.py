@@ -11,14 +11,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from exim_ledger_bench.server import serve
 from prometheus_client.mmap_dict import MmapedDict
 
 from projections.registry import NAMES
 from service.cli.server import prepare_metrics_dir
 from tests.conftest import KEYS
-from tests.factories import application
-from tests.live_server import ledger_env, migrated_sqlite
-from tools.server import serve
+from tests.support.factories import application
+from tests.support.live_server import ledger_env, migrated_sqlite
 
 WRITER = {"Authorization": f"Bearer {KEYS['writer']}"}
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from tests.conftest import auth
-from tests.factories import assert_problem
+from tests.support.factories import assert_problem
 
 
 @pytest.mark.parametrize(("method", "path", "allow"), [

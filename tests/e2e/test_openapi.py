@@ -15,7 +15,7 @@ from openapi_spec_validator import validate as validate_openapi
 from service.api.schemas import DEAL_APPLICATION, parse
 from service.ledger import InvalidRequest
 from service.settings import Settings
-from tests.factories import (
+from tests.support.factories import (
     BOARD_APPROVED,
     FINANCED,
     application,

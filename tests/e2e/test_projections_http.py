@@ -16,7 +16,7 @@ import httpx
 
 from service.settings import Settings
 from tests.conftest import auth
-from tests.factories import (
+from tests.support.factories import (
     BOARD_APPROVED,
     LICENSE_REQUESTED,
     append_all,
@@ -30,7 +30,7 @@ from tests.factories import (
     whole_log,
     writer_headers,
 )
-from tests.live_server import LiveServer
+from tests.support.live_server import LiveServer
 
 NAMES = {"deals", "portfolio", "exposure", "audit"}
 PATIENCE = 60.0  # a generous bound on waits that end as soon as their condition holds

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from exim_ledger_bench.server import LedgerProcess
 
 from tests.conftest import KEYS
-from tests.factories import application
-from tests.live_server import ledger_env, migrated_sqlite
-from tools.server import LedgerProcess
+from tests.support.factories import application
+from tests.support.live_server import ledger_env, migrated_sqlite
 
 WRITER = {"Authorization": f"Bearer {KEYS['writer']}"}
 WAIT_SECONDS = 60.0  # generous bounds on a loaded machine; each wait ends on its condition

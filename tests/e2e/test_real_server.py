@@ -8,12 +8,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from exim_ledger_bench.server import CLI, free_port
 
 from service.settings import Settings
 from tests.conftest import KEYS
-from tests.factories import application, assert_problem
-from tests.live_server import LiveServer, cli, ledger_env, migrated_sqlite
-from tools.server import CLI, free_port
+from tests.support.factories import application, assert_problem
+from tests.support.live_server import LiveServer, cli, ledger_env, migrated_sqlite
 
 KEY_CACHE_SECONDS = float(Settings.model_fields["key_cache_seconds"].default)  # the server's
 PATIENCE = 60.0  # a generous bound on waits that end as soon as their condition holds

@@ -13,7 +13,7 @@ import pytest
 
 from service.settings import Settings
 from tests.conftest import BOOTSTRAP, auth
-from tests.factories import (
+from tests.support.factories import (
     BOARD_APPROVED,
     LICENSE_APPROVED,
     LICENSE_REQUESTED,

@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from exim_ledger_bench.server import serve
 
 from tests.conftest import KEYS, _truncate_pg
-from tests.live_server import ledger_env
-from tests.schema_fuzz import run
-from tools.server import serve
+from tests.support.live_server import ledger_env
+from tests.support.schema_fuzz import run
 
 pytestmark = pytest.mark.fuzz
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import auth
-from tests.factories import application, event, lifecycle_to_financed
+from tests.support.factories import application, event, lifecycle_to_financed
 
 
 async def test_a_deal_goes_from_application_to_repayment_over_http(client: httpx.AsyncClient):

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from tests.conftest import KEYS
-from tests.factories import application, lifecycle_to_financed
-from tests.live_server import LiveServer, migrated_sqlite
+from tests.support.factories import application, lifecycle_to_financed
+from tests.support.live_server import LiveServer, migrated_sqlite
 
 SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "verify_ledger.py"
 

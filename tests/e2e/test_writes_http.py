@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import auth
-from tests.factories import (
+from tests.support.factories import (
     BOARD_APPROVED,
     ENVELOPE_KEYS,
     LICENSE_REQUESTED,

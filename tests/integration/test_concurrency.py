@@ -19,7 +19,7 @@ from service.api.framing import render_error, render_json
 from service.ledger import Command, Context, Idempotency, Ledger, Outcome, Snapshotter
 from service.settings import Settings
 from service.wiring import build_ledger
-from tests.factories import (
+from tests.support.factories import (
     BOARD_APPROVED,
     application,
     apply_deal,

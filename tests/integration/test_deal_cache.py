@@ -13,7 +13,7 @@ from domain.errors import LedgerError
 from service.api.framing import render_error, render_json
 from service.ledger import Command, Context, Idempotency, Ledger, Outcome
 from service.settings import Settings
-from tests.factories import application, lifecycle_to_financed
+from tests.support.factories import application, lifecycle_to_financed
 
 render_envelope = render_json(201, lambda envs: envs[0],
                               lambda envs: f"/v1/deals/{envs[0]['deal_id']}")

@@ -14,8 +14,13 @@ from domain.chain import parse_timestamp
 from service.cli import app as cli
 from service.settings import Settings
 from tests.conftest import auth
-from tests.factories import PROGRAM, ledger_client, whole_log
-from tests.projection_support import NAMES, ledger_and_engine, new_runner, step_until_caught_up
+from tests.support.factories import PROGRAM, ledger_client, whole_log
+from tests.support.projection_support import (
+    NAMES,
+    ledger_and_engine,
+    new_runner,
+    step_until_caught_up,
+)
 
 STAGES = {"applied", "license_pending", "license_approved", "license_denied",
           "license_revoked", "board_approved", "board_rejected", "financed", "disbursing",

@@ -24,7 +24,7 @@ from service.integrity.proofs import merkle_tables
 from service.settings import Settings
 from service.wiring import build_ledger
 from tests.conftest import BOOTSTRAP, _truncate_pg, auth
-from tests.factories import (
+from tests.support.factories import (
     append_all,
     application,
     apply_deal,

@@ -1,6 +1,6 @@
 """The ``merkle`` projection on SQLite and PostgreSQL: incremental batches, idempotence,
 rollbacks, rebuilds, and proofs read from the tables against the RFC 6962 §2.1 references
-of tests/reference.py (no code shared with projections/merkle.py)."""
+of tests/support/reference.py (no code shared with projections/merkle.py)."""
 
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ from projections.merkle_log import MerkleProjection
 from projections.runner import Runner, wait_for
 from service.db import create_engine
 from service.settings import Settings
-from tests.auditor_tool import load_tool
 from tests.conftest import auth
-from tests.factories import append_all, apply_deal, lifecycle_to_financed
-from tests.reference import audit_path, consistency_proof, mth, sha256, split
+from tests.support.auditor_tool import load_tool
+from tests.support.factories import append_all, apply_deal, lifecycle_to_financed
+from tests.support.reference import audit_path, consistency_proof, mth, sha256, split
 
 tool = load_tool()
 N = 70

@@ -21,8 +21,8 @@ from service.ledger import POLICY_ADOPTED, POLICY_REFRESH_SECONDS, Command
 from service.policies import PolicyFileError, load_policy_file
 from service.settings import Settings
 from service.wiring import build_ledger, start_ledger
-from tests.factories import Clock, application
-from tests.projection_support import write
+from tests.support.factories import Clock, application
+from tests.support.projection_support import write
 
 FIRST = SHIPPED[0].normal_form()
 

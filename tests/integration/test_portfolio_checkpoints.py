@@ -19,9 +19,9 @@ from projections.portfolio_asof import portfolio_at
 from projections.runner import Runner
 from service.ledger import Command
 from service.settings import Settings
-from tests.factories import application
 from tests.integration.test_projection_properties import draw_history, process
-from tests.projection_support import (
+from tests.support.factories import application
+from tests.support.projection_support import (
     clean_database,
     ledger_and_engine,
     live_rows,

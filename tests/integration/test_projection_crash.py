@@ -25,13 +25,13 @@ from service.db import create_engine
 from service.ledger import Command, Ledger, deal_id_for
 from service.settings import Settings
 from tests.conftest import _truncate_pg
-from tests.factories import (
+from tests.support.factories import (
     application,
     direct_loan_application,
     financing_for,
     lifecycle_to_financed,
 )
-from tests.projection_support import (
+from tests.support.projection_support import (
     NAMES,
     all_live_rows,
     ledger_and_engine,

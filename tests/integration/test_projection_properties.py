@@ -1,6 +1,6 @@
 """For random valid histories, on SQLite and PostgreSQL: the read models after incremental
 processing (random batch sizes, runner restarts in between) equal a full rebuild and the
-reference model's fold of the events written (``tests/reference.py``), and the exposure
+reference model's fold of the events written (``tests/support/reference.py``), and the exposure
 ledger balances after every batch."""
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from projections.folding import STAGES
 from projections.runner import Runner
 from service.ledger import Command, deal_id_for
 from service.settings import Settings
-from tests.factories import financing_for
-from tests.projection_support import (
+from tests.support.factories import financing_for
+from tests.support.projection_support import (
     NAMES,
     clean_database,
     ledger_and_engine,
@@ -32,7 +32,7 @@ from tests.projection_support import (
     position,
     write,
 )
-from tests.reference import ReferenceDeal, comparable, text
+from tests.support.reference import ReferenceDeal, comparable, text
 
 COUNTRIES = ("DE", "FR", "JP", "BR", "IN", "GB", "CN")
 CATEGORIES = ("accelerator", "server", "networking", "storage", "software", "model",

@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 from domain.chain import event_hash
 from service.db import create_engine
 from service.settings import Settings
-from tests.auditor_tool import load_tool
 from tests.conftest import auth
-from tests.factories import append_all, apply_deal, event, lifecycle_to_financed, whole_log
+from tests.support.auditor_tool import load_tool
+from tests.support.factories import append_all, apply_deal, event, lifecycle_to_financed, whole_log
 
 tool = load_tool()
 AUDITOR = auth("auditor")

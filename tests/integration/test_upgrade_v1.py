@@ -20,8 +20,8 @@ import sqlalchemy as sa
 
 from service.db import create_engine, migrate
 from service.settings import Settings
-from tests.auditor_tool import load_tool
-from tests.factories import assert_problem, event, ledger_client
+from tests.support.auditor_tool import load_tool
+from tests.support.factories import assert_problem, event, ledger_client
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "v1_ledger"
 tool = load_tool()

@@ -14,17 +14,17 @@ import httpx
 
 from service.settings import Settings
 from tests.conftest import BOOTSTRAP, auth
-from tests.factories import PROGRAM, recompute_hash
-from tests.live_server import cli
-from tests.projection_support import (
+from tests.reliability.load import Record
+from tests.support.factories import PROGRAM, recompute_hash
+from tests.support.live_server import cli
+from tests.support.projection_support import (
     NAMES,
     all_live_rows,
     ledger_and_engine,
     new_runner,
     step_until_caught_up,
 )
-from tests.reference import FIGURES, VIEW_KEYS, ReferenceDeal, comparable, text
-from tests.reliability.load import Record
+from tests.support.reference import FIGURES, VIEW_KEYS, ReferenceDeal, comparable, text
 
 CATCH_UP_SECONDS = 180.0  # generous: a loaded 2-core box projecting thousands of events
 

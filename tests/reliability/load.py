@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from service.ledger import deal_id_for
-from tests.factories import (
+from tests.support.factories import (
     application,
     direct_loan_application,
     financing_for,

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import KEYS
-from tests.factories import LICENSE_REQUESTED, application
+from tests.support.factories import LICENSE_REQUESTED, application
 
 READ_KINDS = ("deal", "portfolio", "readyz")
 CLIENT_SECONDS = 60.0  # far above any answer time the tests allow: a hang shows as a slow answer

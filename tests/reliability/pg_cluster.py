@@ -15,8 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-
-from tools.server import free_port
+from exim_ledger_bench.server import free_port
 
 BIN_DIRS = (Path("/usr/lib/postgresql/15/bin"), Path("/usr/lib/postgresql/16/bin"))
 COMMAND_SECONDS = 120.0  # generous: a loaded machine starts a cluster slowly

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from exim_ledger_bench.server import LedgerProcess
 
-from tests.live_server import ledger_env
 from tests.reliability.checks import (
     check_against_record,
     check_chains,
@@ -26,7 +26,7 @@ from tests.reliability.checks import (
     whole_log,
 )
 from tests.reliability.load import Load
-from tools.server import LedgerProcess
+from tests.support.live_server import ledger_env
 
 pytestmark = pytest.mark.reliability
 

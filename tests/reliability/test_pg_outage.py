@@ -18,13 +18,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from exim_ledger_bench.server import serve
 
 from service.settings import Settings
-from tests.live_server import cli, ledger_env
-from tests.projection_support import NAMES, all_live_rows, ledger_and_engine, new_runner
 from tests.reliability import pg_cluster
 from tests.reliability.outage_load import READ_KINDS, Load, Record
-from tools.server import serve
+from tests.support.live_server import cli, ledger_env
+from tests.support.projection_support import NAMES, all_live_rows, ledger_and_engine, new_runner
 
 pytestmark = [pytest.mark.postgres, pytest.mark.reliability]
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from exim_ledger_bench.server import LedgerProcess
 
 from projections.runner import lock_key
 from tests.conftest import _truncate_pg, auth
-from tests.live_server import ledger_env
 from tests.reliability.checks import (
     check_against_record,
     check_chains,
@@ -31,7 +31,7 @@ from tests.reliability.checks import (
     whole_log,
 )
 from tests.reliability.load import Load
-from tools.server import LedgerProcess
+from tests.support.live_server import ledger_env
 
 pytestmark = [pytest.mark.reliability, pytest.mark.postgres]
 

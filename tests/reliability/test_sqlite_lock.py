@@ -14,11 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
+from exim_ledger_bench.server import serve
 
-from tests.factories import application
-from tests.live_server import cli, ledger_env, migrated_sqlite
 from tests.reliability.outage_load import auth
-from tools.server import serve
+from tests.support.factories import application
+from tests.support.live_server import cli, ledger_env, migrated_sqlite
 
 pytestmark = pytest.mark.reliability
 

@@ -1,7 +1,7 @@
 """Random deal histories against one Deal, corrections and license revocations included.
 
 Whatever is posted, the aggregate's view equals the reference model's fold of the accepted
-events (``tests/reference.py``), equals the projections' fold of their envelopes, survives
+events (``tests/support/reference.py``), equals the projections' fold of their envelopes, survives
 the event store's JSON mapping and a snapshot, no derived amount is ever negative, a
 refused command changes nothing, and reversing a money event gives the figures of a history
 that never had it.
@@ -33,7 +33,7 @@ from domain.errors import RuleViolation
 from domain.policy import SHIPPED_BOOK
 from domain.state import MONEY_EFFECTS, DealState
 from projections.folding import apply_event
-from tests.reference import FIGURES, ReferenceDeal, comparable
+from tests.support.reference import FIGURES, ReferenceDeal, comparable
 from tests.unit.test_rules import CHIP, SERVER, application, judged, uncontrolled_application
 
 OTHER = "4A090.B"

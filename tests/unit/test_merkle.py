@@ -2,7 +2,7 @@
 by the auditor's own verifier (tools/verify_ledger.py).
 
 The references (naive recursive MTH, PATH and PROOF from RFC 6962 §2.1 in
-tests/reference.py, and root recomputation from RFC 9162 §2.1.3.2 / §2.1.4.2 here)
+tests/support/reference.py, and root recomputation from RFC 9162 §2.1.3.2 / §2.1.4.2 here)
 share no code with projections/merkle.py.
 """
 
@@ -23,8 +23,8 @@ from projections.merkle import (
     leaf_hash,
     node_hash,
 )
-from tests.auditor_tool import load_tool
-from tests.reference import audit_path, consistency_proof, mth, sha256
+from tests.support.auditor_tool import load_tool
+from tests.support.reference import audit_path, consistency_proof, mth, sha256
 
 tool = load_tool()
 verify_inclusion, verify_consistency = tool.verify_inclusion, tool.verify_consistency

@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from projections.merkle import MerkleTree
-from tests.auditor_tool import load_tool
+from tests.support.auditor_tool import load_tool
 
 tool = load_tool()
 

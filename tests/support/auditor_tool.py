@@ -6,7 +6,7 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
-TOOL_PATH = Path(__file__).resolve().parents[1] / "tools" / "verify_ledger.py"
+TOOL_PATH = Path(__file__).resolve().parents[2] / "tools" / "verify_ledger.py"
 
 
 def load_tool() -> ModuleType:

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from service.bench.data import disbursement
+from exim_ledger_bench.data import disbursement
 
 SCRIPT = Path(__file__).with_name("wrk.lua")
 THREADS = 2
@@ -64,6 +64,7 @@ def _wrk(url: str, token: str, deals: Sequence[str], connections: int, seconds: 
     raw = json.loads(line.removeprefix("BENCH "))
     ok = raw["requests"] - raw["non2xx"]
     return {"per_s": round(ok / (raw["duration_us"] / 1e6), 1), "requests": raw["requests"],
+            "acknowledged": ok,
             "errors": raw["non2xx"] + raw["socket_errors"], "reused_deals": raw["reused"],
             "socket_errors": raw["socket_errors"], "other_statuses": raw["statuses"],
             "p50_ms": raw["p50_us"] / 1000, "p99_ms": raw["p99_us"] / 1000,
@@ -101,7 +102,8 @@ async def _httpx(url: str, token: str, deals: Sequence[str], connections: int,
         await asyncio.gather(*(connection(deals[c::connections]) for c in range(connections)))
         elapsed = time.monotonic() - started
     return {"per_s": round((len(latencies) - errors) / elapsed, 1),
-            "requests": len(latencies), "errors": errors, **percentiles(latencies),
+            "requests": len(latencies), "errors": errors,
+            "acknowledged": len(latencies) - errors, **percentiles(latencies),
             "generator": "httpx"}
 
 

@@ -87,6 +87,11 @@ def markdown(results: dict[str, Any]) -> str:
     lines += ["", "| measure | figure |", "|---|---|"]
     for name, r in results["scenarios"].items():
         lines += _extras(name, r)
+    for name, r in results["scenarios"].items():
+        if name.startswith("long_history"):
+            from exim_ledger_bench.long_history import table
+
+            lines += ["", *table(name, r)]
     return "\n".join(lines) + "\n"
 
 

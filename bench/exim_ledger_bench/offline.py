@@ -4,7 +4,6 @@ and verification against raw SHA-256 of the same stored bytes."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import time
@@ -13,34 +12,10 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import sqlalchemy as sa
-
-from projections.positions import positions
-from service.api.app import build_runner
-from service.db import create_engine
-from service.ledger import Ledger
-from service.settings import Settings
-from service.wiring import build_ledger
+from exim_ledger_bench.service import Ledger, Settings, opened, projected, runner
 
 PAGE = 1000
 SAVE_BATCH = 1000
-
-
-@contextlib.contextmanager
-def opened(database_url: str) -> Iterator[tuple[Ledger, sa.Engine]]:
-    settings = Settings(database_url=database_url)
-    ledger, engine = build_ledger(settings), create_engine(settings)
-    try:
-        yield ledger, engine
-    finally:
-        ledger.close()
-        engine.dispose()
-
-
-def projected(engine: sa.Engine) -> int:
-    """The position every projection has reached."""
-    with engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.min(positions.c.position))).scalar() or 0)
 
 
 def wait_projected(database_url: str, timeout: float) -> float:
@@ -68,12 +43,12 @@ def rebuild(database_url: str) -> dict[str, Any]:
         started = time.perf_counter()
         events = sum(1 for row in rows(ledger) if json.loads(row[4]))
         raw = time.perf_counter() - started
-        runner = build_runner(Settings(database_url=database_url), ledger, engine)
+        rebuilder = runner(database_url, ledger, engine)
         started = time.perf_counter()
-        runner.rebuild_all()
+        rebuilder.rebuild_all()
         took = time.perf_counter() - started
     return {"events": events, "per_s": round(events / took, 1), "seconds": round(took, 2),
-            "projections": list(runner.projections),
+            "projections": list(rebuilder.projections),
             "baseline": {"name": "raw read + json.loads", "per_s": round(events / raw, 1),
                          "seconds": round(raw, 3)},
             "ratio": round(raw / took, 4)}

@@ -11,11 +11,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from service.api.schemas import EVENT_REQUEST
+from exim_ledger_bench.service import event_request
 
 
 def create_app() -> FastAPI:
     app = FastAPI()
+    model = event_request()
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -24,7 +25,7 @@ def create_app() -> FastAPI:
     @app.post("/v1/deals/{deal_id}/events", status_code=201)
     async def post_event(deal_id: str, request: Request) -> JSONResponse:
         body: Any = await request.json()
-        event = EVENT_REQUEST.validate_python(body)
+        event = model.validate_python(body)
         return JSONResponse({"deal_id": deal_id, "type": event.type}, status_code=201)
 
     return app

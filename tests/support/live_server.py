@@ -8,8 +8,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from exim_ledger_bench.server import CLI
+
 from tests.conftest import BOOTSTRAP
-from tools.server import CLI
 
 
 @dataclass(frozen=True)

@@ -10,16 +10,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from service.bench import load, report, scenarios
-from service.bench.ledger import Target
+from exim_ledger_bench import load, report, scenarios
+from exim_ledger_bench.ledger import Target
+from exim_ledger_bench.long_history import levels, long_history
 
-GROUPS = ("ingest", "workers2", "loaded")
+GROUPS = ("ingest", "workers2", "loaded", "long-history")
+QUICK_GROUPS = ("ingest", "workers2", "loaded")  # the long history takes minutes
 FALLBACK_MAX_RATE = 200.0  # events/s, when the ingest scenario did not run first
 Say = Callable[[str], None]
 
 
 def run(*, quick: bool, postgres_url: str | None, groups: Sequence[str], deals: int | None,
-        say: Say) -> dict[str, Any]:
+        say: Say, max_events: int = 5_000) -> dict[str, Any]:
     scale = scenarios.QUICK if quick else scenarios.FULL
     if deals:
         scale = dataclasses.replace(scale, deals=deals)
@@ -27,7 +29,8 @@ def run(*, quick: bool, postgres_url: str | None, groups: Sequence[str], deals: 
     results: dict[str, Any] = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "mode": "quick" if quick else "full", "generator": load.generator(),
-        "machine": report.machine(postgres_url), "scale": vars(scale), "scenarios": {}}
+        "machine": report.machine(postgres_url),
+        "scale": vars(scale) | {"max_events": max_events}, "scenarios": {}}
     found = results["scenarios"]
     began = time.perf_counter()
 
@@ -48,5 +51,10 @@ def run(*, quick: bool, postgres_url: str | None, groups: Sequence[str], deals: 
                 stamped(f"{kind}: loading {scale.deals:,} deals x 10 events through /v1/batches")
                 for name, r in scenarios.loaded(target, scale, rate, stamped).items():
                     found[f"{name}_{kind}"] = r
+            if "long-history" in groups:
+                stamped(f"{kind}: long history, deals holding "
+                        f"{', '.join(f'{n:,}' for n in levels(max_events))} money events")
+                found[f"long_history_{kind}"] = long_history(target, scale.seconds, max_events,
+                                                             stamped)
     results["seconds"] = round(time.perf_counter() - began, 1)
     return results

@@ -97,3 +97,13 @@ def batches(prefix: str, deals: int, per_batch: int, *, full: bool
 def disbursement(n: int) -> dict[str, Any]:
     """The request the write scenarios repeat: a one-dollar drawing."""
     return {"type": "FundsDisbursed", "data": {"amount": DISBURSEMENT, "reference": f"W{n}"}}
+
+
+def money_event(deal_id: str, n: int) -> dict[str, Any]:
+    """A long deal's ``n``-th money event as a batch item: drawings of 2.00 and repayments
+    of 1.00 in turn, so that 5,000 of them stay far inside the financed amount."""
+    if n % 2 == 0:
+        return {"type": "FundsDisbursed", "deal_id": deal_id,
+                "data": {"amount": "2.00", "reference": f"L{n}"}}
+    return {"type": "RepaymentReceived", "deal_id": deal_id,
+            "data": {"principal": "1.00", "interest": "0.10", "reference": f"L{n}"}}

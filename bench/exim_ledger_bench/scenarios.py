@@ -11,9 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from service.bench import ledger, load, offline, process
-from service.bench.data import disbursement
-from service.bench.ledger import Target
+from exim_ledger_bench import ledger, load, offline, service
+from exim_ledger_bench import server as harness
+from exim_ledger_bench.data import disbursement
+from exim_ledger_bench.ledger import Target
 
 CONNECTIONS = 32
 DEALS_PER_CONNECTION = 8
@@ -32,11 +33,13 @@ QUICK = Scale(seconds=6, deals=500, freshness_seconds=0, reads=0)
 FULL = Scale(seconds=20, deals=100_000, freshness_seconds=60, reads=500)
 
 
-def _noop(target: Target, workers: int, seconds: float, deals: list[str]) -> Result:
-    argv = [sys.executable, "-m", "uvicorn", "service.bench.noop:create_app", "--factory",
-            "--host", "127.0.0.1", "--port", "{port}", "--workers", str(workers)]
-    with process.serving(argv, ledger.ledger_env("", target.work), target.work, "noop") as s:
-        return load.post_events(s.url, ledger.TOKEN, deals, CONNECTIONS, seconds, target.work)
+def noop(target: Target, workers: int, seconds: float, deals: list[str],
+         connections: int = CONNECTIONS) -> Result:
+    """The baseline of single posts: the no-op app under the same load."""
+    argv = [sys.executable, "-m", "uvicorn", "exim_ledger_bench.noop:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", harness.PORT, "--workers", str(workers)]
+    with harness.Process(argv, ledger.ledger_env("", target.work), target.work, "noop.log") as s:
+        return load.post_events(s.url, ledger.TOKEN, deals, connections, seconds, target.work)
 
 
 def ingest(target: Target, scale: Scale, *, workers: int = 1) -> Result:
@@ -53,13 +56,13 @@ def ingest(target: Target, scale: Scale, *, workers: int = 1) -> Result:
             s.url, f"ING{workers}", CONNECTIONS * DEALS_PER_CONNECTION, full=False))
         deals = made["deal_ids"]
         if separate:
-            with process.background([process.CLI, "project"], env, target.work, "project"):
+            with harness.LedgerProcess(env, target.work, "project", log_name="project.log"):
                 measured = load.post_events(s.url, ledger.TOKEN, deals, CONNECTIONS,
                                             scale.seconds, target.work)
         else:
             measured = load.post_events(s.url, ledger.TOKEN, deals, CONNECTIONS,
                                         scale.seconds, target.work)
-    baseline = _noop(target, workers, scale.seconds, deals)
+    baseline = noop(target, workers, scale.seconds, deals)
     return {**measured, "workers": workers, "connections": CONNECTIONS,
             "baseline": {"name": f"no-op FastAPI, {workers} worker(s)", **baseline},
             "ratio": round(measured["per_s"] / baseline["per_s"], 4)}
@@ -159,9 +162,9 @@ def freshness(url: str, database_url: str, rate: float, seconds: float) -> Resul
 
 
 async def _watch(database_url: str, seen: list[tuple[float, int]]) -> None:
-    with offline.opened(database_url) as (_, engine):
+    with service.opened(database_url) as (_, engine):
         while True:
-            position = await asyncio.to_thread(offline.projected, engine)
+            position = await asyncio.to_thread(service.projected, engine)
             seen.append((time.monotonic(), position))
             await asyncio.sleep(0.02)
 
@@ -174,7 +177,7 @@ def _first_seen(seen: list[tuple[float, int]], position: int) -> float:
 
 def verify(env: dict[str, str], target: Target, url: str) -> Result:
     started = time.perf_counter()
-    process.run([process.CLI, "verify", "--json"], env, target.work)
+    harness.run([str(harness.CLI), "verify", "--json"], env, target.work)
     took = time.perf_counter() - started
     raw = offline.raw_sha256(url)
     return {"events": raw["events"], "per_s": round(raw["events"] / took, 1),

@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 
-from service.bench import process
-from service.bench.data import batches
-from service.bench.load import percentiles
+from exim_ledger_bench import server as harness
+from exim_ledger_bench.data import batches
+from exim_ledger_bench.load import percentiles
 
 TOKEN = "bench-admin-secret-000000000001"
 BATCH_EVENTS = 1000  # the most one POST /v1/batches takes
@@ -55,13 +55,12 @@ def ledger_env(database_url: str, work: Path, **settings: str) -> dict[str, str]
 
 
 def migrate(env: dict[str, str], work: Path) -> None:
-    process.run([process.CLI, "migrate"], env, work)
+    harness.run([str(harness.CLI), "migrate"], env, work)
 
 
 @contextlib.contextmanager
-def server(env: dict[str, str], work: Path, *options: str) -> Iterator[process.Server]:
-    argv = [process.CLI, "serve", "--host", "127.0.0.1", "--port", "{port}", *options]
-    with process.serving(argv, env, work, "ledger") as s:
+def server(env: dict[str, str], work: Path, *options: str) -> Iterator[harness.Process]:
+    with harness.LedgerProcess(env, work, "serve", *options, log_name="ledger.log") as s:
         yield s
 
 
