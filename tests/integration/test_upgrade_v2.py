@@ -26,8 +26,8 @@ from typer.testing import CliRunner
 from service.cli import app as cli
 from service.db import create_engine
 from service.settings import Settings
-from tests.auditor_tool import load_tool
-from tests.factories import event, ledger_client
+from tests.support.auditor_tool import load_tool
+from tests.support.factories import event, ledger_client
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "v2_ledger"
 MANIFEST: dict[str, Any] = json.loads((FIXTURE / "manifest.json").read_text(encoding="utf-8"))
