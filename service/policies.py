@@ -11,7 +11,7 @@ import json
 from domain.errors import LedgerError
 from domain.policy import PolicyVersion
 from service.api.schemas import POLICY_FILE, parse
-from service.ledger import InvalidRequest
+from service.ledger.commands import InvalidRequest
 
 
 class PolicyFileError(LedgerError):

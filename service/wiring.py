@@ -3,7 +3,8 @@ framework, so a command that only needs the ledger starts without one."""
 
 from __future__ import annotations
 
-from service.ledger import Clock, Ledger, utc_now
+from service.ledger.application import Ledger
+from service.ledger.commands import Clock, utc_now
 from service.settings import Settings
 
 

@@ -16,7 +16,7 @@ import pytest
 from service.settings import Settings
 
 if TYPE_CHECKING:
-    from service.ledger import Ledger
+    from service.ledger.application import Ledger
     from tests.live_server import LiveServer
 
 PG_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -43,7 +43,8 @@ from service.api.routes import keys as key_admin
 from service.api.schemas import hoist_definitions, json_schema
 from service.db import check_at_head, create_engine
 from service.keys import KeyStore
-from service.ledger import Clock, Ledger, utc_now
+from service.ledger.application import Ledger
+from service.ledger.commands import Clock, utc_now
 from service.settings import Settings
 from service.wiring import start_ledger
 

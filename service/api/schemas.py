@@ -37,7 +37,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from domain.chain import RFC3339, parse_timestamp
 from domain.countries import COUNTRIES
 from domain.policy import PolicyVersion
-from service.ledger import Command, InvalidRequest
+from service.ledger.commands import Command, InvalidRequest
 
 MONEY_MAX = Decimal("1000000000000")
 NAME_MAX, TEXT_MAX = 200, 2000  # names and references; reasons and conditions

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from projections.positions import positions
 from service.api.app import build_runner
 from service.db import create_engine
-from service.ledger import Ledger
+from service.ledger.application import Ledger
 from service.settings import Settings
 from service.wiring import build_ledger
 

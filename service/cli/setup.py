@@ -13,7 +13,7 @@ from rich.console import Console
 from service.settings import Settings
 
 if TYPE_CHECKING:
-    from service.ledger import Ledger
+    from service.ledger.application import Ledger
 
 err = Console(stderr=True)
 

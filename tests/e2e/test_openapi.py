@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 
 from service.api.schemas import DEAL_APPLICATION, parse
-from service.ledger import InvalidRequest
+from service.ledger.commands import InvalidRequest
 from service.settings import Settings
 from tests.factories import (
     BOARD_APPROVED,

@@ -15,8 +15,10 @@ import httpx
 import pytest
 
 from domain.errors import LedgerError
-from service.api.framing import render_error, render_json
-from service.ledger import Command, Context, Idempotency, Ledger, Outcome, Snapshotter
+from service.api.framing import render_error
+from service.ledger.application import Ledger
+from service.ledger.commands import Command, Context, Idempotency, Outcome, Rendering
+from service.ledger.snapshots import Snapshotter
 from service.settings import Settings
 from service.wiring import build_ledger
 from tests.factories import (
@@ -32,8 +34,7 @@ from tests.factories import (
 
 THREADS = 20
 T = TypeVar("T")
-render_envelope = render_json(201, lambda envs: envs[0],
-                              lambda envs: f"/v1/deals/{envs[0]['deal_id']}")
+render_envelope = Rendering(201, location="/v1/deals/{deal_id}")
 
 
 @pytest.fixture

@@ -10,13 +10,13 @@ from uuid import UUID
 
 from domain.deal import Deal
 from domain.errors import LedgerError
-from service.api.framing import render_error, render_json
-from service.ledger import Command, Context, Idempotency, Ledger, Outcome
+from service.api.framing import render_error
+from service.ledger.application import Ledger
+from service.ledger.commands import Command, Context, Idempotency, Outcome, Rendering
 from service.settings import Settings
 from tests.factories import application, lifecycle_to_financed
 
-render_envelope = render_json(201, lambda envs: envs[0],
-                              lambda envs: f"/v1/deals/{envs[0]['deal_id']}")
+render_envelope = Rendering(201, location="/v1/deals/{deal_id}")
 
 
 def reload(settings: Settings, deal_id: UUID, version: int | None = None) -> Deal:

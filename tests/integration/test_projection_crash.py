@@ -22,7 +22,8 @@ import sqlalchemy as sa
 from projections.base import Envelope, Projection, Tables
 from projections.runner import Runner, Superseded
 from service.db import create_engine
-from service.ledger import Command, Ledger, deal_id_for
+from service.ledger.application import Ledger
+from service.ledger.commands import Command, deal_id_for
 from service.settings import Settings
 from tests.conftest import _truncate_pg
 from tests.factories import (

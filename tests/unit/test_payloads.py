@@ -18,7 +18,7 @@ from service.api.schemas import (
     Pct,
     parse,
 )
-from service.ledger import InvalidRequest
+from service.ledger.commands import InvalidRequest
 
 EVENT_TYPES = tuple(EVENT_DATA)
 PayloadError = InvalidRequest
