@@ -107,7 +107,7 @@ def settings(database_url: str) -> Settings:
 @pytest.fixture
 def pair(settings: Settings) -> Iterator[tuple[Ledger, Ledger]]:
     """Two ledger instances on one database, as two processes would be."""
-    from service.wiring import build_ledger
+    from service.bootstrap import build_ledger
 
     first, second = build_ledger(settings), build_ledger(settings)
     try:

@@ -12,13 +12,12 @@ import sqlalchemy as sa
 
 from projections.portfolio import COUNTERS
 from projections.runner import Runner
-from service.api.app import build_runner
 from service.api.framing import render_error
+from service.bootstrap import build_ledger, build_runner
 from service.db import create_engine
 from service.ledger.application import Ledger
 from service.ledger.commands import Command, Context, Rendering
 from service.settings import Settings
-from service.wiring import build_ledger
 from tests.conftest import _truncate_pg
 
 NAMES = ("deals", "portfolio", "exposure", "audit")

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from service.api.schemas import EVENT_REQUEST
+from service.ledger.payloads import EVENT_REQUEST
 
 
 def create_app() -> FastAPI:

@@ -16,11 +16,10 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from projections.positions import positions
-from service.api.app import build_runner
+from service.bootstrap import build_ledger, build_runner
 from service.db import create_engine
 from service.ledger.application import Ledger
 from service.settings import Settings
-from service.wiring import build_ledger
 
 PAGE = 1000
 SAVE_BATCH = 1000

@@ -376,8 +376,9 @@ def batches(deals: Sequence[DemoDeal]) -> Iterator[list[dict[str, Any]]]:
 
 def write(ledger: Ledger, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Post ``items`` as one batch: checked by the API's schemas, decided by the ledger."""
-    from service.api.schemas import BATCH, parse
     from service.ledger.commands import Context, Rendering
+    from service.ledger.fields import parse
+    from service.ledger.payloads import BATCH
 
     batch = parse(BATCH, {"events": items}, items="events")
     commands = [item.command(f"events[{i}].") for i, item in enumerate(batch.events)]

@@ -46,7 +46,7 @@ def ledger_session(*, start: bool = False) -> Iterator[tuple[Ledger, sa.Engine, 
     """The use cases on a migrated database, closed afterwards. ``start``: as ``serve``
     and ``project`` start, adopting the shipped and bootstrap policies first."""
     from domain.errors import LedgerError
-    from service.wiring import build_ledger, start_ledger
+    from service.bootstrap import build_ledger, start_ledger
 
     with engine_at_head() as (settings, engine):
         try:

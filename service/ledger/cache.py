@@ -56,9 +56,6 @@ class DealCache:
                 self.bytes -= self._weights.pop(deal_id)
             return deal
 
-    def holds(self, deal_id: UUID) -> bool:
-        return deal_id in self._deals
-
     def put(self, deal: Deal) -> None:
         """Keep ``deal``, unless the entry already there is at a later version: both are
         the same stream's states, and the later one is closer to the store's."""

@@ -16,11 +16,11 @@ import pytest
 
 from domain.errors import LedgerError
 from service.api.framing import render_error
+from service.bootstrap import build_ledger
 from service.ledger.application import Ledger
 from service.ledger.commands import Command, Context, Idempotency, Outcome, Rendering
 from service.ledger.snapshots import Snapshotter
 from service.settings import Settings
-from service.wiring import build_ledger
 from tests.factories import (
     BOARD_APPROVED,
     application,

@@ -136,8 +136,8 @@ def test_a_batch_that_dies_half_written_leaves_nothing_and_a_new_runner_finishes
 
 CHILD = """
 import sys
-from service.api.app import build_runner
-from service.wiring import build_ledger
+from service.bootstrap import build_runner
+from service.bootstrap import build_ledger
 from service.db import create_engine
 from service.settings import Settings
 

@@ -7,9 +7,11 @@ from starlette.responses import Response
 
 from service.api.deps import LedgerDep, WriteContext
 from service.api.framing import read_json, submit
+from service.api.openapi import request_body
 from service.api.responses import Events, created, problems
-from service.api.schemas import BATCH, parse, request_body
 from service.ledger.commands import Command, Rendering
+from service.ledger.fields import parse
+from service.ledger.payloads import BATCH
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 

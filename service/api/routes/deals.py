@@ -10,11 +10,13 @@ from starlette.responses import JSONResponse, Response
 
 from service.api.deps import LedgerDep, Reader, WriteContext
 from service.api.framing import read_json, submit
+from service.api.openapi import request_body
 from service.api.params import AsOf, DealId, IfMatch, LookupNumber, Version
 from service.api.problems import ApiProblem
 from service.api.responses import ETAG, Deal, Envelope, Events, created, problems
-from service.api.schemas import DEAL_APPLICATION, EVENT_REQUEST, parse, request_body
 from service.ledger.commands import Command, Rendering, deal_id_for
+from service.ledger.fields import parse
+from service.ledger.payloads import DEAL_APPLICATION, EVENT_REQUEST
 
 router = APIRouter(prefix="/v1/deals", tags=["deals"], responses=problems(401, 403, 422, 503))
 WRITE_PROBLEMS = problems(409, 413)

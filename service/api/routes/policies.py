@@ -9,9 +9,11 @@ from starlette.responses import JSONResponse, Response
 from domain.program import POLICY_ADOPTED, PROGRAM_ID
 from service.api.deps import Admin, LedgerDep, Reader, WriteContext
 from service.api.framing import read_json, submit
+from service.api.openapi import request_body
 from service.api.responses import Envelope, Policies, created, problems
-from service.api.schemas import POLICY, parse, request_body
 from service.ledger.commands import Command, Rendering
+from service.ledger.fields import parse
+from service.ledger.payloads import POLICY
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"],
                    responses=problems(401, 403, 422, 503))
