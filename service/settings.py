@@ -26,7 +26,8 @@ class Settings(BaseSettings):
     bootstrap_keys: str = ""
     policy_file: str | None = None
     snapshot_interval: int = Field(default=100, ge=2)
-    aggregate_cache_size: int = Field(default=2_000, ge=0)
+    aggregate_cache_size: int = Field(default=2_000, ge=0)  # deals; 0: no cache
+    aggregate_cache_bytes: int = Field(default=256 * 1024 * 1024, ge=0)  # estimated; 0: none
     projection_state_cache_size: int = Field(default=2_000, ge=0)
     lock_timeout_seconds: int = Field(default=10, ge=1)
     pool_size: int = Field(default=10, ge=1)

@@ -16,7 +16,7 @@ import pytest
 from service.settings import Settings
 
 if TYPE_CHECKING:
-    from service.ledger import Ledger
+    from service.ledger.application import Ledger
     from tests.support.live_server import LiveServer
 
 PG_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -107,7 +107,7 @@ def settings(database_url: str) -> Settings:
 @pytest.fixture
 def pair(settings: Settings) -> Iterator[tuple[Ledger, Ledger]]:
     """Two ledger instances on one database, as two processes would be."""
-    from service.wiring import build_ledger
+    from service.bootstrap import build_ledger
 
     first, second = build_ledger(settings), build_ledger(settings)
     try:

@@ -1,7 +1,7 @@
 """The one module of the bench that imports the ledger's own code; every other module
 reaches the ledger through its HTTP API, its commands, or this module. The web app is
-imported only by the functions that need it (the rebuild's runner, the no-op app's
-request model), when they run."""
+never imported: the ledger, its runner and the request models come from
+``service.bootstrap`` and ``service.ledger``."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from projections.positions import positions
+from service.bootstrap import build_ledger, build_runner
 from service.db import create_engine
 from service.eventstore.schema import snapshots
-from service.ledger import Ledger
+from service.ledger.application import Ledger
 from service.settings import Settings
-from service.wiring import build_ledger
 
 __all__ = ["Ledger", "Settings", "event_request", "latest_snapshot_bytes", "opened",
            "projected", "runner"]
@@ -54,13 +54,11 @@ def latest_snapshot_bytes(engine: sa.Engine, deal_id: str) -> int:
 
 def runner(database_url: str, ledger: Ledger, engine: sa.Engine) -> Any:
     """The projections' runner the server builds, for ``rebuild_all``."""
-    from service.api.app import build_runner
-
     return build_runner(Settings(database_url=database_url), ledger, engine)
 
 
 def event_request() -> Any:
     """The pydantic model that ``POST /v1/deals/{id}/events`` validates its body with."""
-    from service.api.schemas import EVENT_REQUEST
+    from service.ledger.payloads import EVENT_REQUEST
 
     return EVENT_REQUEST

@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-import psycopg
-import sqlalchemy as sa
-from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
-from pydantic import TypeAdapter
 from starlette.responses import Response
 
-from projections.registry import read_models
-from projections.runner import Runner
 from service.api import problems
 from service.api.deps import clean_query
-from service.api.examples import add_examples
 from service.api.metrics import Metrics, MetricsMiddleware, ProjectionLag
+from service.api.openapi import complete_openapi
 from service.api.requestlog import RequestLog
-from service.api.responses import Problem
 from service.api.routes import (
     audit,
     batches,
@@ -40,28 +31,13 @@ from service.api.routes import (
     projections,
 )
 from service.api.routes import keys as key_admin
-from service.api.schemas import hoist_definitions, json_schema
+from service.bootstrap import DB_ERRORS, build_runner, start_ledger
 from service.db import check_at_head, create_engine
 from service.keys import KeyStore
-from service.ledger import Clock, Ledger, utc_now
+from service.ledger.commands import Clock, utc_now
 from service.settings import Settings
-from service.wiring import start_ledger
 
 logger = logging.getLogger("exim_ledger")
-
-DB_ERRORS = (
-    OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError,
-    sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError,
-    sqlite3.OperationalError,
-)
-
-
-def build_runner(settings: Settings, ledger: Ledger, engine: sa.Engine) -> Runner:
-    def read_log(after: int, limit: int) -> list[dict[str, object]]:
-        return ledger.store.select_log(after, limit)
-
-    return Runner(engine, read_log, ledger.store.head, read_models(ledger.policy_book),
-                  unavailable=DB_ERRORS, state_cache_size=settings.projection_state_cache_size)
 
 
 def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastAPI:
@@ -139,21 +115,5 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
                    integrity, key_admin, ops, dashboard, docs):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC), name="static")
-    _complete_openapi(app)
+    complete_openapi(app)
     return app
-
-
-def _complete_openapi(app: FastAPI) -> None:
-    """FastAPI documents the routes; add what they refer to but it cannot see: the
-    request bodies' definitions (routes read their bodies themselves) and ``Problem``; then
-    an example for every body."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = build()
-            hoist_definitions(document, {"Problem": json_schema(TypeAdapter(Problem))})
-            add_examples(document)
-        return app.openapi_schema  # type: ignore[return-value]
-
-    app.openapi = openapi  # type: ignore[method-assign]

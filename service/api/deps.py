@@ -13,7 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from service.api.params import CorrelationId, IdempotencyKey, SourceSystem
 from service.api.problems import ApiProblem
 from service.keys import ApiKey, KeyStore
-from service.ledger import Context, Ledger
+from service.ledger.application import Ledger
+from service.ledger.commands import Context
 
 # Documents the scheme (the Authorize button of /docs); the check below answers problems.
 bearer = HTTPBearer(auto_error=False, description="an API key: Authorization: Bearer <key>")

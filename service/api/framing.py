@@ -17,7 +17,8 @@ from domain.errors import LedgerError
 from service.api.params import DIGITS
 from service.api.problems import ApiProblem, error_json
 from service.eventstore.types import KeyAlreadyBound, StoredResponse, StreamConflict
-from service.ledger import Command, Context, Idempotency, Ledger, Outcome, Render
+from service.ledger.application import Ledger
+from service.ledger.commands import Command, Context, Idempotency, Outcome, Render
 
 # the most commands decided on the event loop: a batch's decision takes milliseconds,
 # which the loop's other requests would wait for
@@ -117,15 +118,6 @@ def to_response(outcome: Outcome) -> Response:
     return Response(r.body, status_code=r.status, media_type=media, headers=headers)
 
 
-def render_json(status: int, build: Callable[[list[dict[str, Any]]], Any],
-                location: Callable[[list[dict[str, Any]]], str | None] | None = None) -> Render:
-    def render(envelopes: list[dict[str, Any]]) -> StoredResponse:
-        body = json.dumps(build(envelopes), ensure_ascii=False)
-        return StoredResponse(status, body, location(envelopes) if location else None)
-
-    return render
-
-
 def render_error(error: LedgerError) -> StoredResponse:
     return StoredResponse(error.status, error_json(error))
 
@@ -136,33 +128,30 @@ async def submit(
 ) -> Response:
     """Decide and record the ``commands`` of ``body`` as one write. A request whose key
     is bound replays its answer (or is refused as a reuse) before its body is judged."""
-    phase = request.app.state.metrics.write_phase
     idem = None
     if ctx.idempotency_key is not None:
         idem = Idempotency(ctx.actor, ctx.idempotency_key, fingerprint(request, body))
-        start = time.perf_counter()
-        replay = await run_in_threadpool(ledger.replay, idem)
-        phase.labels("idempotency_replay").observe(time.perf_counter() - start)
-        if replay is not None:
-            return _answer(request, replay)
-    todo = commands()
     start = time.perf_counter()
-    outcome = await _record(ledger, todo, ctx, render, idem)
-    phase.labels("record").observe(time.perf_counter() - start)
+    outcome = await record(ledger, commands, ctx, render, idem)
+    request.app.state.metrics.write_phase.labels("record").observe(time.perf_counter() - start)
     return _answer(request, outcome)
 
 
-async def _record(ledger: Ledger, todo: list[Command], ctx: Context, render: Render,
-                  idem: Idempotency | None) -> Outcome:
-    """Decide and commit ``todo``: on the event loop when it is small and its deals are
-    cached (no thread waits for the group commit), else, or when that attempt met a
-    concurrent writer, by ``Ledger.submit`` on a worker thread, which decides afresh."""
-    pending = ledger.begin_submit(todo, ctx, render, idem) if len(todo) <= LOOP_COMMANDS else None
-    if pending is not None:
-        try:
-            return pending.finish(await asyncio.wrap_future(pending.future))
-        except (StreamConflict, KeyAlreadyBound):
-            pending.lost()
+async def record(ledger: Ledger, commands: Callable[[], list[Command]], ctx: Context,
+                 render: Render, idem: Idempotency | None) -> Outcome:
+    """Decide and commit: on the event loop when the write is small, carries no key to
+    look up and its facts are in memory (no thread waits for the group commit); else,
+    or when that attempt was refused or met a concurrent writer, by ``Ledger.submit`` on
+    a worker thread, which loads the facts again and decides afresh."""
+    todo: Callable[[], list[Command]] | list[Command] = commands
+    if idem is None:
+        todo = commands()
+        pending = ledger.begin(todo, ctx, render) if len(todo) <= LOOP_COMMANDS else None
+        if pending is not None:
+            try:
+                return pending.finish(await asyncio.wrap_future(pending.future))
+            except (StreamConflict, KeyAlreadyBound):
+                pending.lost()
     return await run_in_threadpool(ledger.submit, todo, ctx, render, render_error, idem)
 
 

@@ -40,7 +40,7 @@ class Metrics:
         )
         self.write_phase = Histogram(
             "ledger_write_phase_seconds", "Time in each phase of a write request: read_body, "
-            "idempotency_replay, record (decide, group commit, snapshots)", ["phase"],
+            "record (an Idempotency-Key lookup, decide, group commit, snapshots)", ["phase"],
             buckets=WRITE_BUCKETS, registry=self.registry,
         )
         self.written = Histogram(

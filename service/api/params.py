@@ -10,7 +10,7 @@ from fastapi import Depends, Header, Path, Query
 from pydantic import BeforeValidator, WithJsonSchema
 
 from service.api.problems import ApiProblem
-from service.api.schemas import ApplicationNumber, Timestamp, anchored, refuse
+from service.ledger.fields import ApplicationNumber, Timestamp, anchored, refuse
 
 MAX_POSITION = 2**62  # positions, versions and cursors stay far inside 64-bit columns
 DIGITS = re.compile(r"[0-9]{1,18}", re.ASCII)

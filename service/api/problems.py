@@ -13,8 +13,8 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from domain.errors import LedgerError
-from service.api.schemas import field_error
 from service.eventstore.types import StoreUnavailable
+from service.ledger.fields import field_error
 
 PROBLEM_TYPE = "https://exim-ledger.example/problems/"
 MEDIA_TYPE = "application/problem+json"

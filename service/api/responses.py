@@ -13,8 +13,8 @@ from uuid import UUID
 
 from pydantic import MISSING, BaseModel, ConfigDict, Field
 
+from service.api.openapi import REF
 from service.api.problems import MEDIA_TYPE
-from service.api.schemas import REF
 
 Responses = dict[int | str, dict[str, Any]]  # a route's ``responses=``
 Amount = Annotated[str, Field(description="USD with exactly 2 decimal places",

@@ -27,7 +27,7 @@ from service.cli.setup import ledger_session
 
 if TYPE_CHECKING:
     from domain.policy import PolicyVersion
-    from service.ledger import Ledger
+    from service.ledger.application import Ledger
 
 app = typer.Typer()
 
@@ -376,21 +376,21 @@ def batches(deals: Sequence[DemoDeal]) -> Iterator[list[dict[str, Any]]]:
 
 def write(ledger: Ledger, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Post ``items`` as one batch: checked by the API's schemas, decided by the ledger."""
-    from service.api.framing import render_error, render_json
-    from service.api.schemas import BATCH, parse
-    from service.ledger import Context
+    from service.ledger.commands import Context, Rendering
+    from service.ledger.fields import parse
+    from service.ledger.payloads import BATCH
 
     batch = parse(BATCH, {"events": items}, items="events")
     commands = [item.command(f"events[{i}].") for i, item in enumerate(batch.events)]
-    render = render_json(201, lambda envelopes: {"events": envelopes})
+    render = Rendering(201, body="events")
     context = Context(actor=ACTOR, source=SOURCE)
-    return ledger.submit(commands, context, render, render_error).envelopes
+    return ledger.submit(commands, context, render).envelopes
 
 
 def load(ledger: Ledger, count: int) -> list[dict[str, Any]]:
     """Write the first ``count`` demo deals that are not on the ledger yet; the envelopes
     written."""
-    from service.ledger import deal_id_for
+    from service.ledger.commands import deal_id_for
 
     missing = [i for i in range(1, count + 1)
                if not ledger.store.stream_version(deal_id_for(f"{PREFIX}{i:05d}"))]

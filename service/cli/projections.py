@@ -25,7 +25,7 @@ def project() -> None:
     """Run the projection runner in the foreground (for deployments with several API
     instances: set LEDGER_PROJECTIONS_IN_PROCESS=false on them). Stop with Ctrl-C."""
     from service import logs
-    from service.api.app import build_runner
+    from service.bootstrap import build_runner
     from service.cli.projector import say_ready, watch_parent
 
     with ledger_session(start=True) as (ledger, engine, settings):
@@ -58,7 +58,7 @@ def rebuild(
     rebuilds every projection in one pass over the log."""
     from rich.progress import Progress
 
-    from service.api.app import build_runner
+    from service.bootstrap import build_runner
 
     with ledger_session() as (ledger, engine, settings):
         runner = build_runner(settings, ledger, engine)

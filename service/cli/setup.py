@@ -13,7 +13,7 @@ from rich.console import Console
 from service.settings import Settings
 
 if TYPE_CHECKING:
-    from service.ledger import Ledger
+    from service.ledger.application import Ledger
 
 err = Console(stderr=True)
 
@@ -46,7 +46,7 @@ def ledger_session(*, start: bool = False) -> Iterator[tuple[Ledger, sa.Engine, 
     """The use cases on a migrated database, closed afterwards. ``start``: as ``serve``
     and ``project`` start, adopting the shipped and bootstrap policies first."""
     from domain.errors import LedgerError
-    from service.wiring import build_ledger, start_ledger
+    from service.bootstrap import build_ledger, start_ledger
 
     with engine_at_head() as (settings, engine):
         try:

@@ -138,6 +138,16 @@ class LogQueries:
             for r in self._rows(self._sql(sql + " ORDER BY originator_version"), params)
         ]
 
+    def select_event(self, deal_id: UUID, version: int) -> tuple[str, dict[str, Any]] | None:
+        """One stored event of a deal, by its version: its topic and state (one indexed
+        lookup); None when the deal has no such version."""
+        rows = self._rows(self._sql(
+            "SELECT topic, state FROM {T} WHERE originator_id = {P} AND originator_version = {P}"),
+            (self._id(deal_id), version))
+        if not rows:
+            return None
+        return rows[0]["topic"], json.loads(self._bytes(rows[0]["state"]))
+
     def version_as_of(self, deal_id: UUID, moment: datetime) -> int | None:
         """The deal's last version recorded at or before ``moment``: one descent of the
         (deal, recorded_at, version) index, however long the deal's history."""

@@ -17,7 +17,7 @@ from projections.merkle_log import MerkleProjection
 from projections.positions import positions
 from service.eventstore import LedgerRecorder
 from service.integrity.signing import Signer
-from service.ledger import InvalidRequest
+from service.ledger.commands import InvalidRequest
 
 MERKLE = "merkle"
 PAGE = 1000

@@ -20,7 +20,7 @@ from service.eventstore import LedgerRecorder
 from service.eventstore.types import StreamConflict
 from service.integrity.proofs import PAGE
 from service.integrity.verification import NoStore, Progress, is_hex64
-from service.ledger import deal_id_for
+from service.ledger.commands import deal_id_for
 
 ENVELOPE_KEYS = (
     "event_id", "deal_id", "version", "position", "type", "data", "occurred_at",

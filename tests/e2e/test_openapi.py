@@ -12,8 +12,9 @@ import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 
-from service.api.schemas import DEAL_APPLICATION, parse
-from service.ledger import InvalidRequest
+from service.ledger.commands import InvalidRequest
+from service.ledger.fields import parse
+from service.ledger.payloads import DEAL_APPLICATION
 from service.settings import Settings
 from tests.support.factories import (
     BOARD_APPROVED,

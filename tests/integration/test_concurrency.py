@@ -15,10 +15,12 @@ import httpx
 import pytest
 
 from domain.errors import LedgerError
-from service.api.framing import render_error, render_json
-from service.ledger import Command, Context, Idempotency, Ledger, Outcome, Snapshotter
+from service.api.framing import render_error
+from service.bootstrap import build_ledger
+from service.ledger.application import Ledger
+from service.ledger.commands import Command, Context, Idempotency, Outcome, Rendering
+from service.ledger.snapshots import Snapshotter
 from service.settings import Settings
-from service.wiring import build_ledger
 from tests.support.factories import (
     BOARD_APPROVED,
     application,
@@ -32,8 +34,7 @@ from tests.support.factories import (
 
 THREADS = 20
 T = TypeVar("T")
-render_envelope = render_json(201, lambda envs: envs[0],
-                              lambda envs: f"/v1/deals/{envs[0]['deal_id']}")
+render_envelope = Rendering(201, location="/v1/deals/{deal_id}")
 
 
 @pytest.fixture

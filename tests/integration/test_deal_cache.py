@@ -10,13 +10,13 @@ from uuid import UUID
 
 from domain.deal import Deal
 from domain.errors import LedgerError
-from service.api.framing import render_error, render_json
-from service.ledger import Command, Context, Idempotency, Ledger, Outcome
+from service.api.framing import render_error
+from service.ledger.application import Ledger
+from service.ledger.commands import Command, Context, Idempotency, Outcome, Rendering
 from service.settings import Settings
 from tests.support.factories import application, lifecycle_to_financed
 
-render_envelope = render_json(201, lambda envs: envs[0],
-                              lambda envs: f"/v1/deals/{envs[0]['deal_id']}")
+render_envelope = Rendering(201, location="/v1/deals/{deal_id}")
 
 
 def reload(settings: Settings, deal_id: UUID, version: int | None = None) -> Deal:
@@ -157,3 +157,21 @@ def test_a_cache_of_size_zero_keeps_nothing(settings: Settings):
         assert len(ledger.deals) == 0
     finally:
         ledger.close()
+
+
+def test_a_reversal_loads_its_target_event_from_the_store(
+    settings: Settings, pair: tuple[Ledger, Ledger],
+):
+    first, _ = pair
+    deal_id = new_deal(first)
+    version = submit(first, disburse(deal_id, "1.00", "A1")).envelopes[0]["version"]
+    reverse = Command("EventReversed", {"version": version, "reason": "keyed twice"},
+                      deal_id=deal_id)
+    facts = first.facts_for([reverse, disburse(deal_id, "1.00", "A2")])
+    target = facts.reversal_targets[(deal_id, version)]
+    assert (target.type, target.data["reference"], target.actor) == (
+        "FundsDisbursed", "A1", "writer-key")
+    assert first.facts_in_memory([reverse]) is None, "a reversal is loaded on a thread"
+    first._put_back(facts)
+    assert first.facts_for([Command("EventReversed", {"version": 99, "reason": "none"},
+                                    deal_id=deal_id)]).reversal_targets == {}

@@ -18,11 +18,11 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from projections.runner import wait_for
+from service.bootstrap import build_ledger
 from service.cli import app as cli
 from service.db import migrate
 from service.integrity.proofs import merkle_tables
 from service.settings import Settings
-from service.wiring import build_ledger
 from tests.conftest import BOOTSTRAP, _truncate_pg, auth
 from tests.support.factories import (
     append_all,

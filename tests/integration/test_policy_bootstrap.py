@@ -16,11 +16,12 @@ from typer.testing import CliRunner
 
 from domain.errors import LedgerError
 from domain.policy import SHIPPED
+from domain.program import POLICY_ADOPTED
+from service.bootstrap import PolicyFileError, build_ledger, load_policy_file, start_ledger
 from service.cli import app as cli
-from service.ledger import POLICY_ADOPTED, POLICY_REFRESH_SECONDS, Command
-from service.policies import PolicyFileError, load_policy_file
+from service.ledger.commands import Command
+from service.ledger.program import POLICY_REFRESH_SECONDS
 from service.settings import Settings
-from service.wiring import build_ledger, start_ledger
 from tests.support.factories import Clock, application
 from tests.support.projection_support import write
 

@@ -17,7 +17,7 @@ from domain.chain import parse_timestamp
 from projections import portfolio
 from projections.portfolio_asof import portfolio_at
 from projections.runner import Runner
-from service.ledger import Command
+from service.ledger.commands import Command
 from service.settings import Settings
 from tests.integration.test_projection_properties import draw_history, process
 from tests.support.factories import application

@@ -22,7 +22,8 @@ import sqlalchemy as sa
 from projections.base import Envelope, Projection, Tables
 from projections.runner import Runner, Superseded
 from service.db import create_engine
-from service.ledger import Command, Ledger, deal_id_for
+from service.ledger.application import Ledger
+from service.ledger.commands import Command, deal_id_for
 from service.settings import Settings
 from tests.conftest import _truncate_pg
 from tests.support.factories import (
@@ -135,8 +136,8 @@ def test_a_batch_that_dies_half_written_leaves_nothing_and_a_new_runner_finishes
 
 CHILD = """
 import sys
-from service.api.app import build_runner
-from service.wiring import build_ledger
+from service.bootstrap import build_runner
+from service.bootstrap import build_ledger
 from service.db import create_engine
 from service.settings import Settings
 

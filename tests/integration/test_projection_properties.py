@@ -20,7 +20,7 @@ from projections import exposure, portfolio
 from projections.exposure import reconcile
 from projections.folding import STAGES
 from projections.runner import Runner
-from service.ledger import Command, deal_id_for
+from service.ledger.commands import Command, deal_id_for
 from service.settings import Settings
 from tests.support.factories import financing_for
 from tests.support.projection_support import (

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 
 from projections.base import Envelope, Projection, Tables
 from projections.runner import Runner
-from service.ledger import Command, Ledger, deal_id_for
+from service.ledger.application import Ledger
+from service.ledger.commands import Command, deal_id_for
 from service.settings import Settings
 from tests.support.factories import application, financing_for, lifecycle_to_financed
 from tests.support.projection_support import NAMES, ledger_and_engine, live_rows, new_runner, write

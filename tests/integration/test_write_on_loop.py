@@ -1,5 +1,5 @@
-"""The event loop's write path (``Ledger.begin_submit``), on SQLite and PostgreSQL: it
-decides only on cached deals and never reads the store; anything it cannot decide that
+"""The event loop's write path (``Ledger.begin``), on SQLite and PostgreSQL: it decides
+only on facts already in memory and never reads the store; anything it cannot decide that
 way, or a commit it lost to another writer, goes to ``Ledger.submit``, so every write
 still lands exactly once."""
 
@@ -12,13 +12,15 @@ from typing import Any
 import pytest
 
 from domain.program import POLICY_ADOPTED
-from service.api.framing import _record, render_json
+from service.api.framing import record
 from service.eventstore.types import StreamConflict
-from service.ledger import POLICY_REFRESH_SECONDS, Command, Context, Ledger
+from service.ledger.application import Ledger
+from service.ledger.commands import Command, Context, Rendering
+from service.ledger.program import POLICY_REFRESH_SECONDS
 from service.settings import Settings
 from tests.integration.test_deal_cache import disburse, new_deal, reload
 
-render_envelope = render_json(201, lambda envs: envs[0])
+render_envelope = Rendering(201)
 CTX = Context(actor="writer-key")
 
 
@@ -28,9 +30,9 @@ class StoreRead(AssertionError):
 
 @pytest.fixture
 def no_store_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Any read of the store while ``begin_submit`` decides fails the test."""
+    """Any read of the store while ``begin`` decides fails the test."""
     reads: list[str] = []
-    original = Ledger.begin_submit
+    original = Ledger.begin
 
     def guarded(self: Ledger, *args: Any, **kwargs: Any) -> Any:
         def refuse(name: str) -> Any:
@@ -46,12 +48,12 @@ def no_store_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
             m.setattr(self.repository, "get", refuse("repository.get"))
             return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(Ledger, "begin_submit", guarded)
+    monkeypatch.setattr(Ledger, "begin", guarded)
     yield reads
 
 
 def commit(ledger: Ledger, *commands: Command) -> Any:
-    pending = ledger.begin_submit(list(commands), CTX, render_envelope)
+    pending = ledger.begin(list(commands), CTX, render_envelope)
     if pending is None:
         return None
     return pending.finish(pending.future.result(timeout=30))
@@ -105,17 +107,17 @@ def test_a_commit_lost_to_another_instance_is_decided_again_and_lands_once(
     ledger, other = pair
     deal_id = new_deal(ledger)
     ledger.program()
-    outcome = asyncio.run(_record(ledger, [disburse(deal_id, "1.00", "a")], CTX,
+    outcome = asyncio.run(record(ledger, lambda: [disburse(deal_id, "1.00", "a")], CTX,
                                   render_envelope, None))
     assert outcome.envelopes[0]["version"] == 6
     # the other instance appends: this one's cached deal is now stale
     other.submit([disburse(deal_id, "2.00", "b")], CTX, render_envelope,
                  lambda e: (_ for _ in ()).throw(e))
-    pending = ledger.begin_submit([disburse(deal_id, "3.00", "c")], CTX, render_envelope)
+    pending = ledger.begin([disburse(deal_id, "3.00", "c")], CTX, render_envelope)
     assert pending is not None
     with pytest.raises(StreamConflict):
         pending.future.result(timeout=30)
-    outcome = asyncio.run(_record(ledger, [disburse(deal_id, "4.00", "d")], CTX,
+    outcome = asyncio.run(record(ledger, lambda: [disburse(deal_id, "4.00", "d")], CTX,
                                   render_envelope, None))
     assert outcome.envelopes[0]["version"] == 8
     events = ledger.deal_events(deal_id)
@@ -131,7 +133,7 @@ def test_concurrent_writes_on_the_loop_all_land_once(
     ledger.program()
 
     async def write(n: int) -> Any:
-        return await _record(ledger, [disburse(deals[n % 4], "1.00", f"w{n}")], CTX,
+        return await record(ledger, lambda: [disburse(deals[n % 4], "1.00", f"w{n}")], CTX,
                              render_envelope, None)
 
     async def everything() -> list[Any]:
@@ -168,7 +170,7 @@ def test_a_deal_another_instance_moved_is_brought_up_to_date_not_reloaded(
         raise AssertionError("reloaded the deal from its snapshot and events")
 
     monkeypatch.setattr(ledger.repository, "get", no_reload)
-    outcome = asyncio.run(_record(ledger, [disburse(deal_id, "3.00", "here")], CTX,
+    outcome = asyncio.run(record(ledger, lambda: [disburse(deal_id, "3.00", "here")], CTX,
                                   render_envelope, None))
     assert outcome.envelopes[0]["version"] == 7
     cached = ledger.deals.take(deal_id)

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from service.ledger import deal_id_for
+from service.ledger.commands import deal_id_for
 from tests.support.factories import (
     application,
     direct_loan_application,

@@ -12,16 +12,16 @@ import sqlalchemy as sa
 
 from projections.portfolio import COUNTERS
 from projections.runner import Runner
-from service.api.app import build_runner
-from service.api.framing import render_error, render_json
+from service.api.framing import render_error
+from service.bootstrap import build_ledger, build_runner
 from service.db import create_engine
-from service.ledger import Command, Context, Ledger
+from service.ledger.application import Ledger
+from service.ledger.commands import Command, Context, Rendering
 from service.settings import Settings
-from service.wiring import build_ledger
 from tests.conftest import _truncate_pg
 
 NAMES = ("deals", "portfolio", "exposure", "audit")
-render_events = render_json(201, lambda envs: {"events": envs})
+render_events = Rendering(201, body="events")
 
 
 def clean_database(settings: Settings) -> None:

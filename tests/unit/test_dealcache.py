@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from domain.deal import Deal, EventMeta
-from service.dealcache import DealCache
+from service.ledger.cache import DealCache
 from tests.unit.test_rules import application, judged
 
 

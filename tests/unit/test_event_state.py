@@ -9,7 +9,7 @@ from eventsourcing.utils import get_topic
 
 from domain.chain import canonical_json
 from domain.deal import Deal
-from service.ledger import EventIds, event_state
+from service.ledger.decide import EventIds, event_state
 from tests.unit.test_deal_properties import mapper
 from tests.unit.test_rules import apply, approve_license, request_license
 

@@ -18,8 +18,8 @@ from pydantic import BaseModel
 
 from domain import deal as deal_module
 from domain.events import EVENT_TYPES, ON_A_DEAL, EventType
-from service.api import schemas
 from service.api.app import create_app
+from service.ledger import payloads as schemas
 from service.settings import Settings
 from tools import gen_domain_docs
 

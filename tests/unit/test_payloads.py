@@ -8,17 +8,9 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 from domain.countries import COUNTRIES
-from service.api.schemas import (
-    DEAL_APPLICATION,
-    EVENT_DATA,
-    EVENT_REQUEST,
-    Date,
-    Money,
-    MoneyOrZero,
-    Pct,
-    parse,
-)
-from service.ledger import InvalidRequest
+from service.ledger.commands import InvalidRequest
+from service.ledger.fields import Date, Money, MoneyOrZero, Pct, parse
+from service.ledger.payloads import DEAL_APPLICATION, EVENT_DATA, EVENT_REQUEST
 
 EVENT_TYPES = tuple(EVENT_DATA)
 PayloadError = InvalidRequest
@@ -537,7 +529,7 @@ POLICY_BODY = {"id": "2027-01-01", "effective_from": "2027-01-01", "embargoed": 
 
 
 def test_a_policy_version_comes_back_in_its_normal_form() -> None:
-    from service.api.schemas import POLICY
+    from service.ledger.payloads import POLICY
 
     version = parse(POLICY, {**POLICY_BODY, "designated_countries": ["jp", "DE", "JP"]})
     assert version.version().normal_form() == {
@@ -554,7 +546,7 @@ def test_a_policy_version_comes_back_in_its_normal_form() -> None:
 ])
 def test_a_malformed_policy_version_is_refused_by_field(changes: dict[str, Any],
                                                         field: str) -> None:
-    from service.api.schemas import POLICY
+    from service.ledger.payloads import POLICY
 
     with pytest.raises(InvalidRequest) as caught:
         parse(POLICY, {**POLICY_BODY, **changes})

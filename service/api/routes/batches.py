@@ -6,10 +6,12 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service.api.deps import LedgerDep, WriteContext
-from service.api.framing import read_json, render_json, submit
+from service.api.framing import read_json, submit
+from service.api.openapi import request_body
 from service.api.responses import Events, created, problems
-from service.api.schemas import BATCH, parse, request_body
-from service.ledger import Command
+from service.ledger.commands import Command, Rendering
+from service.ledger.fields import parse
+from service.ledger.payloads import BATCH
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 
@@ -27,5 +29,5 @@ async def post_batch(request: Request, ledger: LedgerDep, ctx: WriteContext) -> 
         batch = parse(BATCH, raw, items="events")
         return [item.command(f"events[{i}].") for i, item in enumerate(batch.events)]
 
-    render = render_json(201, lambda envs: {"events": envs})
+    render = Rendering(201, body="events")
     return await submit(request, ledger, ctx, raw, commands, render)

@@ -9,12 +9,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from service.api.deps import LedgerDep, Reader, WriteContext
-from service.api.framing import read_json, render_json, submit
+from service.api.framing import read_json, submit
+from service.api.openapi import request_body
 from service.api.params import AsOf, DealId, IfMatch, LookupNumber, Version
 from service.api.problems import ApiProblem
 from service.api.responses import ETAG, Deal, Envelope, Events, created, problems
-from service.api.schemas import DEAL_APPLICATION, EVENT_REQUEST, parse, request_body
-from service.ledger import Command, deal_id_for
+from service.ledger.commands import Command, Rendering, deal_id_for
+from service.ledger.fields import parse
+from service.ledger.payloads import DEAL_APPLICATION, EVENT_REQUEST
 
 router = APIRouter(prefix="/v1/deals", tags=["deals"], responses=problems(401, 403, 422, 503))
 WRITE_PROBLEMS = problems(409, 413)
@@ -39,9 +41,7 @@ EXAMPLE_APPLICATION = {
 )
 async def apply(request: Request, ledger: LedgerDep, ctx: WriteContext) -> Response:
     raw = await read_json(request)
-    render = render_json(
-        201, lambda envs: envs[0], lambda envs: f"/v1/deals/{envs[0]['deal_id']}"
-    )
+    render = Rendering(201, location="/v1/deals/{deal_id}")
     return await submit(request, ledger, ctx, raw,
                         lambda: [parse(DEAL_APPLICATION, raw).command()], render)
 
@@ -66,10 +66,7 @@ async def append(
         version = body.expected_version if body.expected_version is not None else if_match
         return [replace(body.command(deal_id=deal), expected_version=version)]
 
-    render = render_json(
-        201, lambda envs: envs[0],
-        lambda envs: f"/v1/deals/{envs[0]['deal_id']}/events?version={envs[0]['version']}",
-    )
+    render = Rendering(201, location="/v1/deals/{deal_id}/events?version={version}")
     return await submit(request, ledger, ctx, raw, commands, render)
 
 

@@ -17,10 +17,12 @@ from starlette.responses import JSONResponse, Response
 
 from service.api.deps import Admin, get_keys
 from service.api.framing import read_json
+from service.api.openapi import request_body
 from service.api.params import After, Limit
 from service.api.responses import problems
-from service.api.schemas import Strict, anchored, parse, refuse, request_body
 from service.keys import Action, Actor, KeyStore, Origin, Role
+from service.ledger.fields import anchored, parse, refuse
+from service.ledger.payloads import Strict
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=problems(401, 403, 422, 503))
 Keys = Annotated[KeyStore, Depends(get_keys)]

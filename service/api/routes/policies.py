@@ -8,10 +8,12 @@ from starlette.responses import JSONResponse, Response
 
 from domain.program import POLICY_ADOPTED, PROGRAM_ID
 from service.api.deps import Admin, LedgerDep, Reader, WriteContext
-from service.api.framing import read_json, render_json, submit
+from service.api.framing import read_json, submit
+from service.api.openapi import request_body
 from service.api.responses import Envelope, Policies, created, problems
-from service.api.schemas import POLICY, parse, request_body
-from service.ledger import Command
+from service.ledger.commands import Command, Rendering
+from service.ledger.fields import parse
+from service.ledger.payloads import POLICY
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"],
                    responses=problems(401, 403, 422, 503))
@@ -48,5 +50,5 @@ async def adopt(request: Request, _: Admin, ledger: LedgerDep, ctx: WriteContext
         return [Command(POLICY_ADOPTED, parse(POLICY, raw).version().normal_form(),
                         deal_id=PROGRAM_ID)]
 
-    render = render_json(201, lambda envs: envs[0], lambda envs: "/v1/policies")
+    render = Rendering(201, location="/v1/policies")
     return await submit(request, ledger, ctx, raw, commands, render)

@@ -17,7 +17,7 @@ from service.api.deps import LedgerDep, Reader
 from service.api.freshness import ensure_fresh, runner
 from service.api.params import AsOf, Cursor, Filter, Limit, MinPosition
 from service.api.responses import DealPage, Portfolio, problems
-from service.ledger import Ledger
+from service.ledger.application import Ledger
 
 router = APIRouter(prefix="/v1/portfolio", tags=["portfolio"],
                    responses=problems(401, 403, 422, 503))

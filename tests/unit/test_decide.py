@@ -1,0 +1,74 @@
+"""The decision is a function of the commands, the loaded facts and the clock: no store,
+no thread, no cache; the same decision the API makes, in a unit test."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.deal import Deal
+from domain.errors import NotFound, RuleViolation
+from domain.policy import SHIPPED
+from domain.program import Program
+from service.ledger.cache import DealCache, estimated_bytes
+from service.ledger.commands import Command, Context, deal_id_for
+from service.ledger.decide import Facts, decide
+from tests.unit.test_rules import NOW, application, judged, meta
+
+CTX = Context(actor="tests")
+PROGRAM = Program().adopting(SHIPPED[0])
+
+
+def applied(facts: Facts) -> Deal:
+    """A deal applied for by ``decide``, as a load would give it."""
+    data = application()
+    decision = decide([Command("DealApplied", data)], CTX, facts, NOW)
+    deal_id = deal_id_for(data["application_number"])
+    assert [e.deal_id for e in decision.events] == [deal_id]
+    assert decision.touched == {deal_id: (0, 1)}
+    deal = Deal.apply_for(deal_id, data, meta(), judged())
+    deal.collect_events()
+    return deal
+
+
+def test_an_application_is_decided_on_facts_alone():
+    facts = Facts(PROGRAM)
+    assert applied(facts).version == 1
+
+
+def test_an_application_whose_number_is_taken_is_refused():
+    data = application()
+    facts = Facts(PROGRAM, existing={deal_id_for(data["application_number"])})
+    with pytest.raises(RuleViolation) as refused:
+        decide([Command("DealApplied", data)], CTX, facts, NOW)
+    assert refused.value.code == "duplicate_application"
+
+
+def test_a_deal_not_among_the_facts_is_not_found_and_the_batch_names_the_command():
+    facts = Facts(PROGRAM)
+    missing = Command("LicenseRequested", {"eccns": ["3A090.A"]}, application_number="NONE-1",
+                      prefix="events[1].")
+    with pytest.raises(NotFound) as refused:
+        decide([Command("DealApplied", application()), missing], CTX, facts, NOW)
+    assert refused.value.extra["index"] == 1
+
+
+def test_the_decision_works_on_a_fork_and_leaves_the_loaded_deal_as_it_was():
+    deal = applied(Facts(PROGRAM))
+    facts = Facts(PROGRAM, deals={deal.id: deal})
+    decision = decide([Command("LicenseRequested", {"eccns": ["3A090.A"], "application_ref": "Z-1"},
+                              deal_id=deal.id)],
+                      CTX, facts, NOW)
+    assert [e.version for e in decision.events] == [2]
+    assert deal.version == 1 and facts.deals[deal.id] is deal
+
+
+def test_the_deal_cache_is_bounded_by_the_bytes_its_deals_hold():
+    deal = applied(Facts(PROGRAM))
+    weight = estimated_bytes(deal)
+    cache = DealCache(size=100, max_bytes=weight * 2)
+    others = [deal.fork() for _ in range(3)]
+    for n, other in enumerate(others):
+        other._id = deal_id_for(f"OTHER-{n}")  # type: ignore[attr-defined]
+        cache.put(other)
+    assert len(cache) == 2 and cache.bytes == weight * 2
+    assert cache.take(others[0].id) is None
