@@ -56,6 +56,13 @@ class ReversalTarget:
     def effects(self) -> dict[str, str] | None:
         return money_effects(self.type, self.data)
 
+    @classmethod
+    def from_envelope(cls, envelope: Mapping[str, Any]) -> ReversalTarget:
+        """The target an event envelope (SPEC's shape: ``version``, ``type``, ``data``,
+        ``actor``) describes."""
+        return cls(int(envelope["version"]), envelope["type"], envelope["data"],
+                   envelope["actor"])
+
 
 class MissingReversalTarget(LookupError):
     """An ``EventReversed`` was folded without its target: a replayer's mistake, never a

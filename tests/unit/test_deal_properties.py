@@ -272,9 +272,7 @@ def fold(envelopes: list[dict[str, Any]]) -> dict[str, Any]:
     for e in envelopes:
         target = None
         if e["type"] == "EventReversed":
-            named = by_version[e["data"]["version"]]
-            target = ReversalTarget(named["version"], named["type"], named["data"],
-                                    named["actor"])
+            target = ReversalTarget.from_envelope(by_version[e["data"]["version"]])
         stamp = Stamp(e["version"], e["occurred_at"], e["recorded_at"], e["policy_version"])
         state.evolve(e["type"], e["data"], stamp, target)
     return state.view_under(state.policy_in(SHIPPED_BOOK), envelopes[0]["deal_id"],
