@@ -2,12 +2,18 @@
 
 Each event stores its payload as the canonical JSON dict ``data`` (the value the API
 returns and the hash covers); ``domain.events`` holds each payload's shape.
+
+The deal keeps running totals, not its money events: an ``EventReversed`` is decided and
+folded given its target, the event it names as stored (``ReversalTarget``). A decision
+takes it as ``handle``'s ``target``; a replay (``domain.replay``) supplies the targets
+to the events' ``apply`` for the length of the replay only, so none stays on the deal.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -18,6 +24,7 @@ from eventsourcing.domain import Aggregate
 from domain import rules
 from domain.chain import parse_timestamp
 from domain.errors import RuleViolation
+from domain.money import REVERSAL, MissingReversalTarget, ReversalTarget
 from domain.policy import PolicyBook
 from domain.state import DealState, Stamp
 
@@ -47,6 +54,12 @@ class EventMeta:
 
 class Deal(Aggregate, DealState, created_event_name="DealApplied"):
     TOPIC = "domain.deal:Deal"
+    # version 2 keeps no money_events: a snapshot taken before is upcast by dropping them
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state.pop("money_events", None)
 
     class Event(Aggregate.Event):
         TOPIC: ClassVar[str]
@@ -69,9 +82,11 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
             cls.TOPIC = f"domain.deal:Deal.{cls.__name__}"
 
         def apply(self, aggregate: Deal) -> None:
-            stamp = Stamp(self.originator_version, self.occurred_at, self.recorded_at,
-                          self.policy_version)
-            aggregate.evolve(type(self).__name__, self.data, stamp)
+            aggregate.evolve(type(self).__name__, self.data, self.stamp())
+
+        def stamp(self) -> Stamp:
+            return Stamp(self.originator_version, self.occurred_at, self.recorded_at,
+                         self.policy_version)
 
     class DealApplied(Event, Aggregate.Created):
         """v1 stored ``controlled_eccns`` on it; v2 judges them when read."""
@@ -112,7 +127,14 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
         pass
 
     class EventReversed(Event):
-        pass
+        """Stores only ``data``'s version: its target is supplied while it is applied."""
+
+        def apply(self, aggregate: Deal) -> None:
+            version = self.data["version"]
+            target = aggregate.__dict__.get(_TARGETS, {}).get(version)
+            if target is None:
+                raise MissingReversalTarget(version)
+            aggregate.evolve(REVERSAL, self.data, self.stamp(), target)
 
     class DealCancelled(Event):
         pass
@@ -132,22 +154,31 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
     # -- commands ------------------------------------------------------------------------
 
     def handle(self, type_name: str, data: Data, meta: EventMeta,
-               judgement: rules.Judgement) -> None:
-        """Check the rules of one event for this deal, in SPEC order, then record it."""
+               judgement: rules.Judgement, target: ReversalTarget | None = None) -> None:
+        """Check the rules of one event for this deal, in SPEC order, then record it.
+
+        For an ``EventReversed``, ``target`` is the stored event of the deal at
+        ``data["version"]`` (None when the store has none there); an event this deal
+        decided but that was not collected yet is found among its pending events."""
         if type_name == "DealApplied":
             raise RuleViolation(
                 "duplicate_application",
                 f"deal {self.id} already exists ({self.application_number})",
                 status=409,
             )
-        command = _COMMANDS.get(type_name)
-        if command is None:
+        if type_name not in EVENT_TYPES:
             raise RuleViolation("unknown_event_type", f"unknown event type {type_name!r}")
         rules.check_deal_open(self)
         rules.check_not_before_previous_event(self, judgement)
         rules.check_backdating(judgement)
-        command(self, data, judgement)
-        self.trigger_event(getattr(self, type_name), **_event_fields(data, meta, judgement))
+        if type_name != REVERSAL:
+            _COMMANDS[type_name](self, data, judgement)
+            self.trigger_event(getattr(self, type_name), **_event_fields(data, meta, judgement))
+            return
+        found = target if target is not None else self.pending_target(data["version"])
+        self.reverse(data, judgement, found)
+        with supplying(self, {} if found is None else {found.version: found}):
+            self.trigger_event(self.EventReversed, **_event_fields(data, meta, judgement))
 
     def amend(self, data: Data, judgement: rules.Judgement) -> None:
         rules.check_not_financed(self)
@@ -218,16 +249,26 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
         rules.check_financed(self)
         rules.check_recovery(self, data)
 
-    def reverse(self, data: Data, judgement: rules.Judgement) -> None:
-        target = rules.check_reversal_target(self, data["version"])
-        rules.check_reversal_keeps_balances(self, data["version"], target)
+    def reverse(self, data: Data, judgement: rules.Judgement,
+                target: ReversalTarget | None) -> None:
+        """``target``: the deal's event at ``data["version"]``, None when it has none."""
+        effects = rules.check_reversal_target(self, data["version"], target)
+        rules.check_reversal_keeps_balances(self, data["version"], effects)
 
     def cancel(self, data: Data, judgement: rules.Judgement) -> None:
         rules.check_cancellation(self, data)
 
+    def pending_target(self, version: int) -> ReversalTarget | None:
+        """The event of ``version`` among those this deal decided and that were not
+        collected yet, as a reversal's target."""
+        for ev in self._pending_events:
+            if isinstance(ev, Deal.Event) and ev.originator_version == version:
+                return target_of(ev)
+        return None
+
     def fork(self) -> Deal:
         """A copy to decide on that leaves this deal as it is, for a fraction of a
-        ``deepcopy``'s cost (which grows with every money event the deal holds)."""
+        ``deepcopy``'s cost; its size does not grow with the deal's money events."""
         other = copy.copy(self)
         other._pending_events = list(self._pending_events)
         other.own_mutables()
@@ -235,6 +276,25 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
 
     def view(self, book: PolicyBook) -> dict[str, Any]:
         return self.view_under(self.policy_in(book), str(self.id), self.version)
+
+
+_TARGETS = "_reversal_targets"  # the transient attribute ``supplying`` sets
+
+
+@contextlib.contextmanager
+def supplying(deal: Deal, targets: Mapping[int, ReversalTarget]) -> Iterator[Deal]:
+    """``deal`` with reversal ``targets`` for its events' ``apply``, for the length of
+    the block only: never in ``vars(deal)`` for a fork, a snapshot or a dump to copy."""
+    deal.__dict__[_TARGETS] = targets
+    try:
+        yield deal
+    finally:
+        deal.__dict__.pop(_TARGETS, None)
+
+
+def target_of(ev: Deal.Event) -> ReversalTarget:
+    """``ev`` as the target of a reversal."""
+    return ReversalTarget(ev.originator_version, type(ev).__name__, ev.data, ev.actor)
 
 
 _COMMANDS: dict[str, Callable[[Deal, Data, rules.Judgement], None]] = {
@@ -249,11 +309,16 @@ _COMMANDS: dict[str, Callable[[Deal, Data, rules.Judgement], None]] = {
     "RepaymentReceived": Deal.receive_repayment,
     "ClaimPaid": Deal.pay_claim,
     "RecoveryReceived": Deal.receive_recovery,
-    "EventReversed": Deal.reverse,
     "DealCancelled": Deal.cancel,
 }
 
-EVENT_TYPES: tuple[str, ...] = ("DealApplied", *_COMMANDS)
+# in SPEC order; an EventReversed is not above: ``handle`` passes ``reverse`` its target
+EVENT_TYPES: tuple[str, ...] = (
+    "DealApplied", "DealAmended", "LicenseRequested", "CommerceLicenseApproved",
+    "CommerceLicenseDenied", "CommerceLicenseRevoked", "BoardVoted", "DealFinanced",
+    "FundsDisbursed", "RepaymentReceived", "ClaimPaid", "RecoveryReceived", REVERSAL,
+    "DealCancelled",
+)
 
 
 def _event_fields(data: Data, meta: EventMeta, judgement: rules.Judgement) -> dict[str, Any]:

@@ -6,6 +6,10 @@ int, bool, None, Decimal, list, dict). ``evolve`` is the single way it changes: 
 always agree. What depends on policy (which ECCNs are controlled, the license status,
 the stage) is judged by the ``*_under`` methods, given the version of the deal's latest
 event: a pure fold of stored events.
+
+The state keeps running totals, never a copy of the deal's history: its size does not
+grow with the number of money events (only ``reversed_versions`` grows, with reversals).
+Folding an ``EventReversed`` therefore takes its target event from the caller.
 """
 
 from __future__ import annotations
@@ -15,28 +19,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_type_hints
 
+from domain.money import (
+    FIGURES,
+    MONEY_EFFECTS,
+    REVERSAL,
+    ZERO,
+    MissingReversalTarget,
+    ReversalTarget,
+    format_money,
+    money_effects,
+)
 from domain.policy import PolicyBook, PolicyVersion
 
-ZERO = Decimal("0.00")
-# every money figure of a deal's state, in the order the view lists them
-FIGURES = ("requested", "approved", "committed", "disbursed", "principal_repaid",
-           "interest_received", "claims_paid", "recovered", "cancelled", "outstanding",
-           "undisbursed", "exposure")
-# what each money event adds to which figure: (figure, payload field)
-MONEY_EFFECTS: dict[str, tuple[tuple[str, str], ...]] = {
-    "FundsDisbursed": (("disbursed", "amount"),),
-    "RepaymentReceived": (("principal_repaid", "principal"), ("interest_received", "interest")),
-    "ClaimPaid": (("claims_paid", "amount"),),
-    "RecoveryReceived": (("recovered", "amount"),),
-}
+__all__ = ["AMENDABLE", "FIGURES", "MONEY_EFFECTS", "ZERO", "DealState", "ReversalTarget",
+           "Stamp", "format_money", "money_effects", "normal_items"]
+
 AMENDABLE = ("contract_value", "financed_amount", "tenor_years", "items", "us_content_pct")
-
-
-def format_money(value: Decimal) -> str:
-    """A money amount as a string with exactly two places."""
-    return f"{value:.2f}"
 
 
 def normal_items(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -83,7 +83,6 @@ class DealState:
     recovered: Decimal
     cancelled_amount: Decimal
     cancels_rest: bool
-    money_events: dict[str, dict[str, str]]
     reversed_versions: list[int]
     latest_occurred_at: str
     last_occurred_at: str
@@ -91,14 +90,19 @@ class DealState:
     applied_at: str | None
     updated_at: str | None
 
-    def evolve(self, type_name: str, data: Mapping[str, Any], stamp: Stamp) -> None:
-        """Mutate state for one accepted event; never fails on a valid payload."""
+    def evolve(self, type_name: str, data: Mapping[str, Any], stamp: Stamp,
+               target: ReversalTarget | None = None) -> None:
+        """Mutate state for one accepted event; never fails on a valid payload. An
+        ``EventReversed`` needs ``target``, the event it names as stored (the state keeps
+        no copy of its money events): without it, ``MissingReversalTarget``."""
         if type_name == "DealApplied":
             self._on_deal_applied(data)
             self.applied_at = stamp.recorded_at
             self.latest_occurred_at = stamp.occurred_at
         elif type_name in MONEY_EFFECTS:
-            self._add_money(type_name, data, stamp.version)
+            self._add_money(type_name, data)
+        elif type_name == REVERSAL:
+            self._on_event_reversed(data, target)
         elif type_name == "CommerceLicenseRevoked":
             self._on_license_revoked(data, stamp.occurred_at[:10])
         else:
@@ -110,12 +114,38 @@ class DealState:
 
     def own_mutables(self) -> None:
         """After a shallow copy: take copies of what ``evolve`` changes in place (the lists
-        it appends to, the dict it adds to, the licenses it updates). Every other value
-        ``evolve`` only ever replaces, so a shallow copy may share it."""
+        it appends to, the licenses it updates). Every other value ``evolve`` only ever
+        replaces, so a shallow copy may share it."""
         self.amendments = list(self.amendments)
         self.licenses = [dict(license_) for license_ in self.licenses]
-        self.money_events = dict(self.money_events)
         self.reversed_versions = list(self.reversed_versions)
+
+    # -- persistent fields ---------------------------------------------------------------
+
+    @staticmethod
+    def state_fields() -> tuple[str, ...]:
+        """The names of the state's persistent fields: all a snapshot, a stored state row
+        or a cache entry needs. Any other attribute (the aggregate's own, a transient one)
+        is not deal state."""
+        return _STATE_FIELDS
+
+    def dump(self) -> dict[str, Any]:
+        """The persistent fields as JSON values (amounts as strings), for a state row.
+        Nested lists and dicts are the state's own: serialise the dump at once."""
+        values = vars(self)
+        return {name: str(values[name]) if name in _DECIMALS else values[name]
+                for name in _STATE_FIELDS if name in values}
+
+    @classmethod
+    def from_dump(cls, values: Mapping[str, Any]) -> DealState:
+        """The state a ``dump`` gave; keys that are no field (a row from before a field
+        was dropped, e.g. ``money_events``) are left out."""
+        state = DealState()
+        for name in _STATE_FIELDS:
+            if name in values:
+                value = values[name]
+                setattr(state, name, Decimal(value) if name in _DECIMALS else value)
+        return state
 
     # -- mutations, one per event type --------------------------------------------------
 
@@ -139,7 +169,6 @@ class DealState:
         self.interest_received = self.claims_paid = self.recovered = ZERO
         self.cancelled_amount = ZERO
         self.cancels_rest = False
-        self.money_events = {}
         self.reversed_versions = []
 
     def _set_terms(self, data: Mapping[str, Any]) -> None:
@@ -194,19 +223,22 @@ class DealState:
         self.financing = copy.deepcopy(dict(data))
         self.committed = Decimal(data["amount"])
 
-    def _add_money(self, type_name: str, data: Mapping[str, Any], version: int) -> None:
-        effects = {figure: data[field] for figure, field in MONEY_EFFECTS[type_name]}
-        for figure, amount in effects.items():
-            setattr(self, figure, getattr(self, figure) + Decimal(amount))
-        self.money_events[str(version)] = {"type": type_name, **effects}
+    def _add_money(self, type_name: str, data: Mapping[str, Any]) -> None:
+        for figure, field in MONEY_EFFECTS[type_name]:
+            setattr(self, figure, getattr(self, figure) + Decimal(data[field]))
 
-    def _on_event_reversed(self, data: Mapping[str, Any]) -> None:
-        target = self.money_events.get(str(data["version"]))
-        if target is None or data["version"] in self.reversed_versions:
-            return
-        for figure, amount in self.reversal_effects(target).items():
+    def _on_event_reversed(self, data: Mapping[str, Any], target: ReversalTarget | None) -> None:
+        version = data["version"]
+        if target is None:
+            raise MissingReversalTarget(version)
+        if target.version != version:
+            raise ValueError(f"a reversal of version {version} given version {target.version}")
+        effects = target.effects
+        if effects is None or version in self.reversed_versions:
+            return  # refused by the rules: a stored reversal never names one
+        for figure, amount in self.reversal_effects(effects).items():
             setattr(self, figure, amount)
-        self.reversed_versions.append(data["version"])
+        self.reversed_versions.append(version)
 
     def _on_deal_cancelled(self, data: Mapping[str, Any]) -> None:
         self.cancellation_reason = data["reason"]
@@ -236,10 +268,11 @@ class DealState:
         return [lic for lic in self.licenses
                 if lic["status"] == "approved" and lic["license_number"] == license_number]
 
-    def reversal_effects(self, target: Mapping[str, str]) -> dict[str, Decimal]:
-        """The figures a money event's reversal leaves (its amounts taken back out)."""
+    def reversal_effects(self, effects: Mapping[str, str]) -> dict[str, Decimal]:
+        """The figures a money event's reversal leaves (its amounts taken back out), given
+        its ``money_effects``."""
         return {figure: getattr(self, figure) - Decimal(amount)
-                for figure, amount in target.items() if figure != "type"}
+                for figure, amount in effects.items() if figure != "type"}
 
     @property
     def eccns(self) -> list[str]:
@@ -391,6 +424,9 @@ _HANDLERS = {
     "CommerceLicenseDenied": DealState._on_license_denied,
     "BoardVoted": DealState._on_board_voted,
     "DealFinanced": DealState._on_deal_financed,
-    "EventReversed": DealState._on_event_reversed,
     "DealCancelled": DealState._on_deal_cancelled,
 }
+
+_STATE_FIELDS: tuple[str, ...] = tuple(DealState.__annotations__)
+_DECIMALS = frozenset(name for name, kind in get_type_hints(DealState).items()
+                      if kind is Decimal)

@@ -28,11 +28,12 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from domain.chain import parse_timestamp
-from domain.deal import EVENT_TYPES, Deal, EventMeta
+from domain.deal import EVENT_TYPES, Deal, EventMeta, target_of
 from domain.errors import RuleViolation
+from domain.money import MONEY_EFFECTS, ReversalTarget, money_effects
 from domain.policy import SHIPPED_BOOK
-from domain.state import MONEY_EFFECTS, DealState
-from projections.folding import apply_event
+from domain.replay import replay, reversal_targets_wanted
+from domain.state import DealState, Stamp
 from tests.support.reference import FIGURES, ReferenceDeal, comparable
 from tests.unit.test_rules import CHIP, SERVER, application, judged, uncontrolled_application
 
@@ -191,11 +192,28 @@ def test_the_view_is_the_fold_of_the_accepted_events(data: dict[str, Any],
     assert all(Decimal(view[name]) >= 0 for name in FIGURES)
 
 
+def money_types(deal: Deal) -> dict[int, str]:
+    """Deal version -> type, for the deal's money events."""
+    return {e.originator_version: type(e).__name__ for e in deal.pending_events
+            if isinstance(e, Deal.Event) and money_effects(type(e).__name__, e.data)}
+
+
 def money_steps(deal: Deal, accepted: list[int]) -> dict[int, int]:
     """Deal version -> script step, for the accepted money events."""
     versions = {step: version for version, step in enumerate(accepted, start=2)}
-    return {versions[step]: step for step in accepted
-            if str(versions[step]) in deal.money_events}
+    return {versions[step]: step for step in accepted if versions[step] in money_types(deal)}
+
+
+def without_step(script: Script, step: int, version: int) -> Script:
+    """``script`` less its step ``step``, which posted the deal's ``version``: the later
+    reversals renumbered to name the events they named (one naming the step, none)."""
+    later = []
+    for (type_name, payload), at in script[step + 1:]:
+        named = payload.get("version", 0) if type_name == "EventReversed" else 0
+        if named >= version:
+            payload = {**payload, "version": named - 1 if named > version else 0}
+        later.append(((type_name, payload), at))
+    return script[:step] + later
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -216,21 +234,21 @@ def test_reversing_a_money_event_gives_the_figures_of_never_having_posted_it(
         assert error.code == "reversal_breaks_balances"
         event("refused: reversal_breaks_balances")
         return
-    without = script[:money[version]] + script[money[version] + 1:]
+    without = without_step(script, money[version], version)
     other, _, kept = run(data, without)
     # only where the rest of history was accepted alike is "never posted" comparable
     assume(kept == [s - (s > money[version]) for s in accepted if s != money[version]])
     reversed_view, never_view = deal.view(SHIPPED_BOOK), other.view(SHIPPED_BOOK)
     assert {n: reversed_view[n] for n in FIGURES} == {n: never_view[n] for n in FIGURES}
     assert reversed_view["stage"] == never_view["stage"]
-    event(f"compared after reversing {deal.money_events[str(version)]['type']}")
+    event(f"compared after reversing {money_types(deal)[version]}")
 
 
 def envelopes(deal: Deal) -> list[dict[str, Any]]:
     return [
         {"deal_id": str(deal.id), "version": e.originator_version,
          "position": e.originator_version, "type": type(e).__name__, "data": e.data,
-         "occurred_at": e.occurred_at,
+         "occurred_at": e.occurred_at, "actor": e.actor,
          "recorded_at": f"2025-06-02T12:00:{e.originator_version:02d}.000000Z",
          "policy_version": e.policy_version}
         for e in deal.pending_events if isinstance(e, Deal.Event)
@@ -245,11 +263,18 @@ def mapper() -> Mapper[uuid.UUID]:
 
 
 def fold(envelopes: list[dict[str, Any]]) -> dict[str, Any]:
-    """The view the projections derive from a deal's envelopes."""
-    state: DealState | None = None
-    for envelope in envelopes:
-        state = apply_event(state, envelope)
-    assert state is not None
+    """The view a fold of a deal's envelopes derives, as the projections fold them: each
+    reversal given its target, looked up by version."""
+    if envelopes[0]["type"] != "DealApplied":
+        raise ValueError("a deal's envelopes start with its DealApplied")
+    by_version = {e["version"]: e for e in envelopes}
+    state = DealState()
+    for e in envelopes:
+        target = None
+        if e["type"] == "EventReversed":
+            target = ReversalTarget.from_envelope(by_version[e["data"]["version"]])
+        stamp = Stamp(e["version"], e["occurred_at"], e["recorded_at"], e["policy_version"])
+        state.evolve(e["type"], e["data"], stamp, target)
     return state.view_under(state.policy_in(SHIPPED_BOOK), envelopes[0]["deal_id"],
                             envelopes[-1]["version"])
 
@@ -265,14 +290,23 @@ def test_fold_of_envelopes_stored_events_and_snapshots_agree_with_the_aggregate(
     assert fold(stamped) == {**expected, "updated_at": stamped[-1]["recorded_at"]}
 
     codec = mapper()
-    replayed: Deal | None = None
-    for stored in [codec.to_stored_event(e) for e in deal.pending_events]:
-        replayed = codec.to_domain_event(stored).mutate(replayed)  # type: ignore[attr-defined]
+    decoded = [codec.to_domain_event(codec.to_stored_event(e)) for e in deal.pending_events]
+    replayed = replay(None, decoded)
     assert replayed is not None and replayed.view(SHIPPED_BOOK) == deal.view(SHIPPED_BOOK)
+    assert set(vars(replayed)) == set(vars(deal))
 
     snapshot = codec.to_domain_event(codec.to_stored_event(Snapshot.take(deal)))
     restored = snapshot.mutate(None)  # type: ignore[attr-defined]
     assert restored.view(SHIPPED_BOOK) == deal.view(SHIPPED_BOOK)
+
+    # from a snapshot halfway, the later reversals' earlier targets read "from the store"
+    half = len(decoded) // 2
+    if half:
+        later = decoded[half:]
+        stored = {e.originator_version: e for e in decoded}
+        targets = {v: target_of(stored[v]) for v in reversal_targets_wanted(later)}
+        resumed = replay(replay(None, decoded[:half]), later, targets)
+        assert resumed is not None and resumed.view(SHIPPED_BOOK) == deal.view(SHIPPED_BOOK)
 
 
 def test_the_fold_refuses_a_stream_not_starting_with_an_application() -> None:
@@ -299,15 +333,18 @@ def test_event_topics_stay_pinned_to_the_spec_type_names() -> None:
 def test_a_fork_decides_without_changing_the_deal_it_was_forked_from(
         data: dict[str, Any], script: Script) -> None:
     deal = Deal.apply_for(uuid.uuid4(), data, EventMeta("e0", TIMES[0], "t"), judged())
-    deal.collect_events()
+    stored = {e.originator_version: e for e in deal.collect_events()}
     for (type_name, payload), at in script:
         if payload.get("instrument") == SAME:
             payload = {**payload, "instrument": data["instrument"]}
         before = copy.deepcopy(vars(deal))
         fork = deal.fork()
+        named = stored.get(payload.get("version", 0))  # as a loader reads it from the store
+        target = target_of(named) if type_name == "EventReversed" and named else None
         with contextlib.suppress(RuleViolation):
             fork.handle(type_name, payload, EventMeta("e", at, "t"),
-                        judged(at, now=parse_timestamp(at)))
+                        judged(at, now=parse_timestamp(at)), target)
         assert vars(deal) == before
-        fork.collect_events()
+        assert set(vars(fork)) == set(vars(deal))  # nothing transient stays behind
+        stored.update({e.originator_version: e for e in fork.collect_events()})
         deal = fork

@@ -1,0 +1,92 @@
+"""Rules of any event after ``DealApplied``, business time, and what every topic shares:
+the ``Judgement`` an event is checked under.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from domain.chain import parse_timestamp
+from domain.errors import RuleViolation
+from domain.money import format_money
+from domain.policy import PolicyVersion
+from domain.state import DealState
+
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """When and under which policy an event is judged. ``occurred_at`` is the business
+    time the poster gave, or the server's clock; ``policy`` is the version in force then
+    (stored on the event), ``policy_now`` the one in force at ``now``."""
+
+    occurred_at: datetime
+    now: datetime
+    policy: PolicyVersion
+    policy_now: PolicyVersion
+
+    @property
+    def occurred_on(self) -> str:
+        return self.occurred_at.astimezone(UTC).date().isoformat()
+
+    @property
+    def compliance(self) -> tuple[PolicyVersion, ...]:
+        """The compliance rules hold under both versions: a backdate never escapes a newer
+        restriction."""
+        if self.policy_now.id == self.policy.id:
+            return (self.policy,)
+        return (self.policy, self.policy_now)
+
+
+def check_at_most(code: str, name: str, amount: Decimal, limit_name: str, limit: Decimal) -> None:
+    if amount > limit:
+        raise RuleViolation(
+            code, f"{name} {format_money(amount)} exceeds {limit_name} {format_money(limit)}"
+        )
+
+
+# -- any event after DealApplied ---------------------------------------------------------
+
+
+def check_deal_open(deal: DealState) -> None:
+    if deal.closed:
+        raise RuleViolation(
+            "deal_closed", f"deal {deal.application_number} was cancelled before financing"
+        )
+
+
+def check_not_financed(deal: DealState) -> None:
+    if deal.financed:
+        raise RuleViolation(
+            "already_financed", f"deal {deal.application_number} is already financed"
+        )
+
+
+def check_financed(deal: DealState) -> None:
+    if not deal.financed:
+        raise RuleViolation("not_financed", f"deal {deal.application_number} is not financed")
+
+
+# -- business time -----------------------------------------------------------------------
+
+
+def check_not_before_previous_event(deal: DealState, judgement: Judgement) -> None:
+    latest = parse_timestamp(deal.latest_occurred_at)
+    if judgement.occurred_at < latest - CLOCK_SKEW:
+        raise RuleViolation(
+            "occurred_before_previous_event",
+            f"occurred_at {judgement.occurred_at.isoformat()} is more than 5 minutes before "
+            f"the deal's latest event ({deal.latest_occurred_at}): a deal's history never "
+            "runs backwards")
+
+
+def check_backdating(judgement: Judgement) -> None:
+    days = judgement.policy_now.max_backdating_days
+    if judgement.occurred_at < judgement.now - timedelta(days=days):
+        raise RuleViolation(
+            "backdated_beyond_window",
+            f"occurred_at {judgement.occurred_at.isoformat()} is more than {days} days before "
+            f"now ({judgement.now.isoformat()}; policy {judgement.policy_now.id})")
