@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +25,10 @@ from eventsourcing.sqlite import SQLiteAggregateRecorder
 
 from domain.deal import Deal
 from domain.errors import LedgerError, NotFound
+from domain.money import ReversalTarget
 from domain.program import POLICY_ADOPTED, PROGRAM_ID, Program
+from domain.replay import replay as fold
+from domain.replay import reversal_targets_wanted
 from service.eventstore import LedgerRecorder
 from service.eventstore.common import SNAPSHOTS_TABLE
 from service.eventstore.types import (
@@ -51,21 +54,13 @@ from service.ledger.commands import (
     deal_id_for,
     utc_now,
 )
-from service.ledger.decide import EVENT_REVERSED, Decision, Facts, StoredTarget, decide
+from service.ledger.decide import EVENT_REVERSED, Decision, Facts, decide
 from service.ledger.program import ProgramUseCases
 from service.ledger.snapshots import Snapshotter
 
 logger = logging.getLogger("exim_ledger.ledger")
 CONTENTION_BUDGET_SECONDS = 10.0
 Commands = Sequence[Command] | Callable[[], Sequence[Command]]
-
-
-def _advance(deal: Deal | None, events: Iterable[Any]) -> Deal | None:
-    """The library's ``project_aggregate``, less its ``isinstance`` check against a runtime
-    protocol, which cost more than applying a deal's event."""
-    for event in events:
-        deal = event.mutate(deal)
-    return deal
 
 
 def _as_stored(ev: NewEvent) -> StoredEvent:
@@ -276,11 +271,33 @@ class Ledger(ProgramUseCases, Application[UUID]):
     def _load_target(self, facts: Facts, deal_id: UUID, version: object) -> None:
         if not isinstance(version, int) or isinstance(version, bool):
             return
+        target = self._stored_target(deal_id, version)
+        if target is not None:
+            facts.reversal_targets[(deal_id, version)] = target
+
+    def _stored_target(self, deal_id: UUID, version: int) -> ReversalTarget | None:
+        """The deal's stored event at ``version``, as a reversal's target: one indexed
+        row, however long the deal's history."""
         found = self.store.select_event(deal_id, version)
-        if found is not None:
-            topic, state = found
-            facts.reversal_targets[(deal_id, version)] = StoredTarget(
-                topic.rsplit(".", 1)[-1], state.get("data", {}), state.get("actor"))
+        if found is None:
+            return None
+        topic, state = found
+        return ReversalTarget(version, topic.rsplit(".", 1)[-1], state.get("data", {}),
+                              state.get("actor", ""))
+
+    def _advance(self, deal: Deal | None, events: Iterable[Any],
+                 known: Mapping[int, ReversalTarget] | None = None) -> Deal | None:
+        """``deal`` moved on by stored ``events`` (a snapshot may come first): each
+        reversal among them is given its target, read from the store unless ``known``."""
+        events = list(events)
+        targets = dict(known or {})
+        deal_id = deal.id if deal is not None else (events[0].originator_id if events else None)
+        for version in reversal_targets_wanted(events) - targets.keys():
+            assert deal_id is not None
+            target = self._stored_target(deal_id, version)
+            if target is not None:
+                targets[version] = target
+        return fold(deal, events, targets)
 
     def _exists(self, deal_id: UUID) -> bool:
         return bool(self.store.select_events(deal_id, limit=1))
@@ -294,12 +311,13 @@ class Ledger(ProgramUseCases, Application[UUID]):
         """A committed write: wake who waits for appends, cache its deals, take due
         snapshots; its outcome."""
         self._appended(events)
-        self._remember(facts.deals, events)
+        self._remember(facts.deals, events, facts.reversal_targets)
         self.snapshotter.crossed(decision.touched)
         response = appended.response or render(appended.envelopes)
         return Outcome(response, appended.envelopes)
 
-    def _remember(self, pristine: dict[UUID, Deal], events: Sequence[NewEvent]) -> None:
+    def _remember(self, pristine: dict[UUID, Deal], events: Sequence[NewEvent],
+                  targets: Mapping[tuple[UUID, int], ReversalTarget] | None = None) -> None:
         """Cache each deal of a settled decision: the deal it started from, advanced by the
         events as stored (stamped at commit: ``recorded_at``, a defaulted ``occurred_at``,
         the hashes), decoded as a load would decode them; never the decided deal."""
@@ -311,9 +329,10 @@ class Ledger(ProgramUseCases, Application[UUID]):
                 stored.setdefault(ev.deal_id, []).append(ev)
         for deal_id in pristine.keys() | stored.keys():
             try:
-                deal = _advance(pristine.get(deal_id), [
+                deal = self._advance(pristine.get(deal_id), [
                     self.mapper.to_domain_event(_as_stored(ev))
-                    for ev in stored.get(deal_id, ())])
+                    for ev in stored.get(deal_id, ())],
+                    {v: t for (d, v), t in (targets or {}).items() if d == deal_id})
             except Exception:  # the events are saved: the deal is loaded next time
                 logger.warning("deal %s not cached", deal_id, exc_info=True)
                 continue
@@ -321,7 +340,7 @@ class Ledger(ProgramUseCases, Application[UUID]):
             self.deals.put(deal)
 
     def _snapshot(self, deal_id: UUID, version: int) -> None:
-        self.take_snapshot(deal_id, version=version)
+        self.take_snapshot(deal_id, version=version, projector_func=self._advance)
 
     # ---- reads --------------------------------------------------------------------------
 
@@ -329,7 +348,8 @@ class Ledger(ProgramUseCases, Application[UUID]):
         if deal_id == PROGRAM_ID:  # the program stream is not a deal
             raise NotFound(f"deal {deal_id} not found")
         try:
-            deal: object = self.repository.get(deal_id, version=version)
+            deal: object = self.repository.get(deal_id, version=version,
+                                               projector_func=self._advance)
         except AggregateNotFoundError:
             raise NotFound(f"deal {deal_id} not found") from None
         assert isinstance(deal, Deal)
@@ -362,7 +382,7 @@ class Ledger(ProgramUseCases, Application[UUID]):
 
     def _up_to_date(self, deal: Deal) -> Deal:
         """A cached deal advanced by the events stored since its version."""
-        newer = _advance(deal, self.events.get(deal.id, gt=deal.version))
+        newer = self._advance(deal, self.events.get(deal.id, gt=deal.version))
         assert isinstance(newer, Deal)
         return newer
 

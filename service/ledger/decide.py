@@ -21,6 +21,7 @@ from eventsourcing.utils import get_topic
 from domain.chain import format_timestamp
 from domain.deal import Deal, EventMeta
 from domain.errors import LedgerError, NotFound, RuleViolation, VersionConflict
+from domain.money import ReversalTarget
 from domain.policy import PolicyVersion
 from domain.program import POLICY_ADOPTED, POLICY_ADOPTED_TOPIC, PROGRAM_ID, Program
 from domain.rules import Judgement
@@ -28,15 +29,6 @@ from service.ledger.commands import Command, Context, InvalidRequest, deal_id_fo
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
 EVENT_REVERSED = "EventReversed"
-
-
-@dataclass(frozen=True)
-class StoredTarget:
-    """The stored event a reversal names: its type, payload and who recorded it."""
-
-    type: str
-    data: dict[str, Any]
-    actor: str | None
 
 
 @dataclass
@@ -49,7 +41,7 @@ class Facts:
     program: Program
     deals: dict[UUID, Deal] = field(default_factory=dict)
     existing: set[UUID] = field(default_factory=set)
-    reversal_targets: dict[tuple[UUID, int], StoredTarget] = field(default_factory=dict)
+    reversal_targets: dict[tuple[UUID, int], ReversalTarget] = field(default_factory=dict)
 
 
 @dataclass
@@ -174,7 +166,9 @@ def _decide_one(command: Command, ctx: Context, facts: Facts, deals: dict[UUID, 
             f"expected version {command.expected_version}, deal is at {deal.version}",
             current_version=deal.version,
         )
-    deal.handle(type_name, data, meta, judgement)
+    target = (facts.reversal_targets.get((deal.id, data["version"]))
+              if type_name == EVENT_REVERSED else None)
+    deal.handle(type_name, data, meta, judgement, target)
     return deal
 
 

@@ -281,13 +281,15 @@ class RuleOrder:
     into ``domain.rules`` and ``DealState.license_gate``."""
 
     def __init__(self) -> None:
-        self.functions = {**self._functions("domain/rules.py"),
+        rules = sorted((ROOT / "domain" / "rules").glob("*.py"))
+        self.functions = {**{name: node for path in rules
+                             for name, node in self._functions(str(path)).items()},
                           "license_gate": self._functions("domain/state.py")["license_gate"]}
         self.deal = self._functions("domain/deal.py")
 
     @staticmethod
     def _functions(path: str) -> dict[str, ast.FunctionDef]:
-        tree = ast.parse((ROOT / path).read_text(encoding="utf-8"))
+        tree = ast.parse((ROOT / path).read_text(encoding="utf-8"))  # ROOT / absolute: itself
         return {node.name: node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
 
     def codes(self, function: ast.FunctionDef, only_rules: bool = False) -> list[str]:
@@ -312,8 +314,9 @@ class RuleOrder:
         """The codes of a post of ``name`` after the request's."""
         if name == "DealApplied":  # duplicate_application: the ledger checks it after
             return [*self.codes(self.deal["apply_for"]), "duplicate_application"]
-        method = {key.value: value.attr for key, value in zip(
-            *_commands_dict(self.deal_tree()), strict=True)}[name]
+        methods = {key.value: value.attr for key, value in zip(
+            *_commands_dict(self.deal_tree()), strict=True)}
+        method = "reverse" if name == "EventReversed" else methods[name]  # handle calls it
         prelude = self.codes(self.deal["handle"], only_rules=True)
         return list(dict.fromkeys([*prelude, *self.codes(self.deal[method])]))
 
