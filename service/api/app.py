@@ -61,7 +61,8 @@ def build_runner(settings: Settings, ledger: Ledger, engine: sa.Engine) -> Runne
         return ledger.store.select_log(after, limit)
 
     return Runner(engine, read_log, ledger.store.head, read_models(ledger.policy_book),
-                  unavailable=DB_ERRORS, state_cache_size=settings.projection_state_cache_size)
+                  unavailable=DB_ERRORS, state_cache_size=settings.projection_state_cache_size,
+                  read_streams=ledger.store.select_streams)
 
 
 def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastAPI:
