@@ -31,6 +31,7 @@ class _Pass:
     def __init__(self) -> None:
         self.names: set[str] = set()
         self.progress: list[Progress] = []
+        self.requests = 0  # how many requests the pass serves
         self.done = False
         self.position = 0
         self.error: BaseException | None = None
@@ -50,6 +51,12 @@ class Rebuilds:
         self._running: _Pass | None = None
         self._next: _Pass | None = None
 
+    def serving(self) -> tuple[int, int]:
+        """How many requests the running pass serves, and the next."""
+        with self._cond:
+            return (self._running.requests if self._running else 0,
+                    self._next.requests if self._next else 0)
+
     def request(self, names: Sequence[str], progress: Progress | None = None) -> int:
         """Rebuild ``names``; the position their swapped-in slots stand at."""
         with self._cond:
@@ -62,6 +69,7 @@ class Rebuilds:
                     self._next = _Pass()
                 shared = self._next
                 shared.names.update(names)
+            shared.requests += 1
             if progress is not None:
                 shared.progress.append(progress)
             if leads:
