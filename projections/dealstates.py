@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from domain.policy import PolicyBook, PolicyVersion
 from domain.program import POLICY_ADOPTED
 from domain.state import DealState
-from projections.base import Envelope, Tables
+from projections.base import Envelope, Tables, execute_many
 from projections.folding import (
     Fold,
     Folded,
@@ -230,18 +230,19 @@ def _write(conn: sa.Connection, folded: Folded) -> None:
     """The batch's money events, the reversals' marks and the deals' states after it, in
     one order for every writer (no two transactions wait on each other's rows)."""
     if folded.money:
-        conn.execute(_statements(conn.dialect.name)[0], [
+        execute_many(conn, _statements(conn.dialect.name)[0], [
             {"deal_id": d, "version": v, "type": target["type"], "reversed": False,
              "effects": json.dumps({k: a for k, a in target.items() if k != "type"},
                                    separators=(",", ":"))}
             for (d, v), target in sorted(folded.money.items())])
     if folded.reversed:
         m = money_events.c
-        conn.execute(money_events.update().where(
-            m.deal_id == sa.bindparam("d"), m.version == sa.bindparam("v")).values(reversed=True),
-            [{"d": d, "v": v} for d, v in sorted(set(folded.reversed))])
+        mark = money_events.update().where(m.deal_id == sa.bindparam("d"),
+                                           m.version == sa.bindparam("v"))
+        conn.execute(mark.values(reversed=sa.true()),
+                     [{"d": d, "v": v} for d, v in sorted(set(folded.reversed))])
     if folded.last:
-        conn.execute(_statements(conn.dialect.name)[1], [
+        execute_many(conn, _statements(conn.dialect.name)[1], [
             {"deal_id": d, "version": int(ev["version"]),
              "applied_position": folded.applied_at[d], "state": dump_state(folded.after[d])}
             for d, ev in sorted(folded.last.items())])

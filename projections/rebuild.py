@@ -75,7 +75,8 @@ class Rebuilds:
             if leads:
                 while self._running is not None:
                     self._cond.wait()
-                self._cond.wait(GATHER_SECONDS)  # requests made together share the pass
+                if shared.names != set(self.runner.projections):  # nothing more to share
+                    self._cond.wait(GATHER_SECONDS)  # requests made together share the pass
                 self._running, self._next = shared, None
         if leads:
             try:
