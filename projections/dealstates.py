@@ -16,7 +16,7 @@ import functools
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -143,13 +143,16 @@ class DealStates:
         batch: _Batch | None = getattr(self._local, "batch", None)
         if batch is not None and batch.conn is conn and batch.events is events:
             return batch.folded
-        marks = sorted({m for user in self.users for m in user.marks(events)})
         fold: Fold | None = getattr(self._local, "rebuild", None)
+        takers: Collection[str] | None = getattr(self._local, "takers", None)
+        users = [u for u in self.users if takers is None or u.name in takers]
+        marks = sorted({m for user in users for m in user.marks(events)})
+        steps = any(user.takes_steps for user in users)
         live = fold is None
         if fold is None:
             fold = self._prior(conn, events)
-        folded = fold.batch(events, self._targets(conn, deal_events(events)), marks)
-        _write(conn, folded)
+        folded = fold.batch(events, self._targets(conn, deal_events(events)), marks, steps)
+        _write(conn, folded, None if live else self._stored(conn))
         self._local.batch = _Batch(conn, events, folded, live)
         return folded
 
@@ -164,13 +167,26 @@ class DealStates:
         self._local.batch = None
 
     @contextmanager
-    def rebuilding(self, fold: Fold) -> Iterator[None]:
-        """This thread's batches fold on from a rebuild's own states, not the stored ones."""
-        self._local.rebuild, self._local.batch = fold, None
+    def rebuilding(self, fold: Fold, names: Collection[str]) -> Iterator[None]:
+        """This thread's batches fold on from a rebuild's own states, not the stored ones,
+        for the projections ``names`` alone."""
+        self._local.rebuild, self._local.takers = fold, names
+        self._local.batch = self._local.stored = None
         try:
             yield
         finally:
-            self._local.rebuild, self._local.batch = None, None
+            self._local.rebuild = self._local.takers = None
+            self._local.batch = self._local.stored = None
+
+    def _stored(self, conn: sa.Connection) -> dict[str, int]:
+        """The version each deal's stored state stood at when the rebuild began: its money
+        events up to there are stored too, and only a state beyond it is worth writing."""
+        stored: dict[str, int] | None = getattr(self._local, "stored", None)
+        if stored is None:
+            c = deal_states.c
+            stored = self._local.stored = dict(
+                (str(d), int(v)) for d, v in conn.execute(sa.select(c.deal_id, c.version)))
+        return stored
 
     def _prior(self, conn: sa.Connection, events: Sequence[Envelope]) -> Fold:
         wanted: dict[str, int] = {}  # the version each touched deal must stand at before
@@ -226,9 +242,12 @@ class DealStates:
                 if (d, v) in wanted}
 
 
-def _write(conn: sa.Connection, folded: Folded) -> None:
+def _write(conn: sa.Connection, folded: Folded, stored: Mapping[str, int] | None = None) -> None:
     """The batch's money events, the reversals' marks and the deals' states after it, in
-    one order for every writer (no two transactions wait on each other's rows)."""
+    one order for every writer (no two transactions wait on each other's rows); with
+    ``stored``, only what lies beyond each deal's stored version."""
+    if stored is not None:
+        folded = folded.beyond(stored)
     if folded.money:
         execute_many(conn, _statements(conn.dialect.name)[0], [
             {"deal_id": d, "version": v, "type": target["type"], "reversed": False,
@@ -275,6 +294,7 @@ class DealStateProjection:
     ledger's book, plus any version a batch adopts itself."""
 
     name: str
+    takes_steps = False  # whether it reads ``folded.steps``
 
     def __init__(self, policies: PolicyProvider, deal_states: DealStates | None = None) -> None:
         self.policies = policies

@@ -85,6 +85,7 @@ def postings_for(
 class ExposureProjection(DealStateProjection):
     name = "exposure"
     schema = Schema(define)
+    takes_steps = True
 
     def apply_folded(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope],
                      folded: Folded) -> None:

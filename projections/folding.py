@@ -172,8 +172,22 @@ class Folded:
         self.steps = steps  # posted figures after each of ``events``
         self.marked = marked or {}
         self.money = money or {}
-        self.reversed = reversed_ or []
+        self.reversed = reversed_ or []  # (deal, version reversed)
+        self.reversed_at: list[int] = []  # the version of each reversal
         self.last: dict[str, Envelope] = {str(ev["deal_id"]): ev for ev in events}
+
+    def beyond(self, versions: Mapping[str, int]) -> Folded:
+        """The batch without what each deal's events up to ``versions`` recorded (its
+        money events, reversals and state)."""
+        def new(deal_id: str, version: int) -> bool:
+            return version > versions.get(deal_id, 0)
+
+        kept = Folded([], self.prior, self.after, self.applied_at, [], self.marked,
+                      {k: t for k, t in self.money.items() if new(*k)},
+                      [(d, v) for (d, v), at in zip(self.reversed, self.reversed_at, strict=True)
+                       if new(d, at)])
+        kept.last = {d: ev for d, ev in self.last.items() if new(d, int(ev["version"]))}
+        return kept
 
 
 class Fold:
@@ -188,16 +202,17 @@ class Fold:
         self.applied_at = applied_at if applied_at is not None else {}
 
     def batch(self, events: Sequence[Envelope], targets: Targets,
-              marks: Sequence[int] = ()) -> Folded:
+              marks: Sequence[int] = (), steps: bool = True) -> Folded:
         """Fold ``events``; ``targets`` holds the money events their reversals name. At each
         of ``marks`` (positions, ascending) keep copies of the states moved on since the
-        mark before."""
+        mark before; with ``steps``, the posted figures after each event."""
         events = deal_events(events)
         touched = {str(ev["deal_id"]) for ev in events}
         prior = {d: copy_state(self.states[d]) for d in touched if d in self.states}
-        steps: list[dict[str, int]] = []
+        posted_after: list[dict[str, int]] = []
         money: dict[tuple[str, int], Target] = {}
         reversed_: list[tuple[str, int]] = []
+        reversed_at: list[int] = []
         marked: dict[int, dict[str, DealState]] = {}
         pending = list(marks)
         since: set[str] = set()
@@ -212,15 +227,20 @@ class Fold:
                 self.applied_at[deal_id] = int(ev["position"])
             elif ev["type"] == "EventReversed":
                 reversed_.append((deal_id, int(ev["data"]["version"])))
+                reversed_at.append(int(ev["version"]))
             target = money_of(ev)
             if target is not None:
                 money[(deal_id, int(ev["version"]))] = target
-            steps.append(posted(state))
+            if steps:
+                posted_after.append(posted(state))
         for mark in pending:
             marked[mark] = {d: copy_state(self.states[d]) for d in since}
             since = set()
         after = {d: self.states[d] for d in touched}
-        return Folded(events, prior, after, self.applied_at, steps, marked, money, reversed_)
+        folded = Folded(events, prior, after, self.applied_at, posted_after, marked, money,
+                        reversed_)
+        folded.reversed_at = reversed_at
+        return folded
 
 
 def reversal_targets(events: Sequence[Envelope]) -> set[tuple[str, int]]:

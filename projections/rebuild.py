@@ -108,7 +108,7 @@ def run_pass(runner: Runner, names: Sequence[str], progress: Progress | None = N
                 conn.execute(table.delete())
     with contextlib.ExitStack() as stack:
         for shared in runner.deal_states:  # the pass folds the deals' states in memory
-            stack.enter_context(shared.rebuilding(Fold()))
+            stack.enter_context(shared.rebuilding(Fold(), names))
         position, head = 0, runner.head()
         while events := runner.read_log(position, runner.rebuild_batch_size):
             with runner.engine.begin() as conn:
