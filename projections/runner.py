@@ -210,6 +210,7 @@ class Runner:
         # take every lease that is free before catching any projection up, so a standby
         # takes over all of a dead leader's projections at once, not one per catch-up
         leading = [name for name in self.projections if self.leases.take(name)]
+        leading_together: set[str] = set()
         total = 0
         try:
             while not self._stop.is_set() and (n := self.step_together(leading)):
@@ -217,9 +218,11 @@ class Runner:
         except Exception:
             logger.debug("a batch of %s together failed; one by one", leading, exc_info=True)
             self.leases.drop_lost()  # a lost database took its locks with it
+        else:  # all caught up together: stepped alone, one would leave the others behind
+            leading_together = set(leading)
         for name in self.projections:
             try:
-                if not self.leases.take(name):
+                if name in leading_together or not self.leases.take(name):
                     continue
                 total += self.catch_up(name)
             except Superseded:
