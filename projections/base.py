@@ -78,6 +78,19 @@ def upsert(
         _execute_many(conn, _statement(conn.dialect, table, tuple(rows[0]), add), rows)
 
 
+def execute_many(conn: sa.Connection, statement: sa.Insert,
+                 rows: Sequence[Mapping[str, Any]]) -> None:
+    """``statement`` for each of ``rows`` (all with the same columns), compiled once per
+    shape and run as one executemany straight through the driver."""
+    if rows:
+        _execute_many(conn, _compiled(conn.dialect, statement, tuple(rows[0])), rows)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(dialect: sa.Dialect, statement: sa.Insert, columns: tuple[str, ...]) -> sa.Compiled:
+    return statement.compile(dialect=dialect, column_keys=list(columns))
+
+
 @functools.lru_cache(maxsize=256)
 def _statement(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...],
                add: bool | None) -> sa.Compiled:

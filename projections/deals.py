@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from collections.abc import Set as AbstractSet
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,18 +11,8 @@ import sqlalchemy as sa
 from domain.policy import PolicyBook
 from domain.state import DealState
 from projections.base import Envelope, Schema, Tables, insert, upsert
-from projections.folding import (
-    Cached,
-    DealStateProjection,
-    Folded,
-    apply_event,
-    category_values,
-    chunked,
-    deal_events,
-    dump_state,
-    figures,
-    load_state,
-)
+from projections.dealstates import DealStateProjection
+from projections.folding import Folded, category_values, figures
 
 MONEY = ("requested", "approved", "committed", "disbursed", "outstanding", "undisbursed",
          "exposure")
@@ -44,7 +33,6 @@ def define(metadata: sa.MetaData, slot: str) -> dict[str, sa.Table]:
         sa.Column("term", sa.String(16), nullable=False, index=True),
         *(sa.Column(m, sa.BigInteger, nullable=False) for m in MONEY),
         sa.Column("view", sa.Text, nullable=False),
-        sa.Column("state", sa.Text, nullable=False),
         # a country's deals in list order: the filter and ORDER BY ... LIMIT from one index
         sa.Index(f"ix_deals_{slot}_country_applied_position", "country", "applied_position"),
     )
@@ -62,62 +50,24 @@ class DealsProjection(DealStateProjection):
     name = "deals"
     schema = Schema(define)
 
-    def apply(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope]) -> None:
-        book = self.book(events)
-        events = deal_events(events)
-        d = t.deals.c
-        states: dict[str, DealState] = {}
-        applied_at: dict[str, int] = {}
-        for deal_id, text, position in conn.execute(
-            sa.select(d.deal_id, d.state, d.applied_position)
-            .where(d.deal_id.in_({str(ev["deal_id"]) for ev in events}))
-        ):
-            states[deal_id], applied_at[deal_id] = load_state(text), position
-        existing = set(states)
-        last: dict[str, Envelope] = {}
-        for ev in events:
-            deal_id = str(ev["deal_id"])
-            states[deal_id] = apply_event(states.get(deal_id), ev)
-            if ev["type"] == "DealApplied":
-                applied_at[deal_id] = int(ev["position"])
-            last[deal_id] = ev
-        _write(conn, t, book, events, last, states, applied_at, existing,
-               {i: dump_state(states[i]) for i in last})
-
-    knows_applied_position = True
-
     def apply_folded(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope],
                      folded: Folded) -> None:
-        """``apply`` for a batch folded once for every projection that takes it."""
-        _write(conn, t, self.book(events), folded.events, folded.last, folded.after,
-               folded.applied_at, folded.existed, {i: folded.dumped(i) for i in folded.last})
-
-    def load_prior(self, conn: sa.Connection, t: Tables, ids: Iterable[str]) -> dict[str, Cached]:
-        d = t.deals.c
-        query = sa.select(d.deal_id, d.version, d.applied_position, d.state)
-        return {deal_id: Cached(version, applied, load_state(text))
-                for deal_id, version, applied, text in chunked(conn, query, d.deal_id, ids)}
-
-
-def _write(conn: sa.Connection, t: Tables, book: PolicyBook, events: Sequence[Envelope],
-           last: Mapping[str, Envelope], states: Mapping[str, DealState],
-           applied_at: Mapping[str, int], existing: AbstractSet[str],
-           dumped: Mapping[str, str]) -> None:
-    upsert(conn, t.deals, [_row(ev, states[i], applied_at[i], book, dumped[i])
-                           for i, ev in last.items()])
-    amended = {str(ev["deal_id"]) for ev in events if ev["type"] == "DealAmended"}
-    renewed = (last.keys() - existing) | amended
-    if amended:
-        conn.execute(t.categories.delete().where(t.categories.c.deal_id.in_(amended)))
-    categories = [{"deal_id": deal_id, "category": category, "item_value": value}
-                  for deal_id in renewed
-                  for category, value in category_values(states[deal_id]).items()]
-    if categories:
-        insert(conn, t.categories, categories)
+        book = self.book(events)
+        upsert(conn, t.deals, [_row(ev, folded.after[i], folded.applied_at[i], book)
+                               for i, ev in folded.last.items()])
+        amended = {str(ev["deal_id"]) for ev in folded.events if ev["type"] == "DealAmended"}
+        renewed = (folded.last.keys() - folded.existed) | amended
+        if amended:
+            conn.execute(t.categories.delete().where(t.categories.c.deal_id.in_(amended)))
+        categories = [{"deal_id": deal_id, "category": category, "item_value": value}
+                      for deal_id in renewed
+                      for category, value in category_values(folded.after[deal_id]).items()]
+        if categories:
+            insert(conn, t.categories, categories)
 
 
 def _row(ev: Envelope, state: DealState, applied_position: int,
-         book: PolicyBook, state_text: str) -> dict[str, Any]:
+         book: PolicyBook) -> dict[str, Any]:
     policy = state.policy_in(book)
     f = {**figures(state), "stage": state.stage_under(policy)}
     deal_id, version = str(ev["deal_id"]), int(ev["version"])
@@ -130,7 +80,6 @@ def _row(ev: Envelope, state: DealState, applied_position: int,
         "version": version,
         **{column: f[column] for column in ("stage", "country", "instrument", "term", *MONEY)},
         "view": json.dumps(view, separators=(",", ":"), ensure_ascii=False),
-        "state": state_text,
     }
 
 

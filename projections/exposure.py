@@ -4,34 +4,21 @@ Per deal: ``deal:<id>:authorised`` (memo of the board's approval),
 ``deal:<id>:undisbursed`` and ``deal:<id>:outstanding``; program contra
 accounts on the other side. A deal's exposure is the debit balance of its
 undisbursed plus outstanding accounts, so the ledger's balances must equal the
-portfolio's exposure figures; ``reconcile`` checks that, and that debits equal
+portfolio's exposure figures; ``reconciliation`` checks that, and that debits equal
 credits.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
-from domain.state import DealState
-from projections import portfolio
 from projections.base import Envelope, Schema, Tables, insert, upsert
-from projections.folding import (
-    POSTED,
-    DealStateProjection,
-    Folded,
-    apply_event,
-    deal_events,
-    format_cents,
-    load_states,
-    posted,
-    save_states,
-    states_table,
-)
-from projections.runner import Runner
+from projections.dealstates import DealStateProjection
+from projections.folding import POSTED, Folded, format_cents, posted
 
 # kind, figure whose increase is posted, debit account, credit account ("{d}" = deal prefix)
 MOVEMENTS = (
@@ -71,8 +58,7 @@ def define(metadata: sa.MetaData, slot: str) -> dict[str, sa.Table]:
         sa.Column("debit", sa.BigInteger, nullable=False),
         sa.Column("credit", sa.BigInteger, nullable=False),
     )
-    return {"postings": postings, "balances": balances,
-            "states": states_table(metadata, f"exposure_states_{slot}")}
+    return {"postings": postings, "balances": balances}
 
 
 def postings_for(
@@ -99,40 +85,17 @@ def postings_for(
 class ExposureProjection(DealStateProjection):
     name = "exposure"
     schema = Schema(define)
-
-    def apply(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope]) -> None:
-        events = deal_events(events)
-        states = load_states(conn, t.states, {str(ev["deal_id"]) for ev in events})
-        versions: dict[str, int] = {}
-        postings: list[dict[str, Any]] = []
-        current: dict[str, dict[str, int]] = {}  # each deal's figures after its last event
-        for ev in events:
-            deal_id = str(ev["deal_id"])
-            state = states.get(deal_id)
-            before = current.get(deal_id) or (moved(state) if state is not None else ZERO_FIGURES)
-            states[deal_id] = apply_event(state, ev)
-            current[deal_id] = moved(states[deal_id])
-            postings += postings_for(ev, before, current[deal_id])
-            versions[deal_id] = int(ev["version"])
-        save_states(conn, t.states, {d: (v, states[d]) for d, v in versions.items()})
-        _post(conn, t, postings)
-
-    def take_prior(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope],
-                   prior: Mapping[str, DealState]) -> dict[str, dict[str, int]]:
-        """Each touched deal's posted figures before the batch."""
-        return {deal_id: moved(state) for deal_id, state in prior.items()}
+    takes_steps = True
 
     def apply_folded(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope],
                      folded: Folded) -> None:
-        """``apply`` for a batch folded once for every projection that takes it."""
         postings: list[dict[str, Any]] = []
-        current: dict[str, dict[str, int]] = folded.taken[self.name]
+        current = {deal_id: moved(state) for deal_id, state in folded.prior.items()}
         for ev, after in zip(folded.events, folded.steps, strict=True):
             deal_id = str(ev["deal_id"])
             before = current.get(deal_id, ZERO_FIGURES)
             current[deal_id] = after
             postings += postings_for(ev, before, after)
-        upsert(conn, t.states, folded.state_rows())
         _post(conn, t, postings)
 
 
@@ -186,29 +149,26 @@ def deal_postings(conn: sa.Connection, t: Tables, deal_id: str) -> list[dict[str
              "credit": format_cents(c), "recorded_at": at} for pos, e, k, a, d, c, at in rows]
 
 
-def reconcile(runner: Runner) -> dict[str, Any]:
-    """Debits equal credits, and the ledger's exposure equals the portfolio's."""
-    with runner.engine.connect() as conn:
-        e_tables, e_pos = runner.active(conn, "exposure")
-        p_tables, p_pos = runner.active(conn, "portfolio")
-        sums = totals(conn, e_tables)
-        figures = portfolio.read(conn, p_tables, p_pos)["totals"]
+def reconciliation(sums: dict[str, int], position: int, figures: dict[str, Any],
+                   figures_position: int) -> dict[str, Any]:
+    """Debits equal credits, and the ledger's exposure equals the portfolio's ``figures``
+    (its totals at ``figures_position``) once both stand at the same position."""
     result: dict[str, Any] = {
-        "position": e_pos,
+        "position": position,
         "debits": format_cents(sums["debits"]),
         "credits": format_cents(sums["credits"]),
         "balanced": sums["debits"] == sums["credits"],
         "ledger_exposure": format_cents(sums["exposure"]),
         "ledger_committed": format_cents(sums["committed"]),
     }
-    if e_pos == p_pos:
+    if position == figures_position:
         result["portfolio_exposure"] = figures["exposure"]
         result["portfolio_committed"] = figures["committed"]
         result["ok"] = (result["balanced"] and figures["exposure"] == result["ledger_exposure"]
                         and figures["committed"] == result["ledger_committed"])
     else:
         result["ok"] = result["balanced"]
-        result["detail"] = (f"portfolio at {p_pos}, exposure at {e_pos}: "
+        result["detail"] = (f"portfolio at {figures_position}, exposure at {position}: "
                             "figures compared once both reach the same position")
     return result
 

@@ -4,28 +4,17 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from domain.policy import PolicyBook
+from domain.stages import STAGES
 from domain.state import DealState
 from projections.base import Envelope, Schema, Tables, upsert
-from projections.folding import (
-    PROGRAM,
-    STAGES,
-    DealStateProjection,
-    Folded,
-    apply_event,
-    category_values,
-    deal_events,
-    figures,
-    format_cents,
-    load_states,
-    save_states,
-    states_table,
-)
+from projections.dealstates import DealStateProjection
+from projections.folding import Folded, category_values, figures, fold_events, format_cents
 
 SUMS = ("requested", "approved", "committed", "disbursed", "outstanding", "exposure",
         "recovered")
@@ -53,8 +42,7 @@ def define(metadata: sa.MetaData, slot: str) -> dict[str, sa.Table]:
         sa.Column("key", sa.String(32), primary_key=True),
         *(sa.Column(c, sa.BigInteger, nullable=False) for c in COUNTERS),
     )
-    return {"figures": rows, "states": states_table(metadata, f"portfolio_states_{slot}"),
-            "checkpoints": checkpoints}
+    return {"figures": rows, "checkpoints": checkpoints}
 
 
 def contributions(state: DealState, book: PolicyBook) -> dict[tuple[str, str], dict[str, int]]:
@@ -84,67 +72,47 @@ class PortfolioProjection(DealStateProjection):
     name = "portfolio"
     schema = Schema(define)
 
-    def apply(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope]) -> None:
-        """Fold ``events``; on first reaching a position past a multiple of
-        ``CHECKPOINT_EVERY``, copy the figures as they stand before that event, so the
-        checkpoints depend on the log alone and a rebuild writes the same ones."""
-        book = self.book(events)
-        last = last_checkpoint(conn, t.checkpoints)
-        start = 0
-        for i, ev in enumerate(events):
-            before = int(ev["position"]) - 1
-            if before // CHECKPOINT_EVERY > last // CHECKPOINT_EVERY:
-                self._fold(conn, t, book, events[start:i])
-                _checkpoint(conn, t, before)
-                last, start = before, i
-        self._fold(conn, t, book, events[start:])
-
-    def _fold(self, conn: sa.Connection, t: Tables, book: PolicyBook,
-              events: Sequence[Envelope]) -> None:
-        events = deal_events(events)
-        ids = {str(ev["deal_id"]) for ev in events}
-        states = load_states(conn, t.states, ids)
-        delta: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
-        for state in states.values():
-            add(delta, contributions(state, book), -1)
-        versions: dict[str, int] = {}
-        for ev in events:
-            deal_id = str(ev["deal_id"])
-            states[deal_id] = apply_event(states.get(deal_id), ev)
-            versions[deal_id] = int(ev["version"])
-        for deal_id in versions:
-            add(delta, contributions(states[deal_id], book), +1)
-        save_states(conn, t.states, {d: (v, states[d]) for d, v in versions.items()})
-        _write(conn, t.figures, delta)
-
-    def take_prior(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope],
-                   prior: Mapping[str, DealState]) -> Delta | None:
-        """What the touched deals added to the figures before the batch, taken off; None
-        when a checkpoint falls inside the batch, whose figures stand mid-batch: then
-        ``apply`` folds the batch itself, copying the figures at the checkpoint."""
-        last = last_checkpoint(conn, t.checkpoints)
-        # positions rise through a batch, so its last event crosses a checkpoint if any does
-        if events and (int(events[-1]["position"]) - 1) // CHECKPOINT_EVERY > \
-                last // CHECKPOINT_EVERY:
-            return None
-        book = self.book(events)
-        delta: Delta = defaultdict(dict)
-        for state in prior.values():
-            add(delta, contributions(state, book), -1)
-        return delta
+    def marks(self, events: Sequence[Envelope]) -> list[int]:
+        """Where a checkpoint may fall inside the batch: before an event whose position,
+        less one, passes a multiple of ``CHECKPOINT_EVERY`` that the event before did not."""
+        return [int(ev["position"]) - 1 for prev, ev in zip(events, events[1:], strict=False)
+                if (int(ev["position"]) - 1) // CHECKPOINT_EVERY
+                > (int(prev["position"]) - 1) // CHECKPOINT_EVERY]
 
     def apply_folded(self, conn: sa.Connection, t: Tables, events: Sequence[Envelope],
                      folded: Folded) -> None:
-        """``apply`` for a batch folded once for every projection that takes it."""
-        delta: Delta | None = folded.taken.get(self.name)
-        if delta is None:
-            self.apply(conn, t, events)
-            return
+        """Move the figures by what the touched deals add now instead of before; on first
+        reaching a position past a multiple of ``CHECKPOINT_EVERY``, copy the figures as
+        they stand before that event, so the checkpoints depend on the log alone and a
+        rebuild writes the same ones."""
         book = self.book(events)
-        for deal_id in folded.last:
-            add(delta, contributions(folded.after[deal_id], book), +1)
-        upsert(conn, t.states, folded.state_rows())
+        last = last_checkpoint(conn, t.checkpoints)
+        due: list[int] = []
+        for ev in events:
+            before = int(ev["position"]) - 1
+            if before // CHECKPOINT_EVERY > last // CHECKPOINT_EVERY:
+                due.append(before)
+                last = before
+        current = {deal_id: contributions(state, book) for deal_id, state in folded.prior.items()}
+        delta: Delta = defaultdict(dict)
+        for mark in sorted(set(folded.marked) | set(due)):
+            for deal_id, state in folded.marked.get(mark, {}).items():
+                _move(delta, current, deal_id, contributions(state, book))
+            if mark in due:
+                _write(conn, t.figures, delta)
+                delta = defaultdict(dict)
+                _checkpoint(conn, t, mark)
+        for deal_id, state in folded.after.items():
+            _move(delta, current, deal_id, contributions(state, book))
         _write(conn, t.figures, delta)
+
+
+def _move(delta: Delta, current: dict[str, Delta], deal_id: str, now: Delta) -> None:
+    """A deal's rows move from what it added before (if anything) to what it adds ``now``."""
+    if deal_id in current:
+        add(delta, current[deal_id], -1)
+    add(delta, now, +1)
+    current[deal_id] = now
 
 
 def last_checkpoint(conn: sa.Connection, table: sa.Table, through: int | None = None) -> int:
@@ -217,15 +185,10 @@ def read(conn: sa.Connection, t: Tables, position: int) -> dict[str, Any]:
 
 def from_events(events: Iterable[Envelope], book: PolicyBook) -> dict[str, Any]:
     """The portfolio folded straight from the log (time travel, and a cross-check)."""
-    states: dict[str, DealState] = {}
-    position = 0
-    for ev in events:
-        position = int(ev["position"])
-        if str(ev["deal_id"]) != PROGRAM:
-            states[str(ev["deal_id"])] = apply_event(states.get(str(ev["deal_id"])), ev)
+    events = list(events)
     acc: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
-    for state in states.values():
+    for state in fold_events(events).values():
         add(acc, contributions(state, book), +1)
     rows = [{"dimension": d, "key": k, **{c: v.get(c, 0) for c in COUNTERS}}
             for (d, k), v in acc.items()]
-    return summary(rows, position)
+    return summary(rows, int(events[-1]["position"]) if events else 0)

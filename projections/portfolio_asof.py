@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from domain.policy import PolicyBook
 from domain.state import DealState
 from projections.base import Envelope, Tables
-from projections.folding import PROGRAM, apply_event
+from projections.folding import PROGRAM, Targets, apply_event
 from projections.portfolio import COUNTERS, add, contributions, last_checkpoint, summary
 
 Rows = dict[tuple[str, str], dict[str, int]]
@@ -59,11 +59,12 @@ def _states(events: Sequence[Envelope], split: int,
     """Each deal's contributions at ``split`` (None if it did not exist yet) and after all
     of ``events`` (its events in position order)."""
     states: dict[str, DealState] = {}
+    targets: Targets = {}
     before: dict[str, Rows | None] = {}
     for ev in events:
         deal_id = str(ev["deal_id"])
         if int(ev["position"]) > split and deal_id not in before:
             state = states.get(deal_id)
             before[deal_id] = contributions(state, book) if state is not None else None
-        states[deal_id] = apply_event(states.get(deal_id), ev)
+        states[deal_id] = apply_event(states.get(deal_id), ev, targets)
     return [(before[d], contributions(s, book)) for d, s in states.items()]

@@ -7,6 +7,7 @@ from typing import Literal, get_args
 from projections.audit import AuditProjection
 from projections.base import Projection
 from projections.deals import DealsProjection
+from projections.dealstates import DealStates
 from projections.exposure import ExposureProjection
 from projections.folding import PolicyProvider
 from projections.merkle_log import MerkleProjection
@@ -18,10 +19,12 @@ NAMES: tuple[str, ...] = get_args(ProjectionName)
 
 
 def read_models(policies: PolicyProvider) -> list[Projection]:
+    """The read models; those folded from deals' states share one store of them."""
+    states = DealStates()
     return [
-        DealsProjection(policies),
-        PortfolioProjection(policies),
-        ExposureProjection(policies),
+        DealsProjection(policies, states),
+        PortfolioProjection(policies, states),
+        ExposureProjection(policies, states),
         AuditProjection(),
         MerkleProjection(),
     ]

@@ -70,7 +70,8 @@ def build_runner(settings: Settings, ledger: Ledger, engine: sa.Engine) -> Runne
     """The projection runner over ``ledger``'s log, judging by its policy versions."""
     return Runner(engine, read_log(ledger.store), ledger.store.head,
                   read_models(ledger.policy_book), unavailable=DB_ERRORS,
-                  state_cache_size=settings.projection_state_cache_size)
+                  state_cache_size=settings.projection_state_cache_size,
+                  read_streams=ledger.store.select_streams)
 
 
 class PolicyFileError(LedgerError):

@@ -14,6 +14,7 @@ from sqlalchemy.schema import SchemaItem
 
 import migrations
 from domain.policy import SHIPPED_BOOK
+from projections.dealstates import metadata as deal_states_metadata
 from projections.positions import metadata as positions_metadata
 from projections.registry import read_models
 from service import keys
@@ -96,6 +97,7 @@ def schema_metadata() -> sa.MetaData:
     combined = sa.MetaData()
     projections = read_models(lambda: SHIPPED_BOOK)
     for source in (eventstore_schema.metadata, keys.metadata, positions_metadata,
+                   deal_states_metadata,
                    *(projection.schema.metadata for projection in projections)):
         for table in source.tables.values():
             table.to_metadata(combined)

@@ -1,4 +1,4 @@
-"""Reading projections: the runner, and read-your-writes (``min_position``)."""
+"""Reading projections: the runner, the read gateway, and read-your-writes (``min_position``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from projections.runner import Runner, wait_for
+from projections.reading import Reading, wait_for
+from projections.runner import Runner
 from service.api.problems import ApiProblem
 
 FRESHNESS_TIMEOUT = 5.0
@@ -17,13 +18,18 @@ def runner(request: Request) -> Runner:
     return request.app.state.runner  # type: ignore[no-any-return]
 
 
+def reading(request: Request) -> Reading:
+    """What routes read projections through (never the runner that writes them)."""
+    return runner(request).reading
+
+
 async def ensure_fresh(request: Request, names: Sequence[str], min_position: int | None) -> None:
     """Wait for the projections to reach ``min_position``; a position the log has not
     reached names no write anyone was told of, so it is refused at once rather than
     holding a server thread for the whole timeout."""
     if min_position is None or min_position <= 0:
         return
-    r = runner(request)
+    r = reading(request)
     if await run_in_threadpool(wait_for, r.engine, names, min_position, 0.0):
         return
     await refuse_beyond_head(request, min_position)

@@ -13,6 +13,7 @@ from eventsourcing.persistence import OperationalError as ESOperationalError
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
 from domain.chain import format_timestamp
+from projections.wakeups import CHANNEL
 from service.eventstore.common import (
     EVENTS_TABLE,
     GroupCommits,
@@ -121,7 +122,7 @@ class PostgresLedgerRecorder(GroupCommits, LogQueries, PostgresApplicationRecord
                      [e.topic for e in events], states),
                 )
                 positions = sorted(r["notification_id"] for r in cur.fetchall())
-                cur.execute(f"NOTIFY {EVENTS_TABLE}")
+                cur.execute(f"NOTIFY {CHANNEL}")
             bound = bind_results(accepted, positions)
             if bound:
                 cur.executemany(
@@ -163,7 +164,7 @@ class PostgresLedgerRecorder(GroupCommits, LogQueries, PostgresApplicationRecord
                         "SELECT setval(pg_get_serial_sequence(%s, 'notification_id'), %s)",
                         (EVENTS_TABLE, last),
                     )
-                    cur.execute(f"NOTIFY {EVENTS_TABLE}")
+                    cur.execute(f"NOTIFY {CHANNEL}")
         except UNAVAILABLE as e:
             raise StoreUnavailable(str(e)) from e
         return count

@@ -16,9 +16,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from domain.stages import STAGES
 from projections import exposure, portfolio
-from projections.exposure import reconcile
-from projections.folding import STAGES
 from projections.runner import Runner
 from service.ledger.commands import Command, deal_id_for
 from service.settings import Settings
@@ -233,7 +232,7 @@ def assert_ledger_balances(runner: Runner) -> None:
         tables, _ = runner.active(conn, "exposure")
         sums = exposure.totals(conn, tables)
     assert sums["debits"] == sums["credits"], sums
-    check = reconcile(runner)
+    check = runner.reading.reconcile()
     assert check["ok"], check
 
 

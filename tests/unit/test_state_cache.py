@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from domain.state import DealState
-from projections.folding import Folded, StateCache
+from projections.dealstates import StateCache
+from projections.folding import Folded
 
 DEAL_A, DEAL_B, DEAL_C = "a" * 36, "b" * 36, "c" * 36
 
@@ -17,7 +18,7 @@ def folded(*versions: tuple[str, int]) -> Folded:
     events: list[dict[str, Any]] = [{"deal_id": d, "version": v, "position": i + 1}
                                     for i, (d, v) in enumerate(versions)]
     after = {d: DealState() for d, _ in versions}
-    return Folded(events, frozenset(), {}, after, {d: 1 for d, _ in versions}, [])
+    return Folded(events, {}, after, {d: 1 for d, _ in versions}, [])
 
 
 def test_an_entry_at_the_version_before_the_batch_is_a_hit() -> None:

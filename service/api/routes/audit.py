@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from domain.chain import format_timestamp
 from projections import audit
 from service.api.deps import Auditor, LedgerDep
-from service.api.freshness import ensure_fresh, runner
+from service.api.freshness import ensure_fresh, reading
 from service.api.params import (
     Cursor,
     DealId,
@@ -40,7 +40,7 @@ async def deal_trail(
     min_position: MinPosition = None,
 ) -> Response:
     await ensure_fresh(request, ["audit"], min_position)
-    r = runner(request)
+    r = reading(request)
 
     def read() -> list[dict[str, Any]]:
         with r.engine.connect() as conn:
@@ -67,7 +67,7 @@ async def audit_log(
         "recorded_to": format_timestamp(to) if to else None,
     }
     await ensure_fresh(request, ["audit"], min_position)
-    r = runner(request)
+    r = reading(request)
 
     def page(after: int, size: int) -> list[dict[str, Any]]:
         with r.engine.connect() as conn:

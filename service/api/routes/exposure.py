@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from projections import exposure
 from service.api.deps import Reader
-from service.api.freshness import ensure_fresh, runner
+from service.api.freshness import ensure_fresh, reading
 from service.api.params import DealId, MinPosition
 from service.api.responses import DealExposure, ProgramExposure, problems
 
@@ -22,14 +22,14 @@ router = APIRouter(prefix="/v1/exposure", tags=["exposure ledger"],
             summary="Program accounts, totals and the reconciliation with the portfolio")
 async def program(request: Request, _: Reader, min_position: MinPosition = None) -> Response:
     await ensure_fresh(request, ["exposure"], min_position)
-    r = runner(request)
+    r = reading(request)
 
     def read() -> dict[str, Any]:
         with r.engine.connect() as conn:
             t, position = r.active(conn, "exposure")
             accounts = exposure.program_accounts(conn, t)
         return {"position": position, "accounts": accounts,
-                "reconciliation": exposure.reconcile(r)}
+                "reconciliation": r.reconcile()}
 
     return JSONResponse(await run_in_threadpool(read))
 
@@ -41,7 +41,7 @@ async def deal(
 ) -> Response:
     deal_uuid = str(deal)
     await ensure_fresh(request, ["exposure"], min_position)
-    r = runner(request)
+    r = reading(request)
 
     def read() -> dict[str, Any]:
         with r.engine.connect() as conn:

@@ -12,9 +12,9 @@ from domain.chain import format_timestamp, parse_timestamp
 from projections import deals as deals_model
 from projections import portfolio
 from projections.portfolio_asof import portfolio_at
-from projections.runner import Runner
+from projections.reading import Reading
 from service.api.deps import LedgerDep, Reader
-from service.api.freshness import ensure_fresh, runner
+from service.api.freshness import ensure_fresh, reading
 from service.api.params import AsOf, Cursor, Filter, Limit, MinPosition
 from service.api.responses import DealPage, Portfolio, problems
 from service.ledger.application import Ledger
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1/portfolio", tags=["portfolio"],
                    responses=problems(401, 403, 422, 503))
 
 
-def _as_of(ledger: Ledger, r: Runner, moment: str) -> dict[str, object]:
+def _as_of(ledger: Ledger, r: Reading, moment: str) -> dict[str, object]:
     through = ledger.store.position_as_of(parse_timestamp(moment))
     with r.engine.connect() as conn:
         tables, _ = r.active(conn, "portfolio")
@@ -38,10 +38,10 @@ async def get_portfolio(
 ) -> Response:
     if as_of is not None:
         moment = format_timestamp(as_of)
-        result = await run_in_threadpool(_as_of, ledger, runner(request), moment)
+        result = await run_in_threadpool(_as_of, ledger, reading(request), moment)
         return JSONResponse({**result, "as_of": moment})
     await ensure_fresh(request, ["portfolio"], min_position)
-    r = runner(request)
+    r = reading(request)
 
     def read() -> dict[str, object]:
         with r.engine.connect() as conn:
@@ -60,7 +60,7 @@ async def list_deals(
     limit: Limit = 100, cursor: Cursor = None, min_position: MinPosition = None,
 ) -> Response:
     await ensure_fresh(request, ["deals"], min_position)
-    r = runner(request)
+    r = reading(request)
 
     def read() -> str:
         with r.engine.connect() as conn:

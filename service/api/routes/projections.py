@@ -11,10 +11,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from domain.chain import format_timestamp
-from projections.exposure import reconcile
 from projections.registry import NAMES
 from service.api.deps import Admin, LedgerDep, Reader
-from service.api.freshness import runner
+from service.api.freshness import reading, runner
 from service.api.problems import ApiProblem
 from service.api.responses import Projections, Rebuilt, problems
 
@@ -34,10 +33,10 @@ def _utc(moment: datetime | None) -> str | None:
 @router.get("", response_model=Projections,
             summary="Each projection's position, lag and status; reconciliation")
 async def list_projections(request: Request, ledger: LedgerDep, _: Reader) -> Response:
-    r = runner(request)
+    r = reading(request)
     head = await run_in_threadpool(ledger.store.head)
     rows = await run_in_threadpool(r.statuses)
-    recon = await run_in_threadpool(reconcile, r)
+    recon = await run_in_threadpool(r.reconcile)
     if not recon["ok"]:
         logger.error("exposure ledger does not reconcile: %s", recon)
     out = []

@@ -1,0 +1,10 @@
+"""The stages a deal passes through (SPEC "Derived deal state"), in the order the portfolio
+lists them."""
+
+from __future__ import annotations
+
+STAGES = (
+    "applied", "license_pending", "license_approved", "license_denied", "license_revoked",
+    "board_approved", "board_rejected", "financed", "disbursing", "repaying", "repaid",
+    "claimed", "cancelled",
+)
