@@ -38,49 +38,52 @@ def _amount(value: str) -> str:
     return f"{int(whole):,}.{cents or '00'}"
 
 
+# what most events say, their amounts written with thousands separators and their ECCNs
+# joined; the events with optional parts are worded by ``_worded``
+_SAID = {
+    "LicenseRequested": "export license {application_ref} requested for {eccns}",
+    "CommerceLicenseApproved": "license {license_number} ({application_ref}) approved for "
+                               "{eccns}, valid until {valid_until}",
+    "CommerceLicenseDenied": "license application {application_ref} denied: {reason}",
+    "DealFinanced": "financed by {instrument}: {amount} USD committed, maturing "
+                    "{final_maturity_date}",
+    "FundsDisbursed": "{amount} USD disbursed (ref {reference})",
+    "RepaymentReceived": "repayment of {principal} USD principal and {interest} USD interest "
+                         "(ref {reference})",
+    "ClaimPaid": "claim of {amount} USD paid (ref {reference})",
+    "RecoveryReceived": "{amount} USD recovered after claims (ref {reference})",
+    "EventReversed": "event version {version} reversed: {reason}",
+}
+_AMOUNTS = frozenset({"amount", "principal", "interest", "financed_amount", "contract_value",
+                      "approved_amount"})
+
+
 def summarize(ev: Envelope) -> str:
     d: Mapping[str, Any] = ev["data"]
     t = ev["type"]
+    said = _SAID.get(t)
+    if said is None:
+        return _worded(t, d)
+    return said.format_map({k: _amount(v) if k in _AMOUNTS else ", ".join(v) if k == "eccns"
+                            else v for k, v in d.items()})
+
+
+def _worded(t: str, d: Mapping[str, Any]) -> str:
     if t == "DealApplied":
         return (f"{d['application_number']}: {d['exporter']['name']} ({d['exporter']['country']})"
                 f" applied for a {d['term']}-term {d['instrument']} of "
                 f"{_amount(d['financed_amount'])} USD on a {_amount(d['contract_value'])} USD "
                 f"contract with {d['buyer']['name']} ({d['buyer']['country']})")
-    if t == "LicenseRequested":
-        return f"export license {d['application_ref']} requested for {', '.join(d['eccns'])}"
-    if t == "CommerceLicenseApproved":
-        return (f"license {d['license_number']} ({d['application_ref']}) approved for "
-                f"{', '.join(d['eccns'])}, valid until {d['valid_until']}")
-    if t == "CommerceLicenseDenied":
-        return f"license application {d['application_ref']} denied: {d['reason']}"
     if t == "BoardVoted":
         votes = f"{d['votes_for']}-{d['votes_against']}-{d['abstentions']}"
         amount = f" for {_amount(d['approved_amount'])} USD" if "approved_amount" in d else ""
         return f"board {d['decision']}{amount} ({votes}) on {d['meeting_date']}"
-    if t == "DealFinanced":
-        return (f"financed by {d['instrument']}: {_amount(d['amount'])} USD committed, "
-                f"maturing {d['final_maturity_date']}")
-    if t == "FundsDisbursed":
-        return f"{_amount(d['amount'])} USD disbursed (ref {d['reference']})"
-    if t == "RepaymentReceived":
-        return (f"repayment of {_amount(d['principal'])} USD principal and "
-                f"{_amount(d['interest'])} USD interest (ref {d['reference']})")
-    if t == "ClaimPaid":
-        return f"claim of {_amount(d['amount'])} USD paid (ref {d['reference']})"
     if t == "DealCancelled":
         amount = f"{_amount(d['amount'])} USD" if "amount" in d else "the deal"
         return f"cancelled {amount}: {d['reason']}"
-    return _summarize_v2(t, d)
-
-
-def _summarize_v2(t: str, d: Mapping[str, Any]) -> str:
     if t == "CommerceLicenseRevoked":
         effective = f" from {d['effective_date']}" if "effective_date" in d else ""
         return f"license {d['license_number']} revoked{effective}: {d['reason']}"
-    if t == "RecoveryReceived":
-        return f"{_amount(d['amount'])} USD recovered after claims (ref {d['reference']})"
-    if t == "EventReversed":
-        return f"event version {d['version']} reversed: {d['reason']}"
     if t == "DealAmended":
         changed = ", ".join(k for k in d if k != "reason")
         return f"terms amended ({changed}): {d['reason']}"

@@ -250,6 +250,14 @@ class GroupCommits:
     @abstractmethod
     def _commit_group(self, units: list[Unit]) -> None: ...
 
+    @abstractmethod
+    def import_events(self, rows: Iterable[ImportRow], batch: int = 1000,
+                      after: int = 0) -> int:
+        """Insert ``(deal_id, version, position, topic, state, recorded_at)`` rows with
+        their positions, in one transaction under the write lock, into a store whose last
+        position is ``after`` (0: an empty one; else ``StreamConflict``). Anything ``rows``
+        raises rolls the whole import back. Returns how many rows were inserted."""
+
     def append(self, events: Sequence[NewEvent], binding: Binding | None = None) -> Appended:
         """Append one unit (all or nothing); concurrent units share a transaction."""
         return self._group_committer().submit(events, binding)

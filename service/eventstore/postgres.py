@@ -14,15 +14,8 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 
 from domain.chain import format_timestamp
 from projections.wakeups import CHANNEL
-from service.eventstore.common import (
-    EVENTS_TABLE,
-    GroupCommits,
-    ImportRow,
-    LogQueries,
-    bind_results,
-    chunks,
-    stamp,
-)
+from service.eventstore import common
+from service.eventstore.common import EVENTS_TABLE, GroupCommits, ImportRow, LogQueries
 from service.eventstore.groupcommit import Unit, plan
 from service.eventstore.pgfactory import LOST, lost, once, reached
 from service.eventstore.types import KeyAlreadyBound, StoreUnavailable, StreamConflict
@@ -111,7 +104,7 @@ class PostgresLedgerRecorder(GroupCommits, LogQueries, PostgresApplicationRecord
             events = [ev for u in accepted for ev in u.events]
             positions: list[int] = []
             if events:
-                recorded_at, states = stamp(events, hashes, last, self.clock())
+                recorded_at, states = common.stamp(events, hashes, last, self.clock())
                 cur.execute(
                     f"INSERT INTO {EVENTS_TABLE} "
                     "(originator_id, originator_version, topic, state, recorded_at) "
@@ -123,7 +116,7 @@ class PostgresLedgerRecorder(GroupCommits, LogQueries, PostgresApplicationRecord
                 )
                 positions = sorted(r["notification_id"] for r in cur.fetchall())
                 cur.execute(f"NOTIFY {CHANNEL}")
-            bound = bind_results(accepted, positions)
+            bound = common.bind_results(accepted, positions)
             if bound:
                 cur.executemany(
                     "INSERT INTO idempotency_keys "
@@ -134,10 +127,8 @@ class PostgresLedgerRecorder(GroupCommits, LogQueries, PostgresApplicationRecord
 
     def import_events(self, rows: Iterable[ImportRow], batch: int = 1000,
                       after: int = 0) -> int:
-        """Insert ``(deal_id, version, position, topic, state, recorded_at)`` rows with
-        their positions, in one transaction under the write lock, into a store whose last
-        position is ``after`` (0: an empty one; else ``StreamConflict``). Anything ``rows``
-        raises rolls the whole import back."""
+        """``GroupCommits.import_events`` under the table lock; the position sequence
+        moves past the last row, and a NOTIFY wakes the projectors."""
         count = 0
         try:
             with self.datastore.get_connection() as conn, conn.transaction(), \
@@ -148,7 +139,7 @@ class PostgresLedgerRecorder(GroupCommits, LogQueries, PostgresApplicationRecord
                 if cur.fetchone() != {"head": after}:
                     raise StreamConflict(f"the ledger's last position is not {after}")
                 last = 0
-                for chunk in chunks(rows, batch):
+                for chunk in common.chunks(rows, batch):
                     cur.execute(
                         f"INSERT INTO {EVENTS_TABLE} (originator_id, originator_version, "
                         "notification_id, topic, state, recorded_at) "

@@ -15,15 +15,8 @@ from uuid import UUID
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from domain.chain import format_timestamp
-from service.eventstore.common import (
-    EVENTS_TABLE,
-    GroupCommits,
-    ImportRow,
-    LogQueries,
-    bind_results,
-    chunks,
-    stamp,
-)
+from service.eventstore import common
+from service.eventstore.common import EVENTS_TABLE, GroupCommits, ImportRow, LogQueries
 from service.eventstore.groupcommit import Unit, plan
 from service.eventstore.types import KeyAlreadyBound, StoreUnavailable, StreamConflict
 
@@ -110,7 +103,7 @@ class SQLiteLedgerRecorder(GroupCommits, LogQueries, SQLiteApplicationRecorder):
         positions: list[int] = []
         if events:
             last = row["recorded_at"] if row else None
-            recorded_at, states = stamp(events, hashes, last, self.clock())
+            recorded_at, states = common.stamp(events, hashes, last, self.clock())
             # The positions SQLite itself would give (the largest rowid plus one, in
             # order): the write transaction is the only writer while it lasts.
             first = (row["rowid"] if row else 0) + 1
@@ -123,7 +116,7 @@ class SQLiteLedgerRecorder(GroupCommits, LogQueries, SQLiteApplicationRecorder):
             "INSERT INTO idempotency_keys "
             "(scope, key, fingerprint, status, body, location, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(*b, now) for b in bind_results(accepted, positions)],
+            [(*b, now) for b in common.bind_results(accepted, positions)],
         )
 
     @staticmethod
@@ -162,16 +155,13 @@ class SQLiteLedgerRecorder(GroupCommits, LogQueries, SQLiteApplicationRecorder):
 
     def import_events(self, rows: Iterable[ImportRow], batch: int = 1000,
                       after: int = 0) -> int:
-        """Insert ``(deal_id, version, position, topic, state, recorded_at)`` rows with
-        their positions, in one transaction under the write lock, into a store whose last
-        position is ``after`` (0: an empty one; else ``StreamConflict``). Anything ``rows``
-        raises rolls the whole import back."""
+        """``GroupCommits.import_events`` in one ``BEGIN IMMEDIATE`` transaction."""
         count = 0
         with self._write() as conn:
             head = conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {EVENTS_TABLE}")
             if head.fetchone()[0] != after:
                 raise StreamConflict(f"the ledger's last position is not {after}")
-            for chunk in chunks(rows, batch):
+            for chunk in common.chunks(rows, batch):
                 conn.executemany(
                     f"INSERT INTO {EVENTS_TABLE} (rowid, originator_id, originator_version, "
                     "topic, state, recorded_at) VALUES (?, ?, ?, ?, ?, ?)",

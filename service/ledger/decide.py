@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +19,7 @@ from uuid import UUID
 from eventsourcing.utils import get_topic
 
 from domain.chain import format_timestamp
-from domain.deal import Deal, EventMeta
+from domain.deal import Deal, EventMeta, target_of
 from domain.errors import LedgerError, NotFound, RuleViolation, VersionConflict
 from domain.money import ReversalTarget
 from domain.policy import PolicyVersion
@@ -96,13 +96,15 @@ def decide(commands: Sequence[Command], ctx: Context, facts: Facts, now: datetim
     program = facts.program
     batch = len(commands) > 1 or any(c.prefix for c in commands)
     ids = EventIds(len(commands))
+    # a reversal may name an event decided earlier in the same write
+    targets = dict(facts.reversal_targets)
     for index, command in enumerate(commands):
         try:
             if command.type == POLICY_ADOPTED:
                 adopted, program = _adoption(command, ctx, program, now)
                 decision.events.append(adopted)
                 continue
-            deal = _decide_one(command, ctx, facts, deals, now, ids)
+            deal = _decide_one(command, ctx, facts, deals, now, ids, targets)
         except LedgerError as error:
             if batch:
                 error.extra["index"] = index
@@ -110,6 +112,7 @@ def decide(commands: Sequence[Command], ctx: Context, facts: Facts, now: datetim
         start = decision.touched.get(deal.id, (deal.version - 1, 0))[0]
         for ev in deal.collect_events():
             assert isinstance(ev, Deal.Event)
+            targets[(deal.id, ev.originator_version)] = target_of(ev)
             state = event_state(ev)
             if command.occurred_at is None:
                 state["occurred_at"] = None  # the store makes it equal to recorded_at
@@ -132,7 +135,8 @@ def _judge(command: Command, program: Program, now: datetime) -> tuple[Judgement
 
 
 def _decide_one(command: Command, ctx: Context, facts: Facts, deals: dict[UUID, Deal],
-                now: datetime, ids: Callable[[], str]) -> Deal:
+                now: datetime, ids: Callable[[], str],
+                targets: Mapping[tuple[UUID, int], ReversalTarget]) -> Deal:
     type_name, data = command.type, command.data
     judgement, occurred_at = _judge(command, facts.program, now)
     meta = EventMeta(
@@ -166,7 +170,7 @@ def _decide_one(command: Command, ctx: Context, facts: Facts, deals: dict[UUID, 
             f"expected version {command.expected_version}, deal is at {deal.version}",
             current_version=deal.version,
         )
-    target = (facts.reversal_targets.get((deal.id, data["version"]))
+    target = (targets.get((deal.id, data["version"]))
               if type_name == EVENT_REVERSED else None)
     deal.handle(type_name, data, meta, judgement, target)
     return deal

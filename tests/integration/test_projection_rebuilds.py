@@ -17,10 +17,17 @@ from projections.base import Envelope
 from projections.dealstates import deal_states, money_events
 from projections.rebuild import Rebuilds
 from projections.runner import Runner
-from service.ledger import Command, Ledger, deal_id_for
+from service.ledger.application import Ledger
+from service.ledger.commands import Command, deal_id_for
 from service.settings import Settings
-from tests.factories import application, financing_for, lifecycle_to_financed
-from tests.projection_support import NAMES, all_live_rows, ledger_and_engine, new_runner, write
+from tests.support.factories import application, financing_for, lifecycle_to_financed
+from tests.support.projection_support import (
+    NAMES,
+    all_live_rows,
+    ledger_and_engine,
+    new_runner,
+    write,
+)
 
 
 def financed_deal(ledger: Ledger, number: str = "ONCE-1") -> UUID:

@@ -12,7 +12,7 @@ from domain.program import Program
 from service.ledger.cache import DealCache, estimated_bytes
 from service.ledger.commands import Command, Context, deal_id_for
 from service.ledger.decide import Facts, decide
-from tests.unit.test_rules import NOW, application, judged, meta
+from tests.unit.test_rules import NOW, application, judged, meta, uncontrolled_application
 
 CTX = Context(actor="tests")
 PROGRAM = Program().adopting(SHIPPED[0])
@@ -72,3 +72,23 @@ def test_the_deal_cache_is_bounded_by_the_bytes_its_deals_hold():
         cache.put(other)
     assert len(cache) == 2 and cache.bytes == weight * 2
     assert cache.take(others[0].id) is None
+
+
+def test_a_write_may_reverse_a_money_event_it_decides_itself():
+    data = uncontrolled_application()
+    deal_id = deal_id_for(data["application_number"])
+    maturity = (NOW.date().replace(year=NOW.year + 3)).isoformat()
+    commands = [
+        Command("DealApplied", data),
+        Command("BoardVoted", {"meeting_date": NOW.date().isoformat(), "votes_for": 3,
+                               "votes_against": 0, "abstentions": 0, "decision": "approved",
+                               "approved_amount": data["financed_amount"]}, deal_id=deal_id),
+        Command("DealFinanced", {"instrument": data["instrument"],
+                                 "amount": data["financed_amount"], "exposure_fee_pct": "1.00",
+                                 "final_maturity_date": maturity}, deal_id=deal_id),
+        Command("FundsDisbursed", {"amount": "100.00", "reference": "W-1"}, deal_id=deal_id),
+        Command("EventReversed", {"version": 4, "reason": "sent twice"}, deal_id=deal_id),
+    ]
+    decision = decide(commands, CTX, Facts(PROGRAM), NOW)
+    assert [e.version for e in decision.events] == [1, 2, 3, 4, 5]
+    assert decision.events[-1].state["data"] == {"version": 4, "reason": "sent twice"}
