@@ -284,3 +284,26 @@ async def test_an_upgraded_ledger_accepts_new_events(upgraded: str) -> None:
         recorded = MANIFEST["deal_views"]["long"]
         assert view["version"] == recorded["version"] + 1
         assert view["principal_repaid"] != recorded["principal_repaid"]
+
+
+async def test_a_disbursement_posted_before_the_upgrade_can_still_be_reversed(
+        upgraded: str) -> None:
+    """Version 7 of the long deal lies behind two snapshots taken by the v2 code: its
+    reversal reads it from the log, and the deal and the read models take it back."""
+    deals = MANIFEST["deals"]
+    writer = {**bearer("writer"), "Content-Type": "application/json"}
+    recorded = MANIFEST["deal_views"]["long"]
+    async with started(upgraded) as client:
+        r = await client.post(f"/v1/deals/{deals['long']}/events", headers=writer, json=event(
+            "EventReversed", version=7, reason="DISB-L1 was returned by the bank"))
+        assert r.status_code == 201, r.text
+        position = r.json()["position"]
+        view = await get(client, f"/v1/deals/{deals['long']}", min_position=position)
+        assert view["reversed_versions"] == [*recorded["reversed_versions"], 7]
+        assert view["disbursed"] == "5250000.00" == f"{float(recorded['disbursed']) - 500000:.2f}"
+        r = await client.post(f"/v1/deals/{deals['long']}/events", headers=writer, json=event(
+            "EventReversed", version=7, reason="again"))
+        assert r.status_code == 422 and r.json()["code"] == "already_reversed", r.text
+        rows = await get(client, "/v1/portfolio/deals", min_position=position, limit=100)
+        row = next(d for d in rows["deals"] if d["deal_id"] == deals["long"])
+        assert row["disbursed"] == "5250000.00", row
