@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.policy import PolicyBook, PolicyVersion
 from domain.program import POLICY_ADOPTED
-from domain.state import DealState
+from domain.state import DealState, estimated_bytes
 from projections.base import Envelope, Tables, execute_many
 from projections.folding import (
     Fold,
@@ -77,9 +77,12 @@ class StateCache:
     folds them in place; only after its transaction commits does it ``put`` back what it
     folded, so a rollback leaves no state behind that was moved on."""
 
-    def __init__(self, size: int = 2_000) -> None:
+    def __init__(self, size: int = 2_000, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.size = size
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._entries: OrderedDict[str, Cached] = OrderedDict()
+        self._weights: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -95,22 +98,29 @@ class StateCache:
         with self._lock:
             for deal_id, version in wanted.items():
                 entry = self._entries.pop(deal_id, None)
-                if entry is not None and entry.version == version:
-                    found[deal_id] = entry
+                if entry is not None:
+                    self.bytes -= self._weights.pop(deal_id)
+                    if entry.version == version:
+                        found[deal_id] = entry
         return found
 
     def put(self, folded: Folded) -> None:
         """Keep each deal's state after a committed batch."""
-        if self.size <= 0:
+        if self.size <= 0 or self.max_bytes <= 0:
             return
         with self._lock:
             for deal_id, ev in folded.last.items():
+                state = folded.after[deal_id]
+                weight = estimated_bytes(state)
+                self.bytes += weight - self._weights.get(deal_id, 0)
+                self._weights[deal_id] = weight
                 self._entries[deal_id] = Cached(int(ev["version"]),
-                                                folded.applied_at.get(deal_id),
-                                                folded.after[deal_id])
+                                                folded.applied_at.get(deal_id), state)
                 self._entries.move_to_end(deal_id)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+            while self._entries and (len(self._entries) > self.size
+                                     or self.bytes > self.max_bytes):
+                dropped, _ = self._entries.popitem(last=False)
+                self.bytes -= self._weights.pop(dropped)
 
 
 class _Batch(NamedTuple):
@@ -124,18 +134,19 @@ class DealStates:
     """The deals' states of the projections that share them: one fold per batch, however
     many of them the batch's transaction applies."""
 
-    def __init__(self, cache_size: int = 2_000) -> None:
-        self.cache = StateCache(cache_size)
+    def __init__(self, cache_size: int = 2_000, cache_bytes: int = 64 * 1024 * 1024) -> None:
+        self.cache = StateCache(cache_size, cache_bytes)
         self.read_log: ReadLog | None = None
         self.read_streams: ReadStreams | None = None
         self.users: list[DealStateProjection] = []
         self._local = threading.local()  # this thread's batch, and its rebuild's fold
 
     def attach(self, read_log: ReadLog, read_streams: ReadStreams | None,
-               cache_size: int) -> None:
-        """Where to read a deal's events from when no stored state serves a batch."""
+               cache_size: int, cache_bytes: int = 64 * 1024 * 1024) -> None:
+        """Where to read a deal's events from when no stored state serves a batch, and
+        how many deals' states (and estimated bytes) the cache keeps."""
         self.read_log, self.read_streams = read_log, read_streams
-        self.cache.size = cache_size
+        self.cache.size, self.cache.max_bytes = cache_size, cache_bytes
 
     def folded(self, conn: sa.Connection, events: Sequence[Envelope]) -> Folded:
         """``events`` folded from the touched deals' states before them, once per batch:

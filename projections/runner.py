@@ -65,6 +65,7 @@ class Runner:
         gather_seconds: float = 0.03,
         unavailable: tuple[type[BaseException], ...] = UNAVAILABLE,
         state_cache_size: int = 2_000,
+        state_cache_bytes: int = 64 * 1024 * 1024,
         read_streams: ReadStreams | None = None,
     ) -> None:
         self.engine = engine
@@ -90,7 +91,7 @@ class Runner:
         for projection in projections:
             shared = getattr(projection, "deal_states", None)
             if isinstance(shared, DealStates) and shared not in self.deal_states:
-                shared.attach(read_log, read_streams, state_cache_size)
+                shared.attach(read_log, read_streams, state_cache_size, state_cache_bytes)
                 self.deal_states.append(shared)
         self.rebuilds = Rebuilds(self)
 

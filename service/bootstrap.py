@@ -71,6 +71,7 @@ def build_runner(settings: Settings, ledger: Ledger, engine: sa.Engine) -> Runne
     return Runner(engine, read_log(ledger.store), ledger.store.head,
                   read_models(ledger.policy_book), unavailable=DB_ERRORS,
                   state_cache_size=settings.projection_state_cache_size,
+                  state_cache_bytes=settings.projection_state_cache_bytes,
                   read_streams=ledger.store.select_streams)
 
 

@@ -28,7 +28,8 @@ class Settings(BaseSettings):
     snapshot_interval: int = Field(default=100, ge=2)
     aggregate_cache_size: int = Field(default=2_000, ge=0)  # deals; 0: no cache
     aggregate_cache_bytes: int = Field(default=256 * 1024 * 1024, ge=0)  # estimated; 0: none
-    projection_state_cache_size: int = Field(default=2_000, ge=0)
+    projection_state_cache_size: int = Field(default=2_000, ge=0)  # deals' folded states
+    projection_state_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)  # estimated
     lock_timeout_seconds: int = Field(default=10, ge=1)
     pool_size: int = Field(default=10, ge=1)
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)

@@ -18,19 +18,7 @@ from collections import OrderedDict
 from uuid import UUID
 
 from domain.deal import Deal
-
-DEAL_BYTES = 8_192  # a deal's fixed part in memory: its attributes, parties, items
-ENTRY_BYTES = 400  # each entry of a collection the deal holds (measured: 370 B an event)
-
-
-def estimated_bytes(deal: Deal) -> int:
-    """A cheap estimate of the memory ``deal`` holds: its fixed part, and each entry of
-    the collections among its attributes (one level: no walk of the object graph)."""
-    entries = 0
-    for value in vars(deal).values():
-        if isinstance(value, dict | list | set | tuple):
-            entries += len(value)
-    return DEAL_BYTES + ENTRY_BYTES * entries
+from domain.state import estimated_bytes
 
 
 class DealCache:

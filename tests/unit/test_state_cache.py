@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.state import DealState
+from domain.state import DealState, estimated_bytes
 from projections.dealstates import StateCache
 from projections.folding import Folded
 
@@ -62,3 +62,13 @@ def test_a_cache_of_size_zero_keeps_nothing() -> None:
     cache.put(folded((DEAL_A, 1)))
     assert len(cache) == 0
 
+
+
+def test_the_cache_keeps_at_most_its_bytes_and_counts_what_it_holds() -> None:
+    one = estimated_bytes(DealState())
+    cache = StateCache(size=100, max_bytes=2 * one)
+    for deal in (DEAL_A, DEAL_B, DEAL_C):
+        cache.put(folded((deal, 1)))
+    assert len(cache) == 2 and cache.bytes == 2 * one
+    assert set(cache.take({DEAL_A: 1, DEAL_B: 1, DEAL_C: 1})) == {DEAL_B, DEAL_C}
+    assert cache.bytes == 0
