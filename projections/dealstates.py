@@ -66,6 +66,7 @@ class Cached(NamedTuple):
     version: int  # the deal's version the state stands at
     applied_position: int | None  # where the deal's DealApplied stands, when known
     state: DealState
+    weight: int = 0  # its estimated bytes, counted while it is in the cache
 
 
 class StateCache:
@@ -78,11 +79,8 @@ class StateCache:
     folded, so a rollback leaves no state behind that was moved on."""
 
     def __init__(self, size: int = 2_000, max_bytes: int = 64 * 1024 * 1024) -> None:
-        self.size = size
-        self.max_bytes = max_bytes
-        self.bytes = 0
+        self.size, self.max_bytes, self.bytes = size, max_bytes, 0
         self._entries: OrderedDict[str, Cached] = OrderedDict()
-        self._weights: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -99,7 +97,7 @@ class StateCache:
             for deal_id, version in wanted.items():
                 entry = self._entries.pop(deal_id, None)
                 if entry is not None:
-                    self.bytes -= self._weights.pop(deal_id)
+                    self.bytes -= entry.weight
                     if entry.version == version:
                         found[deal_id] = entry
         return found
@@ -111,16 +109,14 @@ class StateCache:
         with self._lock:
             for deal_id, ev in folded.last.items():
                 state = folded.after[deal_id]
-                weight = estimated_bytes(state)
-                self.bytes += weight - self._weights.get(deal_id, 0)
-                self._weights[deal_id] = weight
-                self._entries[deal_id] = Cached(int(ev["version"]),
-                                                folded.applied_at.get(deal_id), state)
-                self._entries.move_to_end(deal_id)
+                entry = Cached(int(ev["version"]), folded.applied_at.get(deal_id), state,
+                               estimated_bytes(state))
+                held = self._entries.pop(deal_id, None)
+                self.bytes += entry.weight - (held.weight if held else 0)
+                self._entries[deal_id] = entry
             while self._entries and (len(self._entries) > self.size
                                      or self.bytes > self.max_bytes):
-                dropped, _ = self._entries.popitem(last=False)
-                self.bytes -= self._weights.pop(dropped)
+                self.bytes -= self._entries.popitem(last=False)[1].weight
 
 
 class _Batch(NamedTuple):
