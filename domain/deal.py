@@ -24,6 +24,7 @@ from eventsourcing.domain import Aggregate
 from domain import rules
 from domain.chain import parse_timestamp
 from domain.errors import RuleViolation
+from domain.events import EVENT_TYPES as EVENT_TABLE
 from domain.money import REVERSAL, MissingReversalTarget, ReversalTarget
 from domain.policy import PolicyBook
 from domain.state import DealState, Stamp
@@ -312,13 +313,9 @@ _COMMANDS: dict[str, Callable[[Deal, Data, rules.Judgement], None]] = {
     "DealCancelled": Deal.cancel,
 }
 
-# in SPEC order; an EventReversed is not above: ``handle`` passes ``reverse`` its target
-EVENT_TYPES: tuple[str, ...] = (
-    "DealApplied", "DealAmended", "LicenseRequested", "CommerceLicenseApproved",
-    "CommerceLicenseDenied", "CommerceLicenseRevoked", "BoardVoted", "DealFinanced",
-    "FundsDisbursed", "RepaymentReceived", "ClaimPaid", "RecoveryReceived", REVERSAL,
-    "DealCancelled",
-)
+# the deal stream's event types, in SPEC order (``domain.events`` lists each once)
+EVENT_TYPES: tuple[str, ...] = tuple(name for name, t in EVENT_TABLE.items()
+                                     if t.stream == "deal")
 
 
 def _event_fields(data: Data, meta: EventMeta, judgement: rules.Judgement) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +19,7 @@ from uuid import UUID
 from eventsourcing.utils import get_topic
 
 from domain.chain import format_timestamp
-from domain.deal import Deal, EventMeta, target_of
+from domain.deal import Deal, EventMeta
 from domain.errors import LedgerError, NotFound, RuleViolation, VersionConflict
 from domain.money import ReversalTarget
 from domain.policy import PolicyVersion
@@ -96,28 +96,30 @@ def decide(commands: Sequence[Command], ctx: Context, facts: Facts, now: datetim
     program = facts.program
     batch = len(commands) > 1 or any(c.prefix for c in commands)
     ids = EventIds(len(commands))
-    # a reversal may name an event decided earlier in the same write
-    targets = dict(facts.reversal_targets)
+    # the forks keep their pending events to the end, so that a reversal may name an
+    # event decided earlier in the same write (``Deal.handle`` looks there)
+    taken: dict[UUID, int] = {}
     for index, command in enumerate(commands):
         try:
             if command.type == POLICY_ADOPTED:
                 adopted, program = _adoption(command, ctx, program, now)
                 decision.events.append(adopted)
                 continue
-            deal = _decide_one(command, ctx, facts, deals, now, ids, targets)
+            deal = _decide_one(command, ctx, facts, deals, now, ids)
         except LedgerError as error:
             if batch:
                 error.extra["index"] = index
             raise
         start = decision.touched.get(deal.id, (deal.version - 1, 0))[0]
-        for ev in deal.collect_events():
+        pending = deal.pending_events
+        for ev in pending[taken.get(deal.id, 0):]:
             assert isinstance(ev, Deal.Event)
-            targets[(deal.id, ev.originator_version)] = target_of(ev)
             state = event_state(ev)
             if command.occurred_at is None:
                 state["occurred_at"] = None  # the store makes it equal to recorded_at
             decision.events.append(Decided(deal.id, ev.originator_version,
                                            get_topic(type(ev)), state))
+        taken[deal.id] = len(pending)
         decision.touched[deal.id] = (start, deal.version)
     return decision
 
@@ -135,8 +137,7 @@ def _judge(command: Command, program: Program, now: datetime) -> tuple[Judgement
 
 
 def _decide_one(command: Command, ctx: Context, facts: Facts, deals: dict[UUID, Deal],
-                now: datetime, ids: Callable[[], str],
-                targets: Mapping[tuple[UUID, int], ReversalTarget]) -> Deal:
+                now: datetime, ids: Callable[[], str]) -> Deal:
     type_name, data = command.type, command.data
     judgement, occurred_at = _judge(command, facts.program, now)
     meta = EventMeta(
@@ -170,7 +171,7 @@ def _decide_one(command: Command, ctx: Context, facts: Facts, deals: dict[UUID, 
             f"expected version {command.expected_version}, deal is at {deal.version}",
             current_version=deal.version,
         )
-    target = (targets.get((deal.id, data["version"]))
+    target = (facts.reversal_targets.get((deal.id, data["version"]))
               if type_name == EVENT_REVERSED else None)
     deal.handle(type_name, data, meta, judgement, target)
     return deal

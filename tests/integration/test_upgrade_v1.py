@@ -16,12 +16,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
-from service.db import create_engine, migrate
+from service.db import migrate
 from service.settings import Settings
 from tests.support.auditor_tool import load_tool
 from tests.support.factories import assert_problem, event, ledger_client
+from tests.support.stored import stored
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "v1_ledger"
 tool = load_tool()
@@ -51,23 +51,6 @@ def v1(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, di
     finally:
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-def stored(url: str) -> tuple[list[tuple[Any, ...]], int]:
-    """Every stored event as ``(position, deal_id, version, state bytes)``, and how many
-    snapshots there are."""
-    settings = Settings(database_url=url)
-    engine = create_engine(settings)
-    position = "notification_id" if settings.is_postgres else "rowid"
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(sa.text(
-                f"SELECT {position}, originator_id, originator_version, state "
-                f"FROM ledger_events ORDER BY {position}")).all()
-            snapshots = conn.execute(sa.text("SELECT count(*) FROM ledger_snapshots")).scalar()
-    finally:
-        engine.dispose()
-    return [(p, str(d).replace("-", ""), v, bytes(s)) for p, d, v, s in rows], int(snapshots or 0)
 
 
 def started(url: str, manifest: dict[str, Any]) -> Any:

@@ -20,14 +20,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from service.cli import app as cli
-from service.db import create_engine
 from service.settings import Settings
 from tests.support.auditor_tool import load_tool
 from tests.support.factories import event, ledger_client
+from tests.support.stored import stored
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "v2_ledger"
 MANIFEST: dict[str, Any] = json.loads((FIXTURE / "manifest.json").read_text(encoding="utf-8"))
@@ -115,23 +114,6 @@ def upgraded(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with restoring(kind, request, tmp_path) as url:
         cli_run(url, "migrate")
         yield url
-
-
-def stored(url: str) -> tuple[list[tuple[Any, ...]], int]:
-    """Every stored event as ``(position, deal_id, version, state bytes)``, and how many
-    snapshots there are."""
-    settings = Settings(database_url=url)
-    engine = create_engine(settings)
-    position = "notification_id" if settings.is_postgres else "rowid"
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(sa.text(
-                f"SELECT {position}, originator_id, originator_version, state "
-                f"FROM ledger_events ORDER BY {position}")).all()
-            snapshots = conn.execute(sa.text("SELECT count(*) FROM ledger_snapshots")).scalar()
-    finally:
-        engine.dispose()
-    return [(p, str(d).replace("-", ""), v, bytes(s)) for p, d, v, s in rows], int(snapshots or 0)
 
 
 def started(url: str) -> Any:
