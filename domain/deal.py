@@ -112,6 +112,9 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
     class BoardVoted(Event):
         pass
 
+    class CongressionalNotified(Event):
+        pass
+
     class DealFinanced(Event):
         pass
 
@@ -210,10 +213,16 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
 
     def vote(self, data: Data, judgement: rules.Judgement) -> None:
         rules.check_not_financed(self)
+        rules.check_meeting(self, data, judgement.occurred_on)
         rules.check_quorum(data)
         rules.check_vote_count(data)
         rules.check_decision_matches_votes(data)
         rules.check_approved_amount(self, data)
+        rules.check_congressional_notice(self, str(self.id), data, judgement)
+
+    def notify_congress(self, data: Data, judgement: rules.Judgement) -> None:
+        rules.check_not_financed(self)
+        rules.check_notice_date(data, judgement.occurred_on)
 
     def finance(self, data: Data, judgement: rules.Judgement) -> None:
         rules.check_not_financed(self)
@@ -225,6 +234,7 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
         rules.check_destination_not_embargoed(country, judgement.compliance)
         rules.check_destination_designated(country, judgement.compliance)
         rules.check_controlled_items_allowed(country, self.eccns, judgement.compliance)
+        rules.check_program(self, data, judgement)
         rules.check_maturity(self, data, judgement.occurred_on)
 
     def disburse(self, data: Data, judgement: rules.Judgement) -> None:
@@ -254,6 +264,8 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
                 target: ReversalTarget | None) -> None:
         """``target``: the deal's event at ``data["version"]``, None when it has none."""
         effects = rules.check_reversal_target(self, data["version"], target)
+        assert target is not None  # else the target is invalid
+        rules.check_reversal_four_eyes(target, judgement.actor, data)
         rules.check_reversal_keeps_balances(self, data["version"], effects)
 
     def cancel(self, data: Data, judgement: rules.Judgement) -> None:
@@ -305,6 +317,7 @@ _COMMANDS: dict[str, Callable[[Deal, Data, rules.Judgement], None]] = {
     "CommerceLicenseDenied": Deal.deny_license,
     "CommerceLicenseRevoked": Deal.revoke_license,
     "BoardVoted": Deal.vote,
+    "CongressionalNotified": Deal.notify_congress,
     "DealFinanced": Deal.finance,
     "FundsDisbursed": Deal.disburse,
     "RepaymentReceived": Deal.receive_repayment,

@@ -122,9 +122,16 @@ class RecoveryReceivedData(TypedDict):
     reference: str
 
 
+class CongressionalNotifiedData(TypedDict):
+    notified_on: str
+    amount: str
+    reference: str
+
+
 class EventReversedData(TypedDict):
     version: int
     reason: str
+    return_reference: NotRequired[str]
 
 
 class DealCancelledData(TypedDict):
@@ -132,9 +139,10 @@ class DealCancelledData(TypedDict):
     amount: NotRequired[str]
 
 
-class PolicyAdoptedData(TypedDict):
+class PolicyVersionData(TypedDict):
     """A policy version as posted; stored in normal form, absent fields with their
-    defaults (``designated_countries`` null, ``max_backdating_days`` 30)."""
+    defaults (``designated_countries`` null, ``max_backdating_days`` 30), the v3 fields
+    left out while they equal theirs."""
 
     id: str
     effective_from: str
@@ -143,6 +151,45 @@ class PolicyAdoptedData(TypedDict):
     controlled_eccn_patterns: list[str]
     designated_countries: NotRequired[list[str] | None]
     max_backdating_days: NotRequired[int]
+    congressional_notice_threshold: NotRequired[str]
+    notice_days: NotRequired[int]
+    max_license_years: NotRequired[int]
+    screening_max_age_days: NotRequired[int]
+
+
+class PolicyProposedData(PolicyVersionData):
+    authority: str
+
+
+class PolicyAdoptedData(PolicyVersionData):
+    """v3: an approved proposal also records its ``authority``, who proposed it and the
+    proposal event's hash (shipped and bootstrap versions have none)."""
+
+    authority: NotRequired[str]
+    proposed_by: NotRequired[str]
+    proposal_hash: NotRequired[str]
+    comment: NotRequired[str]
+
+
+class PolicyWithdrawnData(TypedDict):
+    id: str
+    comment: NotRequired[str]
+
+
+class ProgramAuthorizedData(TypedDict):
+    meeting_date: str
+    votes_for: int
+    votes_against: int
+    abstentions: int
+    effective_from: str
+    expires_on: NotRequired[str]
+    total_limit: str
+    country_limits: NotRequired[dict[str, str]]
+
+
+class ProgramSuspendedData(TypedDict):
+    reason: str
+    effective_from: str
 
 
 # -- the table ----------------------------------------------------------------------------
@@ -168,6 +215,11 @@ LICENSE_GATE = ("commerce_license_required", "commerce_license_revoked",
                 "commerce_license_expired")
 COUNTRY_RULES = ("destination_embargoed", "destination_not_designated",
                  "controlled_items_to_restricted_destination")
+NOTICE = ("congressional_notice_required", "notice_period_not_elapsed",
+          "notice_amount_exceeded")
+PROGRAM_LIMITS = ("program_not_authorized", "program_limit_exceeded",
+                  "country_limit_exceeded")
+POLICY_DATES = ("policy_retroactive", "policy_id_taken", "policy_date_taken")
 TERMS = ("buyer_not_foreign", "instrument_not_offered_for_term", "term_mismatch",
          "financed_share_exceeds_limit", "financed_exceeds_us_content",
          "items_do_not_sum_to_contract_value", *COUNTRY_RULES)
@@ -201,16 +253,24 @@ EVENT_TYPES: dict[str, EventType] = _table(
               "Commerce revoked an approved license from a date; allowed after financing.",
               (*ON_A_DEAL, "license_not_found", "license_already_revoked")),
     EventType("BoardVoted", BoardVotedData,
-              "The board's vote on the deal; a later vote replaces an earlier one until "
-              "financing.",
-              (*ON_A_DEAL, "already_financed", "no_quorum", "too_many_votes",
-               "decision_contradicts_votes", "approved_amount_exceeds_request")),
+              "The board's vote on the deal, at a meeting that took place; a later meeting's "
+              "vote replaces an earlier one until financing. An approval covers the "
+              "financed amount, tenor and quantities it saw.",
+              (*ON_A_DEAL, "already_financed", "meeting_in_future",
+               "meeting_already_recorded", "meeting_out_of_order", "no_quorum",
+               "too_many_votes", "decision_contradicts_votes",
+               "approved_amount_exceeds_request", *NOTICE)),
+    EventType("CongressionalNotified", CongressionalNotifiedData,
+              "EXIM notified Congress of a long-term deal before the board's final "
+              "consideration (12 U.S.C. 635a(c)(10)).",
+              (*ON_A_DEAL, "already_financed", "notice_in_future")),
     EventType("DealFinanced", DealFinancedData,
               "EXIM committed to the deal: the instrument, the amount, the fee and the final "
               "maturity.",
               (*ON_A_DEAL, "already_financed", "board_approval_required",
-               "amount_exceeds_board_approval", "instrument_mismatch", *LICENSE_GATE,
-               *COUNTRY_RULES, "maturity_outside_tenor")),
+               "board_approval_stale", "amount_exceeds_board_approval",
+               "instrument_mismatch", *LICENSE_GATE, *COUNTRY_RULES, *PROGRAM_LIMITS,
+               "maturity_outside_tenor")),
     EventType("FundsDisbursed", FundsDisbursedData,
               "Money paid out under the commitment.",
               (*ON_A_DEAL, "not_financed", "disbursement_exceeds_commitment", *LICENSE_GATE,
@@ -229,14 +289,32 @@ EVENT_TYPES: dict[str, EventType] = _table(
               "A money event of the deal, named by its version, undone: its amounts no "
               "longer count.",
               (*ON_A_DEAL, "reversal_target_invalid", "already_reversed",
+               "reversal_by_same_actor", "reversal_evidence_required",
                "reversal_breaks_balances")),
     EventType("DealCancelled", DealCancelledData,
               "Before financing, the deal closed; after it, some or all of the undisbursed "
               "commitment cancelled.",
               (*ON_A_DEAL, "amount_not_allowed_before_financing",
                "cancellation_exceeds_undisbursed")),
+    EventType("PolicyProposed", PolicyProposedData,
+              "A policy version proposed by an admin, under an authority; another admin "
+              "adopts it or it is withdrawn.",
+              ("validation_error", *POLICY_DATES), stream="program"),
     EventType("PolicyAdopted", PolicyAdoptedData,
-              "A country and technology policy version adopted, on the program stream.",
-              ("validation_error", "policy_retroactive", "policy_id_taken",
-               "policy_date_taken"), stream="program"),
+              "A country and technology policy version adopted, on the program stream: a "
+              "proposal approved by another key (or a shipped or bootstrap version).",
+              ("validation_error", "policy_not_pending", "policy_self_approval",
+               *POLICY_DATES), stream="program"),
+    EventType("PolicyWithdrawn", PolicyWithdrawnData,
+              "A pending policy proposal withdrawn; its id and date are free again.",
+              ("validation_error", "policy_not_pending"), stream="program"),
+    EventType("ProgramAuthorized", ProgramAuthorizedData,
+              "The board's vote authorizing the program from a date, with its total "
+              "limit and country limits; it lifts an earlier suspension.",
+              ("validation_error", "no_quorum", "too_many_votes",
+               "decision_contradicts_votes", "meeting_in_future"), stream="program"),
+    EventType("ProgramSuspended", ProgramSuspendedData,
+              "The board suspended the program from a date: no deal is financed while no "
+              "authorization is in force.",
+              ("validation_error", "suspension_retroactive"), stream="program"),
 )

@@ -13,11 +13,20 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from fnmatch import fnmatchcase
 from functools import lru_cache
 from typing import Any
 
 DEFAULT_MAX_BACKDATING_DAYS = 30
+# v3 fields: left out of a version's normal form while they equal these defaults, so the
+# shipped versions and every v2 version read, compare and hash as before
+V3_DEFAULTS: dict[str, Any] = {
+    "congressional_notice_threshold": "100000000.00",
+    "notice_days": 35,
+    "max_license_years": 4,
+    "screening_max_age_days": 90,
+}
 
 
 @lru_cache(maxsize=8192)
@@ -36,6 +45,10 @@ class PolicyVersion:
     controlled_eccn_patterns: tuple[str, ...]
     designated_countries: frozenset[str] | None = None
     max_backdating_days: int = DEFAULT_MAX_BACKDATING_DAYS
+    congressional_notice_threshold: Decimal = Decimal(V3_DEFAULTS["congressional_notice_threshold"])
+    notice_days: int = V3_DEFAULTS["notice_days"]
+    max_license_years: int = V3_DEFAULTS["max_license_years"]
+    screening_max_age_days: int = V3_DEFAULTS["screening_max_age_days"]
 
     def is_controlled(self, eccn: str) -> bool:
         """Glob match, case-insensitive: ``*.Z`` means "ends in .z"."""
@@ -59,7 +72,14 @@ class PolicyVersion:
             "designated_countries": (None if self.designated_countries is None
                                      else sorted(self.designated_countries)),
             "max_backdating_days": self.max_backdating_days,
+            **{name: value for name, value in self._v3_fields().items()
+               if value != V3_DEFAULTS[name]},
         }
+
+    def _v3_fields(self) -> dict[str, Any]:
+        return {"congressional_notice_threshold": f"{self.congressional_notice_threshold:.2f}",
+                "notice_days": self.notice_days, "max_license_years": self.max_license_years,
+                "screening_max_age_days": self.screening_max_age_days}
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> PolicyVersion:
@@ -73,6 +93,12 @@ class PolicyVersion:
             controlled_eccn_patterns=tuple(data["controlled_eccn_patterns"]),
             designated_countries=None if designated is None else _countries(designated),
             max_backdating_days=data.get("max_backdating_days", DEFAULT_MAX_BACKDATING_DAYS),
+            congressional_notice_threshold=Decimal(data.get(
+                "congressional_notice_threshold", V3_DEFAULTS["congressional_notice_threshold"])),
+            notice_days=data.get("notice_days", V3_DEFAULTS["notice_days"]),
+            max_license_years=data.get("max_license_years", V3_DEFAULTS["max_license_years"]),
+            screening_max_age_days=data.get("screening_max_age_days",
+                                            V3_DEFAULTS["screening_max_age_days"]),
         )
 
 

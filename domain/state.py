@@ -89,6 +89,11 @@ class DealState:
     last_policy_version: str | None
     applied_at: str | None
     updated_at: str | None
+    # v3 (a state folded before them has the defaults: these are never changed in place)
+    meeting_dates: list[str] = []  # noqa: RUF012 - replaced, never mutated
+    board_terms: dict[str, Any] | None = None  # what the latest approval covered
+    notice: dict[str, Any] | None = None  # the latest CongressionalNotified
+    financing_policy: str | None = None  # the policy version stored on DealFinanced
 
     def evolve(self, type_name: str, data: Mapping[str, Any], stamp: Stamp,
                target: ReversalTarget | None = None) -> None:
@@ -105,6 +110,9 @@ class DealState:
             self._on_event_reversed(data, target)
         elif type_name == "CommerceLicenseRevoked":
             self._on_license_revoked(data, stamp.occurred_at[:10])
+        elif type_name == "DealFinanced":
+            self._on_deal_financed(data)
+            self.financing_policy = stamp.policy_version
         else:
             _HANDLERS[type_name](self, data)
         self.latest_occurred_at = max(self.latest_occurred_at, stamp.occurred_at)
@@ -170,6 +178,10 @@ class DealState:
         self.cancelled_amount = ZERO
         self.cancels_rest = False
         self.reversed_versions = []
+        self.meeting_dates = []
+        self.board_terms = None
+        self.notice = None
+        self.financing_policy = None
 
     def _set_terms(self, data: Mapping[str, Any]) -> None:
         self.contract_value = Decimal(data["contract_value"])
@@ -182,6 +194,8 @@ class DealState:
         self._set_terms({**self.terms(), **data})
         changed = [name for name in AMENDABLE if name in data]
         self.amendments.append({"changed": changed, "reason": data["reason"]})
+        if self.board_status == "approved" and self.exceeds_board_terms():
+            self.board_status = "stale"
 
     def _on_license_requested(self, data: Mapping[str, Any]) -> None:
         eccns = [e.upper() for e in data["eccns"]]
@@ -217,6 +231,11 @@ class DealState:
         self.board_status = data["decision"]
         approved = data["decision"] == "approved"
         self.approved = Decimal(data["approved_amount"]) if approved else ZERO
+        self.meeting_dates = sorted({*self.meeting_dates, data["meeting_date"]})
+        self.board_terms = self.covered_terms() if approved else None
+
+    def _on_congressional_notified(self, data: Mapping[str, Any]) -> None:
+        self.notice = dict(data)
 
     def _on_deal_financed(self, data: Mapping[str, Any]) -> None:
         self.financed = True
@@ -259,6 +278,30 @@ class DealState:
         if self.us_content_pct is not None:
             terms["us_content_pct"] = self.us_content_pct
         return terms
+
+    def quantities(self) -> dict[str, int]:
+        """The total quantity of each ECCN over the deal's items."""
+        totals: dict[str, int] = {}
+        for item in self.items:
+            totals[item["eccn"]] = totals.get(item["eccn"], 0) + item["quantity"]
+        return totals
+
+    def covered_terms(self) -> dict[str, Any]:
+        """What an approving vote covers: the financed amount, the tenor, the quantities."""
+        return {"financed_amount": format_money(self.requested), "tenor_years": self.tenor_years,
+                "quantities": self.quantities()}
+
+    def exceeds_board_terms(self) -> bool:
+        """Whether the current terms go beyond what the latest approval covered: a higher
+        financed amount, another tenor, more of some ECCN (one new to the deal rises from
+        0). Lowering amounts or quantities keeps the approval."""
+        covered = self.board_terms
+        if covered is None:
+            return False
+        quantities: dict[str, int] = covered["quantities"]
+        return (self.requested > Decimal(covered["financed_amount"])
+                or self.tenor_years != covered["tenor_years"]
+                or any(q > quantities.get(e, 0) for e, q in self.quantities().items()))
 
     def license(self, application_ref: str) -> dict[str, Any] | None:
         return next((lic for lic in self.licenses if lic["application_ref"] == application_ref),
@@ -380,6 +423,9 @@ class DealState:
             "amendments": dup(self.amendments),
             "licenses": dup(self.licenses),
             "board_vote": dup(self.board_vote),
+            "board_terms": dup(self.board_terms),
+            "meeting_dates": list(self.meeting_dates),
+            "congressional_notice": dup(self.notice),
             "financing": dup(self.financing),
             "closed": self.closed,
             "financed": self.financed,
@@ -438,7 +484,7 @@ _HANDLERS = {
     "CommerceLicenseApproved": DealState._on_license_approved,
     "CommerceLicenseDenied": DealState._on_license_denied,
     "BoardVoted": DealState._on_board_voted,
-    "DealFinanced": DealState._on_deal_financed,
+    "CongressionalNotified": DealState._on_congressional_notified,
     "DealCancelled": DealState._on_deal_cancelled,
 }
 

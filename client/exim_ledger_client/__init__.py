@@ -15,11 +15,13 @@ from exim_ledger_client.models import (
     Policies,
     Policy,
     Portfolio,
+    ProgramStatus,
+    Proposal,
     Verification,
 )
 
 __all__ = [
     "NO_RETRY", "AsyncLedgerClient", "CategoryFigures", "Deal", "Envelope", "EventPage",
-    "Figures", "LedgerClient", "LedgerProblem", "Policies", "Policy", "Portfolio", "Retry",
-    "Verification",
+    "Figures", "LedgerClient", "LedgerProblem", "Policies", "Policy", "Portfolio",
+    "ProgramStatus", "Proposal", "Retry", "Verification",
 ]

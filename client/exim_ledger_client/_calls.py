@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, overload
+from urllib.parse import quote
 from uuid import UUID
 
 from exim_ledger_client._core import Call, P, T, post, read_json, timestamp
@@ -15,6 +16,7 @@ from exim_ledger_client.models import (
     EventPage,
     Policies,
     Portfolio,
+    ProgramStatus,
     Verification,
     envelopes,
 )
@@ -76,9 +78,47 @@ def policies() -> Call[Policies]:
     return Call("GET", "/v1/policies", read_json(Policies.from_json))
 
 
-def adopt_policy(version: Data, *, idempotency_key: str | None = None) -> Call[Envelope]:
-    """``POST /v1/policies`` (admin): adopt a new policy version; its event's envelope."""
-    return post("/v1/policies", version, Envelope.from_json, idempotency_key)
+def propose_policy(version: Data, authority: str, *,
+                   idempotency_key: str | None = None) -> Call[Envelope]:
+    """``POST /v1/policies`` (admin): propose a policy version under ``authority`` (the act
+    it carries out); another admin approves it. The ``PolicyProposed`` envelope."""
+    return post("/v1/policies", {**version, "authority": authority}, Envelope.from_json,
+                idempotency_key)
+
+
+def _decision(policy_id: str, comment: str | None) -> dict[str, Any]:
+    return {} if comment is None else {"comment": comment}
+
+
+def approve_policy(policy_id: str, comment: str | None = None, *,
+                   idempotency_key: str | None = None) -> Call[Envelope]:
+    """``POST /v1/policies/{id}/approval`` (admin, not the proposer): adopt a pending
+    proposal; the ``PolicyAdopted`` envelope."""
+    return post(f"/v1/policies/{quote(policy_id, safe='')}/approval",
+                _decision(policy_id, comment), Envelope.from_json, idempotency_key)
+
+
+def withdraw_policy(policy_id: str, comment: str | None = None, *,
+                    idempotency_key: str | None = None) -> Call[Envelope]:
+    """``POST /v1/policies/{id}/withdrawal`` (admin): withdraw a pending proposal."""
+    return post(f"/v1/policies/{quote(policy_id, safe='')}/withdrawal",
+                _decision(policy_id, comment), Envelope.from_json, idempotency_key)
+
+
+def program() -> Call[ProgramStatus]:
+    """``GET /v1/program``: the authorization in force and the committed totals."""
+    return Call("GET", "/v1/program", read_json(ProgramStatus.from_json))
+
+
+def authorize_program(data: Data, *, idempotency_key: str | None = None) -> Call[Envelope]:
+    """``POST /v1/program/authorizations`` (board): the board's vote authorizing the
+    program, with ``effective_from``, ``total_limit`` and optional ``country_limits``."""
+    return post("/v1/program/authorizations", data, Envelope.from_json, idempotency_key)
+
+
+def suspend_program(data: Data, *, idempotency_key: str | None = None) -> Call[Envelope]:
+    """``POST /v1/program/suspensions`` (board): suspend the program from a date."""
+    return post("/v1/program/suspensions", data, Envelope.from_json, idempotency_key)
 
 
 def verify(deal_id: UUID | str | None = None) -> Call[Verification]:
@@ -118,5 +158,10 @@ class Operations:
     page = Operation(events_page)
     portfolio = Operation(portfolio)
     policies = Operation(policies)
-    adopt_policy = Operation(adopt_policy)
+    propose_policy = Operation(propose_policy)
+    approve_policy = Operation(approve_policy)
+    withdraw_policy = Operation(withdraw_policy)
+    program = Operation(program)
+    authorize_program = Operation(authorize_program)
+    suspend_program = Operation(suspend_program)
     verify = Operation(verify)

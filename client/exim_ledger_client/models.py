@@ -166,7 +166,8 @@ class Portfolio:
 
 @dataclass(frozen=True)
 class Policy:
-    """An adopted policy version, with who adopted it, when, and its event's hash."""
+    """An adopted policy version, with who adopted it, when, and its event's hash; for an
+    approved proposal, its authority, proposer and the proposal's hash (v3)."""
 
     id: str
     effective_from: date
@@ -179,16 +180,66 @@ class Policy:
     adopted_by: str
     hash: str
     position: int
+    congressional_notice_threshold: str = "100000000.00"
+    notice_days: int = 35
+    max_license_years: int = 4
+    screening_max_age_days: int = 90
+    authority: str | None = None
+    proposed_by: str | None = None
+    proposal_hash: str | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A policy version proposed and not yet approved or withdrawn (v3: four eyes)."""
+
+    id: str
+    effective_from: date
+    authority: str
+    proposed_at: datetime
+    proposed_by: str
+    hash: str
+    data: dict[str, Any]  # the version in its normal form, and the authority
 
 
 @dataclass(frozen=True)
 class Policies:
     policies: list[Policy]  # by effective date
     in_force: str  # the id of the version in force today
+    proposed: list[Proposal] = field(default_factory=list)  # pending approval
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Policies:
-        return cls([build(Policy, p) for p in raw["policies"]], raw["in_force"])
+        return cls([build(Policy, p) for p in raw["policies"]], raw["in_force"],
+                   [build(Proposal, p) for p in raw.get("proposed", [])])
+
+
+@dataclass(frozen=True)
+class CountryCommitment:
+    country: str
+    committed: Decimal
+    limit: Decimal | None
+    available: Decimal | None
+
+
+@dataclass(frozen=True)
+class ProgramStatus:
+    """``GET /v1/program``: the authorization in force today (its data, ``recorded_at``),
+    whether the program is suspended, and the committed totals against its limits."""
+
+    authorization: dict[str, Any] | None
+    suspended: bool
+    committed: Decimal
+    total_limit: Decimal | None
+    available: Decimal | None
+    by_country: list[CountryCommitment]
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> ProgramStatus:
+        status = build(cls, raw)
+        return dataclasses.replace(status, by_country=[build(CountryCommitment, row)
+                                                       for row in raw["by_country"]])
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,10 @@ from domain.rules.board import (
     DIRECTORS,
     QUORUM,
     check_approved_amount,
+    check_congressional_notice,
     check_decision_matches_votes,
+    check_meeting,
+    check_notice_date,
     check_quorum,
     check_vote_count,
 )
@@ -47,6 +50,7 @@ from domain.rules.financing import (
     check_board_approved,
     check_instrument_matches,
     check_maturity,
+    check_program,
 )
 from domain.rules.licenses import (
     check_eccns_in_deal,
@@ -65,11 +69,17 @@ from domain.rules.servicing import (
     check_disbursement,
     check_recovery,
     check_repayment,
+    check_reversal_four_eyes,
     check_reversal_keeps_balances,
     check_reversal_target,
 )
 
 __all__ = [
+    "check_reversal_four_eyes",
+    "check_program",
+    "check_notice_date",
+    "check_meeting",
+    "check_congressional_notice",
     "CLOCK_SKEW",
     "DIRECTORS",
     "INSTRUMENTS_BY_TERM",

@@ -4,14 +4,16 @@ the ``Judgement`` an event is checked under.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from domain.chain import parse_timestamp
 from domain.errors import RuleViolation
+from domain.guards import Across
 from domain.money import format_money
-from domain.policy import PolicyVersion
+from domain.policy import SHIPPED_BOOK, PolicyBook, PolicyVersion
+from domain.program import Program
 from domain.state import DealState
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -21,16 +23,27 @@ CLOCK_SKEW = timedelta(minutes=5)
 class Judgement:
     """When and under which policy an event is judged. ``occurred_at`` is the business
     time the poster gave, or the server's clock; ``policy`` is the version in force then
-    (stored on the event), ``policy_now`` the one in force at ``now``."""
+    (stored on the event), ``policy_now`` the one in force at ``now``. ``actor`` is who
+    posts it; ``program``, ``book`` and ``across`` are what the rules that read beyond the
+    deal see: the program stream, the policy versions, the guards read for the write."""
 
     occurred_at: datetime
     now: datetime
     policy: PolicyVersion
     policy_now: PolicyVersion
+    actor: str = ""
+    program: Program = field(default_factory=Program)
+    book: PolicyBook = SHIPPED_BOOK
+    across: Across = field(default_factory=Across)
 
     @property
     def occurred_on(self) -> str:
         return self.occurred_at.astimezone(UTC).date().isoformat()
+
+    @property
+    def today(self) -> date:
+        """The day it is recorded, UTC."""
+        return self.now.astimezone(UTC).date()
 
     @property
     def compliance(self) -> tuple[PolicyVersion, ...]:

@@ -9,15 +9,51 @@ from decimal import Decimal
 from typing import Any
 
 from domain.errors import RuleViolation
-from domain.rules.common import check_at_most
+from domain.rules.common import Judgement, check_at_most
 from domain.state import DealState
 
 
 def check_board_approved(deal: DealState) -> None:
-    if deal.board_status != "approved":
+    """``board_approval_required``, then ``board_approval_stale`` (v3: an amendment went
+    beyond the terms the approval covered)."""
+    if deal.board_status not in ("approved", "stale"):
         raise RuleViolation(
             "board_approval_required", f"the board's latest decision is {deal.board_status}"
         )
+    if deal.board_status == "stale":
+        covered = deal.board_terms or {}
+        saw = ", ".join(f"{key} {value}" for key, value in covered.items())
+        raise RuleViolation(
+            "board_approval_stale",
+            f"the board's approval covered {saw}; the terms were amended beyond them "
+            "since: a new approving vote is needed")
+
+
+def check_program(deal: DealState, data: Mapping[str, Any], judgement: Judgement) -> None:
+    """v3: ``program_not_authorized`` (no authorization in force on the event's date or
+    on the day it is recorded), ``program_limit_exceeded``, ``country_limit_exceeded``
+    (the committed total plus this amount, against the authorization in force today)."""
+    occurred = date.fromisoformat(judgement.occurred_on)
+    today = judgement.today
+    then = judgement.program.authorization_on(occurred)
+    now = judgement.program.authorization_on(today)
+    if then is None or now is None:
+        missing = occurred if then is None else today
+        raise RuleViolation(
+            "program_not_authorized",
+            f"no program authorization is in force on {missing}: the board authorizes the "
+            "program (POST /v1/program/authorizations) before deals are financed")
+    amount = Decimal(data["amount"])
+    committed = judgement.across.committed()
+    check_at_most("program_limit_exceeded", "the committed total with this financing",
+                  committed + amount, "the program's total_limit", now.total_limit)
+    country = deal.buyer["country"]
+    limit = now.country_limits.get(country)
+    if limit is not None:
+        check_at_most("country_limit_exceeded",
+                      f"the committed total for {country} with this financing",
+                      judgement.across.committed(country) + amount,
+                      f"the program's limit for {country}", limit)
 
 
 def check_amount_within_approval(deal: DealState, data: Mapping[str, Any]) -> None:

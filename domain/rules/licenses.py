@@ -72,8 +72,13 @@ def check_license_not_revoked(licenses: Sequence[Mapping[str, Any]]) -> None:
 
 
 def check_license_gate(deal: DealState, judgement: Judgement) -> None:
-    """Controlled under either version; valid on the event's business date."""
-    controlled = {e for policy in judgement.compliance for e in policy.controlled(deal.eccns)}
+    """Controlled under either version, or (v3) under the version stored on the deal's
+    ``DealFinanced``: what was gated at financing stays gated, whatever a later policy
+    says. Valid on the event's business date."""
+    policies = list(judgement.compliance)
+    if deal.financing_policy is not None:
+        policies.append(judgement.book.resolve(deal.financing_policy, judgement.occurred_at))
+    controlled = {e for policy in policies for e in policy.controlled(deal.eccns)}
     gate = deal.license_gate(controlled, judgement.occurred_on)
     if gate is not None:
         raise RuleViolation(*gate)

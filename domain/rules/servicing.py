@@ -67,6 +67,22 @@ def check_reversal_target(deal: DealState, version: int,
     return effects
 
 
+def check_reversal_four_eyes(target: ReversalTarget, actor: str,
+                             data: Mapping[str, Any]) -> None:
+    """v3: ``reversal_by_same_actor`` (another key than the one that posted the event
+    reverses it), then ``reversal_evidence_required`` (a disbursement is reversed on the
+    bank's reference for the returned funds)."""
+    if target.actor == actor:
+        raise RuleViolation(
+            "reversal_by_same_actor",
+            f"version {target.version} was posted by {actor!r}: another key must reverse it")
+    if target.type == "FundsDisbursed" and "return_reference" not in data:
+        raise RuleViolation(
+            "reversal_evidence_required",
+            f"reversing the disbursement at version {target.version} needs "
+            "return_reference: the bank's reference for the returned funds")
+
+
 def check_reversal_keeps_balances(deal: DealState, version: int,
                                   target: Mapping[str, str]) -> None:
     """``target``: the reversed money event's ``money_effects``."""

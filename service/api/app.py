@@ -28,6 +28,7 @@ from service.api.routes import (
     ops,
     policies,
     portfolio,
+    program,
     projections,
 )
 from service.api.routes import keys as key_admin
@@ -111,8 +112,8 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
         return problems.problem(500, "internal_error", "an unexpected error occurred",
                                 headers={"X-Request-ID": request_id} if request_id else None)
 
-    for module in (deals, batches, log, portfolio, exposure, projections, policies, audit,
-                   integrity, key_admin, ops, dashboard, docs):
+    for module in (deals, batches, log, portfolio, exposure, projections, policies, program,
+                   audit, integrity, key_admin, ops, dashboard, docs):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC), name="static")
     complete_openapi(app)

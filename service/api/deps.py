@@ -89,3 +89,29 @@ async def write_context(
 
 
 WriteContext = Annotated[Context, Depends(write_context)]
+
+
+# who posts the program's own events (SPEC v3, Desks); the deal events' table joins it
+_PROGRAM_POSTERS = {"ProgramAuthorized": frozenset({"board"}),
+                    "ProgramSuspended": frozenset({"board"})}
+
+
+def permit(event_type: str) -> Any:
+    """The dependency that admits a key that may post ``event_type``: else 403
+    ``event_not_permitted``, naming the type and the role. Its value is the write's
+    context."""
+
+    async def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        idempotency_key: IdempotencyKey = None, source: SourceSystem = None,
+        correlation_id: CorrelationId = None,
+    ) -> Context:
+        key = await authenticate(request, credentials)
+        if key.role not in _PROGRAM_POSTERS[event_type]:
+            raise ApiProblem(403, "event_not_permitted",
+                             f"role {key.role!r} may not post {event_type}",
+                             event_type=event_type, role=key.role)
+        return Context(key.name, source, correlation_id, idempotency_key)
+
+    return Depends(dependency)

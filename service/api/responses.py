@@ -327,31 +327,6 @@ class Rebuilt(BaseModel):
     status: Literal["rebuilt"]
 
 
-class PolicyVersion(BaseModel):
-    id: str
-    effective_from: date
-    embargoed: list[str]
-    restricted_for_controlled: list[str]
-    controlled_eccn_patterns: list[str]
-    designated_countries: list[str] | None
-    max_backdating_days: int
-
-
-class Adoption(PolicyVersion):
-    data: PolicyVersion = Field(description="the version as adopted, in its normal form")
-    adopted_at: datetime
-    adopted_by: str
-    hash: Hex = Field(description="the PolicyAdopted event's hash")
-    event_id: UUID
-    position: int
-    version: int = Field(description="the PolicyAdopted event's version on the program stream")
-
-
-class Policies(BaseModel):
-    policies: list[Adoption] = Field(description="by effective date")
-    in_force: str = Field(description="the id of the version in force today")
-
-
 # --- audit and integrity -------------------------------------------------------------------
 
 

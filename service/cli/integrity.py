@@ -143,6 +143,7 @@ def import_(
         task = bar.add_task("import", total=None if stdin else file.stat().st_size, lines=0)
         try:
             result = import_log(ledger.store, _reading(handle, bar, task), expect_root)
+            ledger.rebuild_guards()
         except ImportRefused as e:
             err.print(f"[red]refused, nothing imported:[/red] line {e.line}: {e.reason}",
                       soft_wrap=True)

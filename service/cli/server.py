@@ -26,6 +26,9 @@ def migrate() -> None:
     settings = Settings()
     run(settings)
     typer.echo(f"database at revision {head_revision(settings)}")
+    with ledger_session() as (ledger, _engine, _settings):
+        deals = ledger.rebuild_guards()
+    typer.echo(f"guards rebuilt from {deals} deals")
 
 
 @app.command()

@@ -9,11 +9,14 @@ from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from domain.chain import event_hash, format_timestamp, parse_timestamp
 from domain.envelope import envelope
+from domain.guards import GuardWrites
+from service.eventstore import guards as guard_rows
 from service.eventstore.groupcommit import GroupCommitter, Unit
 from service.eventstore.types import Appended, Binding, NewEvent, StoredResponse
 
@@ -236,6 +239,19 @@ class LogQueries:
     def ping(self) -> None:
         self._rows("SELECT 1 AS one", ())
 
+    # -- guards: read for a decision (its version first, so a member read after it is
+    # never older than the version the commit will check) ------------------------------
+
+    def read_guards(self, names: Iterable[str]) -> dict[str, guard_rows.Guard]:
+        return guard_rows.read_guards(self._rows, self.P, names)
+
+    def read_members(self, guard: str) -> dict[str, dict[str, Any]]:
+        return guard_rows.read_members(self._rows, self.P, guard)
+
+    def committed_totals(self) -> dict[str, Decimal]:
+        """The committed total and each country's, as the guards hold them."""
+        return guard_rows.committed_totals(self._rows, self.P)
+
 
 class GroupCommits:
     """``append`` through one committer thread per process (see ``groupcommit``);
@@ -258,15 +274,17 @@ class GroupCommits:
         position is ``after`` (0: an empty one; else ``StreamConflict``). Anything ``rows``
         raises rolls the whole import back. Returns how many rows were inserted."""
 
-    def append(self, events: Sequence[NewEvent], binding: Binding | None = None) -> Appended:
-        """Append one unit (all or nothing); concurrent units share a transaction."""
-        return self._group_committer().submit(events, binding)
+    def append(self, events: Sequence[NewEvent], binding: Binding | None = None,
+               guards: GuardWrites | None = None) -> Appended:
+        """Append one unit (all or nothing) with its guard writes; concurrent units share
+        a transaction."""
+        return self._group_committer().submit(events, binding, guards or None)
 
-    def append_future(self, events: Sequence[NewEvent], binding: Binding | None = None
-                      ) -> Future[Appended]:
+    def append_future(self, events: Sequence[NewEvent], binding: Binding | None = None,
+                      guards: GuardWrites | None = None) -> Future[Appended]:
         """``append`` for a caller that must not block (the event loop): a future of
         the unit's ``Appended``, or of its error."""
-        return self._group_committer().submit_future(events, binding)
+        return self._group_committer().submit_future(events, binding, guards or None)
 
     def _group_committer(self) -> GroupCommitter:
         with self._committer_lock:

@@ -16,8 +16,11 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
+from domain.guards import GuardWrites
+from service.eventstore import guards as guard_rows
 from service.eventstore.types import Appended, Binding, KeyAlreadyBound, NewEvent, StreamConflict
 
 logger = logging.getLogger("exim_ledger.groupcommit")
@@ -29,6 +32,7 @@ MAX_EVENTS = 5000
 class Unit:
     events: Sequence[NewEvent]
     binding: Binding | None
+    guards: GuardWrites | None = None
     result: Appended | None = None
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -52,12 +56,29 @@ class Unit:
         return firsts
 
 
+@dataclass
+class GuardPlan:
+    """The guards of a group: as stored (then as each accepted unit leaves them), the ones
+    changed, the members to write."""
+
+    current: dict[str, guard_rows.Guard] = field(default_factory=dict)
+    changed: set[str] = field(default_factory=set)
+    members: dict[tuple[str, str], dict[str, Any] | None] = field(default_factory=dict)
+
+
+def guard_names(units: Sequence[Unit]) -> set[str]:
+    return {name for u in units if u.guards for name in u.guards.touched()}
+
+
 def plan(
-    units: Sequence[Unit], heads: dict[UUID, int], taken: set[tuple[str, str]]
+    units: Sequence[Unit], heads: dict[UUID, int], taken: set[tuple[str, str]],
+    guards: GuardPlan | None = None,
 ) -> list[Unit]:
-    """The units that can commit together; the others get their error set."""
+    """The units that can commit together; the others get their error set. A unit whose
+    guards moved since its decision read them is a conflict, like one whose deal moved."""
     heads = dict(heads)
     taken = set(taken)
+    guards = guards if guards is not None else GuardPlan()
     accepted = []
     for unit in units:
         if any(v != heads.get(d, 0) + 1 for d, v in unit.firsts().items()):
@@ -67,10 +88,15 @@ def plan(
         if key is not None and key in taken:
             unit.error = KeyAlreadyBound()
             continue
+        if not guard_rows.check(unit.guards, guards.current):
+            unit.error = StreamConflict("another write changed a total this one read")
+            continue
         for ev in unit.events:
             heads[ev.deal_id] = ev.version
         if key is not None:
             taken.add(key)
+        if unit.guards:
+            guard_rows.advance(unit.guards, guards.current, guards.changed, guards.members)
         accepted.append(unit)
     return accepted
 
@@ -82,8 +108,9 @@ class GroupCommitter:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, events: Sequence[NewEvent], binding: Binding | None) -> Appended:
-        unit = Unit(events, binding)
+    def submit(self, events: Sequence[NewEvent], binding: Binding | None,
+               guards: GuardWrites | None = None) -> Appended:
+        unit = Unit(events, binding, guards)
         self._queue.put(unit)
         unit.done.wait()
         if unit.error is not None:
@@ -91,11 +118,11 @@ class GroupCommitter:
         assert unit.result is not None
         return unit.result
 
-    def submit_future(self, events: Sequence[NewEvent], binding: Binding | None
-                      ) -> Future[Appended]:
+    def submit_future(self, events: Sequence[NewEvent], binding: Binding | None,
+                      guards: GuardWrites | None = None) -> Future[Appended]:
         """``submit`` without waiting: the future completes when the unit's group has
         committed (or with the unit's error)."""
-        unit = Unit(events, binding, future=Future())
+        unit = Unit(events, binding, guards, future=Future())
         self._queue.put(unit)
         assert unit.future is not None
         return unit.future

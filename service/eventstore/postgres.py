@@ -4,7 +4,7 @@ under its ``EXCLUSIVE`` table lock, so positions are commit-ordered."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -15,12 +15,22 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from domain.chain import format_timestamp
 from projections.wakeups import CHANNEL
 from service.eventstore import common
+from service.eventstore import guards as guard_rows
 from service.eventstore.common import EVENTS_TABLE, GroupCommits, ImportRow, LogQueries
-from service.eventstore.groupcommit import Unit, plan
+from service.eventstore.groupcommit import GuardPlan, Unit, guard_names, plan
+from service.eventstore.guards import Rebuilt
 from service.eventstore.pgfactory import LOST, lost, once, reached
 from service.eventstore.types import KeyAlreadyBound, StoreUnavailable, StreamConflict
 
 UNAVAILABLE = (psycopg.OperationalError, psycopg.errors.LockNotAvailable, ESOperationalError)
+
+
+def _runner(cur: psycopg.Cursor[Any]) -> guard_rows.Run:
+    def run(sql: str, params: Sequence[Any]) -> list[Mapping[str, Any]]:
+        cur.execute(sql, params)
+        return list(cur.fetchall()) if cur.description else []
+
+    return run
 
 
 class PostgresLedgerRecorder(GroupCommits, LogQueries, PostgresApplicationRecorder):
@@ -100,7 +110,14 @@ class PostgresLedgerRecorder(GroupCommits, LogQueries, PostgresApplicationRecord
                     ([k[0] for k in keys], [k[1] for k in keys]),
                 )
                 taken = {(r["scope"], r["key"]) for r in cur.fetchall()}
-            accepted = plan(units, heads, taken)
+            guards = GuardPlan()
+            names = guard_names(units)
+            if names:
+                guards.current = guard_rows.read_guards(_runner(cur), self.P, names)
+            accepted = plan(units, heads, taken, guards)
+            if guards.changed:
+                guard_rows.write(_runner(cur), self.P, guards.current, guards.changed,
+                                 guards.members)
             events = [ev for u in accepted for ev in u.events]
             positions: list[int] = []
             if events:
@@ -124,6 +141,17 @@ class PostgresLedgerRecorder(GroupCommits, LogQueries, PostgresApplicationRecord
                     "VALUES (%s, %s, %s, %s, %s, %s, now())",
                     bound,
                 )
+
+    def replace_guards(self, build: Callable[[], Rebuilt]) -> None:
+        """Every guard replaced by what ``build`` computes, under the table lock."""
+        try:
+            with self.datastore.get_connection() as conn, conn.transaction(), \
+                    conn.cursor() as cur:
+                self._lock(cur)
+                totals, rows = build()
+                guard_rows.replace_all(_runner(cur), self.P, totals, rows)
+        except UNAVAILABLE as e:
+            raise StoreUnavailable(str(e)) from e
 
     def import_events(self, rows: Iterable[ImportRow], batch: int = 1000,
                       after: int = 0) -> int:

@@ -59,3 +59,23 @@ idempotency_keys = sa.Table(
     sa.Column("location", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# Guards (CONVENTIONS 5): rows that make rules across deals exact, written in the commit's
+# transaction with the events they guard; not events, rebuilt from the log by ``migrate``
+# and ``import``. A guard has a version (every write that changes it moves it on) and a
+# total; its members are rows under it (e.g. one approval per deal of a buyer).
+guards = sa.Table(
+    "ledger_guards",
+    metadata,
+    sa.Column("name", sa.String(300), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("total", sa.String(32), nullable=False),
+)
+
+guard_members = sa.Table(
+    "ledger_guard_members",
+    metadata,
+    sa.Column("guard", sa.String(300), primary_key=True),
+    sa.Column("member", sa.String(64), primary_key=True),
+    sa.Column("data", sa.Text, nullable=False),
+)

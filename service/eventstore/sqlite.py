@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -16,12 +16,21 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from domain.chain import format_timestamp
 from service.eventstore import common
+from service.eventstore import guards as guard_rows
 from service.eventstore.common import EVENTS_TABLE, GroupCommits, ImportRow, LogQueries
-from service.eventstore.groupcommit import Unit, plan
+from service.eventstore.groupcommit import GuardPlan, Unit, guard_names, plan
+from service.eventstore.guards import Rebuilt
 from service.eventstore.types import KeyAlreadyBound, StoreUnavailable, StreamConflict
 
 # Rows (of at most 6 values) per statement: under 999 variables, SQLite's oldest limit.
 ROWS_PER_STATEMENT = 150
+
+
+def _runner(conn: sqlite3.Connection) -> guard_rows.Run:
+    def run(sql: str, params: Sequence[Any]) -> list[Mapping[str, Any]]:
+        return [dict(r) for r in conn.execute(sql, params).fetchall()]
+
+    return run
 
 
 class SQLiteLedgerRecorder(GroupCommits, LogQueries, SQLiteApplicationRecorder):
@@ -98,7 +107,14 @@ class SQLiteLedgerRecorder(GroupCommits, LogQueries, SQLiteApplicationRecorder):
             and conn.execute("SELECT 1 FROM idempotency_keys WHERE scope = ? AND key = ?",
                              (u.binding.scope, u.binding.key)).fetchone()
         }
-        accepted = plan(units, heads, taken)
+        guards = GuardPlan()
+        names = guard_names(units)
+        if names:
+            guards.current = guard_rows.read_guards(_runner(conn), self.P, names)
+        accepted = plan(units, heads, taken, guards)
+        if guards.changed:
+            guard_rows.write(_runner(conn), self.P, guards.current, guards.changed,
+                             guards.members)
         events = [ev for u in accepted for ev in u.events]
         positions: list[int] = []
         if events:
@@ -169,6 +185,12 @@ class SQLiteLedgerRecorder(GroupCommits, LogQueries, SQLiteApplicationRecorder):
                 )
                 count += len(chunk)
         return count
+
+    def replace_guards(self, build: Callable[[], Rebuilt]) -> None:
+        """Every guard replaced by what ``build`` computes, under the write lock."""
+        with self._write() as conn:
+            totals, rows = build()
+            guard_rows.replace_all(_runner(conn), self.P, totals, rows)
 
     def close_writer(self) -> None:
         super().close_writer()

@@ -14,7 +14,7 @@ from uuid import UUID
 from domain.chain import event_hash, format_timestamp, parse_timestamp
 from domain.deal import EVENT_TYPES, Deal
 from domain.errors import LedgerError
-from domain.program import POLICY_ADOPTED, POLICY_ADOPTED_TOPIC, PROGRAM_ID
+from domain.program import PROGRAM_ID, PROGRAM_TYPES, topic_of
 from projections.merkle import MerkleTree
 from service.eventstore import LedgerRecorder
 from service.eventstore.types import StreamConflict
@@ -189,9 +189,9 @@ class _Replay:
         version, position = _count(ev, "version"), _count(ev, "position")
         type_name = ev["type"]
         if deal_id == PROGRAM_ID:
-            if type_name != POLICY_ADOPTED:
-                raise ValueError(f"the program stream holds PolicyAdopted events, not "
-                                 f"{type_name}")
+            if type_name not in PROGRAM_TYPES:
+                raise ValueError(f"the program stream holds {', '.join(PROGRAM_TYPES)} "
+                                 f"events, not {type_name}")
         elif type_name not in EVENT_TYPES:
             raise ValueError(f"unknown event type {type_name!r}")
         elif (version == 1) != (type_name == "DealApplied"):
@@ -210,7 +210,7 @@ class _Replay:
         self._check_chain(ev, str(deal_id), version)
         state = self._state(ev, type_name, deal_id)
         self.heads[str(deal_id)] = (version, ev["hash"])
-        topic = POLICY_ADOPTED_TOPIC if deal_id == PROGRAM_ID else f"{Deal.TOPIC}.{type_name}"
+        topic = topic_of(type_name) if deal_id == PROGRAM_ID else f"{Deal.TOPIC}.{type_name}"
         return ev, (deal_id, version, position, topic, _dumps(state), ev["recorded_at"])
 
     def _check_order(self, ev: dict[str, Any], event_id: UUID, position: int) -> None:

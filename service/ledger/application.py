@@ -25,8 +25,10 @@ from eventsourcing.sqlite import SQLiteAggregateRecorder
 
 from domain.deal import Deal
 from domain.errors import LedgerError, NotFound
+from domain.guards import COMMITTED, Across, Approval, approvals_of, committed_in
+from domain.guards import rebuild as rebuild_guards
 from domain.money import ReversalTarget
-from domain.program import POLICY_ADOPTED, PROGRAM_ID, Program
+from domain.program import PROGRAM_ID, PROGRAM_TYPES, Program
 from domain.replay import replay as fold
 from domain.replay import reversal_targets_wanted
 from service.eventstore import LedgerRecorder
@@ -60,6 +62,7 @@ from service.ledger.snapshots import Snapshotter
 
 logger = logging.getLogger("exim_ledger.ledger")
 CONTENTION_BUDGET_SECONDS = 10.0
+READS_ACROSS = frozenset({"DealFinanced", "BoardVoted"})  # their rules read guards
 Commands = Sequence[Command] | Callable[[], Sequence[Command]]
 
 
@@ -142,7 +145,7 @@ class Ledger(ProgramUseCases, Application[UUID]):
             binding = (Binding(idem.scope, idem.key, idem.fingerprint, render=render)
                        if idem else None)
             try:
-                appended = self.store.append(events, binding)
+                appended = self.store.append(events, binding, decision.guards)
             except (StreamConflict, KeyAlreadyBound):
                 # the deals it started from are right at their versions, if not the
                 # latest: back in the cache, the next attempt brings them up to date
@@ -175,7 +178,7 @@ class Ledger(ProgramUseCases, Application[UUID]):
             self._put_back(facts)
             return None
         events = _new_events(decision)
-        future = self.store.append_future(events, None)
+        future = self.store.append_future(events, None, decision.guards)
         return PendingWrite(
             future, lambda appended: self._settle(facts, decision, events, render, appended),
             lambda: self._put_back(facts))
@@ -219,11 +222,11 @@ class Ledger(ProgramUseCases, Application[UUID]):
         """The facts ``commands`` need, read from the cache (each cached deal brought up
         to date: one query) or the store. ``check_new``: whether each new deal's id is
         looked up (else the commit finds it taken)."""
-        adopting = any(c.type == POLICY_ADOPTED for c in commands)
-        facts = Facts(self.program(fresh=adopting))
+        on_program = any(c.type in PROGRAM_TYPES for c in commands)
+        facts = Facts(self.program(fresh=on_program))
         applied: set[UUID] = set()
         for command in commands:
-            if command.type == POLICY_ADOPTED:
+            if command.type in PROGRAM_TYPES:
                 continue
             if command.type == "DealApplied":
                 deal_id = _applied_id(command)
@@ -245,7 +248,55 @@ class Ledger(ProgramUseCases, Application[UUID]):
             deal_id = command.target()
             if command.type == EVENT_REVERSED and deal_id in facts.deals:
                 self._load_target(facts, deal_id, command.data.get("version"))
+        facts.across = self._across(commands, facts)
         return facts
+
+    def _across(self, commands: Sequence[Command], facts: Facts) -> Across:
+        """The guards the commands' rules read across deals, as stored now: the committed
+        totals a financing is limited by, the approvals of a voted deal's buyer. Each
+        guard's version is read before its members, so the commit can tell whether they
+        moved since."""
+        totals: set[str] = set()
+        member_guards: set[str] = set()
+        applied = {_applied_id(c): c.data for c in commands if c.type == "DealApplied"}
+        for command in commands:
+            if command.type not in READS_ACROSS:
+                continue
+            deal_id = command.target()
+            deal = facts.deals.get(deal_id) if deal_id is not None else None
+            buyer = deal.buyer if deal is not None else (applied.get(deal_id) or {}).get("buyer")
+            if not isinstance(buyer, dict):
+                continue  # not found, or not valid: refused before any rule reads it
+            if command.type == "DealFinanced":
+                totals |= {COMMITTED, committed_in(buyer["country"])}
+            else:
+                member_guards.add(approvals_of(buyer))
+        if not totals and not member_guards:
+            return Across()
+        stored = self.store.read_guards(totals | member_guards)
+        across = Across(versions={n: g.version for n, g in stored.items()},
+                        totals={n: g.total for n in totals for g in (stored[n],)})
+        for name in member_guards:
+            across.members[name] = {member: Approval.load(data) for member, data
+                                    in self.store.read_members(name).items()}
+        return across
+
+    def rebuild_guards(self) -> int:
+        """Every guard from the deals as the log folds them, under the write lock
+        (``migrate`` and ``import``). How many deals were read."""
+        counted = 0
+
+        def build() -> Any:
+            nonlocal counted
+            states = []
+            for deal_id in self.store.streams_between(0, self.store.head()):
+                if deal_id != PROGRAM_ID:
+                    states.append((str(deal_id), self.load(deal_id)))
+            counted = len(states)
+            return rebuild_guards(states)
+
+        self.store.replace_guards(build)
+        return counted
 
     def facts_in_memory(self, commands: Sequence[Command]) -> Facts | None:
         """The facts ``commands`` need when all of them are in memory (every deal cached,
@@ -253,7 +304,8 @@ class Ledger(ProgramUseCases, Application[UUID]):
         reversal to load a target for); None, with nothing taken, otherwise."""
         if self.deals.size <= 0 or not self.program_is_current():
             return None
-        if any(c.type in (POLICY_ADOPTED, EVENT_REVERSED) for c in commands):
+        if any(c.type in PROGRAM_TYPES or c.type == EVENT_REVERSED or c.type in READS_ACROSS
+               for c in commands):
             return None
         facts = Facts(self.program())
         applied = {_applied_id(c) for c in commands if c.type == "DealApplied"}

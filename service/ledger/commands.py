@@ -74,6 +74,7 @@ class Command:
     expected_version: int | None = None
     prefix: str = ""  # where this command sits in the request body, for error paths
     retroactive: bool = False  # a PolicyAdopted bootstrapped onto a ledger without deals
+    approval: bool = False  # a PolicyAdopted that approves a pending proposal (data: its id)
 
     def target(self) -> UUID | None:
         """The deal the command is about, when it names one."""

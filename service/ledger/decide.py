@@ -21,9 +21,22 @@ from eventsourcing.utils import get_topic
 from domain.chain import format_timestamp
 from domain.deal import Deal, EventMeta
 from domain.errors import LedgerError, NotFound, RuleViolation, VersionConflict
+from domain.guards import NOTHING, Across, GuardWrites, view
 from domain.money import ReversalTarget
 from domain.policy import PolicyVersion
-from domain.program import POLICY_ADOPTED, POLICY_ADOPTED_TOPIC, PROGRAM_ID, Program
+from domain.program import (
+    POLICY_ADOPTED,
+    POLICY_PROPOSED,
+    POLICY_WITHDRAWN,
+    PROGRAM_AUTHORIZED,
+    PROGRAM_ID,
+    PROGRAM_SUSPENDED,
+    PROGRAM_TYPES,
+    Program,
+    check_program_vote,
+    check_suspension,
+    topic_of,
+)
 from domain.rules import Judgement
 from service.ledger.commands import Command, Context, InvalidRequest, deal_id_for
 
@@ -35,13 +48,15 @@ EVENT_REVERSED = "EventReversed"
 class Facts:
     """What a decision reads. ``deals``: the deals the commands name, as loaded (the
     decision works on forks; a deal missing here is not on the ledger); ``program``: the
-    policy versions on the ledger; ``existing``: new deal ids known to be taken already;
-    ``reversal_targets``: the stored event each reversal names, by (deal, version)."""
+    program stream (policy versions, proposals, authorizations); ``existing``: new deal ids
+    known to be taken already; ``reversal_targets``: the stored event each reversal names,
+    by (deal, version); ``across``: the guards read for rules that look across deals."""
 
     program: Program
     deals: dict[UUID, Deal] = field(default_factory=dict)
     existing: set[UUID] = field(default_factory=set)
     reversal_targets: dict[tuple[UUID, int], ReversalTarget] = field(default_factory=dict)
+    across: Across = field(default_factory=Across)
 
 
 @dataclass
@@ -58,6 +73,7 @@ class Decided:
 class Decision:
     events: list[Decided] = field(default_factory=list)
     touched: dict[UUID, tuple[int, int]] = field(default_factory=dict)  # version before, after
+    guards: GuardWrites = field(default_factory=GuardWrites)
 
 
 def event_state(ev: Deal.Event) -> dict[str, Any]:
@@ -91,7 +107,7 @@ class EventIds:
 def decide(commands: Sequence[Command], ctx: Context, facts: Facts, now: datetime) -> Decision:
     """The events of ``commands``, in order, as one write; the first refusal stops it
     (in a batch, naming the command's ``index``)."""
-    decision = Decision()
+    decision = Decision(guards=facts.across.writes)
     deals: dict[UUID, Deal] = {}
     program = facts.program
     batch = len(commands) > 1 or any(c.prefix for c in commands)
@@ -101,9 +117,9 @@ def decide(commands: Sequence[Command], ctx: Context, facts: Facts, now: datetim
     taken: dict[UUID, int] = {}
     for index, command in enumerate(commands):
         try:
-            if command.type == POLICY_ADOPTED:
-                adopted, program = _adoption(command, ctx, program, now)
-                decision.events.append(adopted)
+            if command.type in PROGRAM_TYPES:
+                recorded, program = _program_event(command, ctx, program, now)
+                decision.events.append(recorded)
                 continue
             deal = _decide_one(command, ctx, facts, deals, now, ids)
         except LedgerError as error:
@@ -124,7 +140,8 @@ def decide(commands: Sequence[Command], ctx: Context, facts: Facts, now: datetim
     return decision
 
 
-def _judge(command: Command, program: Program, now: datetime) -> tuple[Judgement, str]:
+def _judge(command: Command, ctx: Context, facts: Facts, now: datetime
+           ) -> tuple[Judgement, str]:
     """When the event is judged and under which versions; its ``occurred_at`` text."""
     moment = command.occurred_at or now
     if moment > now + FUTURE_TOLERANCE:
@@ -132,14 +149,15 @@ def _judge(command: Command, program: Program, now: datetime) -> tuple[Judgement
             [{"field": command.prefix + "occurred_at",
               "message": "more than 5 minutes in the future"}]
         )
-    book = program.book
-    return Judgement(moment, now, book.at(moment), book.at(now)), format_timestamp(moment)
+    book = facts.program.book
+    return Judgement(moment, now, book.at(moment), book.at(now), ctx.actor, facts.program,
+                     book, facts.across), format_timestamp(moment)
 
 
 def _decide_one(command: Command, ctx: Context, facts: Facts, deals: dict[UUID, Deal],
                 now: datetime, ids: Callable[[], str]) -> Deal:
     type_name, data = command.type, command.data
-    judgement, occurred_at = _judge(command, facts.program, now)
+    judgement, occurred_at = _judge(command, ctx, facts, now)
     meta = EventMeta(
         event_id=ids(),
         occurred_at=occurred_at,
@@ -164,6 +182,7 @@ def _decide_one(command: Command, ctx: Context, facts: Facts, deals: dict[UUID, 
                 deal_id=str(deal_id),
             )
         deals[deal_id] = deal
+        facts.across.record(str(deal_id), deal.buyer, NOTHING, view(deal))
         return deal
     deal = _deal_for(command, facts, deals)
     if command.expected_version is not None and command.expected_version != deal.version:
@@ -173,7 +192,9 @@ def _decide_one(command: Command, ctx: Context, facts: Facts, deals: dict[UUID, 
         )
     target = (facts.reversal_targets.get((deal.id, data["version"]))
               if type_name == EVENT_REVERSED else None)
+    before = view(deal)
     deal.handle(type_name, data, meta, judgement, target)
+    facts.across.record(str(deal.id), deal.buyer, before, view(deal))
     return deal
 
 
@@ -193,17 +214,47 @@ def _deal_for(command: Command, facts: Facts, deals: dict[UUID, Deal]) -> Deal:
     return deals[deal_id]
 
 
-def _adoption(command: Command, ctx: Context, program: Program,
-              now: datetime) -> tuple[Decided, Program]:
-    """The ``PolicyAdopted`` event of ``command``, and the program with it."""
-    version = PolicyVersion.from_data(command.data)
-    program.check_adoption(version, now.astimezone(UTC).date(), retroactive=command.retroactive)
+def _program_event(command: Command, ctx: Context, program: Program,
+                   now: datetime) -> tuple[Decided, Program]:
+    """The program-stream event of ``command``, checked by its rules, and the program
+    with it."""
+    today = now.astimezone(UTC).date()
+    data: dict[str, Any]
+    if command.type == POLICY_PROPOSED:
+        version = PolicyVersion.from_data(command.data)
+        program.check_proposal(version, today)
+        data = {**version.normal_form(), "authority": command.data["authority"]}
+    elif command.type == POLICY_ADOPTED and command.approval:
+        proposal = program.check_approval(command.data["id"], ctx.actor, today)
+        data = {**proposal.data, "proposed_by": proposal.actor,
+                "proposal_hash": proposal.hash, **_comment(command.data)}
+    elif command.type == POLICY_ADOPTED:
+        version = PolicyVersion.from_data(command.data)
+        program.check_adoption(version, today, retroactive=command.retroactive)
+        data = version.normal_form()
+    elif command.type == POLICY_WITHDRAWN:
+        program.pending(command.data["id"])
+        data = {"id": command.data["id"], **_comment(command.data)}
+    elif command.type == PROGRAM_AUTHORIZED:
+        check_program_vote(command.data, today.isoformat())
+        data = dict(command.data)
+    else:
+        assert command.type == PROGRAM_SUSPENDED
+        check_suspension(command.data, today)
+        data = dict(command.data)
+    # an adoption names the version it adopts; any other event the one in force
+    policy_version = (data["id"] if command.type == POLICY_ADOPTED
+                      else program.book.at(now).id)
     state = {
-        "event_id": str(uuid.uuid4()), "data": version.normal_form(),
+        "event_id": str(uuid.uuid4()), "data": data,
         "occurred_at": None, "recorded_at": None,  # occurred_at = recorded_at (SPEC)
         "actor": ctx.actor, "source": ctx.source, "correlation_id": ctx.correlation_id,
-        "idempotency_key": ctx.idempotency_key, "policy_version": version.id,
+        "idempotency_key": ctx.idempotency_key, "policy_version": policy_version,
         "prev_hash": None, "hash": None,
     }
-    event = Decided(PROGRAM_ID, program.version + 1, POLICY_ADOPTED_TOPIC, state)
-    return event, program.adopting(version)
+    event = Decided(PROGRAM_ID, program.version + 1, topic_of(command.type), state)
+    return event, program.recording(command.type, data, ctx.actor)
+
+
+def _comment(data: dict[str, Any]) -> dict[str, Any]:
+    return {"comment": data["comment"]} if data.get("comment") else {}

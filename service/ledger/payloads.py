@@ -225,14 +225,24 @@ class DealAmendedData(Strict):
         return self
 
 
+class CongressionalNotifiedData(Strict):
+    notified_on: Date
+    amount: Money
+    reference: Name
+
+
 class EventReversedData(Strict):
     version: Annotated[int, Field(ge=1, le=2**62, description="the money event to reverse")]
     reason: Reason
+    return_reference: Name | MISSING = Field(
+        MISSING, description="the bank's reference for the returned funds: required to "
+                             "reverse a FundsDisbursed")
 
 
 EVENT_DATA: dict[str, type[Strict]] = {m.__name__.removesuffix("Data"): m for m in (
     DealAppliedData, DealAmendedData, LicenseRequestedData, CommerceLicenseApprovedData,
-    CommerceLicenseDeniedData, CommerceLicenseRevokedData, BoardVotedData, DealFinancedData,
+    CommerceLicenseDeniedData, CommerceLicenseRevokedData, BoardVotedData,
+    CongressionalNotifiedData, DealFinancedData,
     FundsDisbursedData, RepaymentReceivedData, ClaimPaidData, RecoveryReceivedData,
     EventReversedData, DealCancelledData)}
 
@@ -250,12 +260,68 @@ class PolicyVersionBody(Strict):
                              "destination not otherwise barred")
     max_backdating_days: Annotated[int, Field(ge=0, le=3650)] | MISSING = Field(
         MISSING, description="how far back events may be dated (default 30)")
+    congressional_notice_threshold: Money | MISSING = Field(
+        MISSING, description="a long-term deal above it, with its buyer's other approvals "
+                             "within 365 days, needs notice to Congress (default "
+                             "100000000.00)")
+    notice_days: Annotated[int, Field(ge=0, le=3650)] | MISSING = Field(
+        MISSING, description="days from the notice before the board may approve (default 35)")
+    max_license_years: Annotated[int, Field(ge=1, le=50)] | MISSING = Field(
+        MISSING, description="the longest validity of a license, in years (default 4)")
+    screening_max_age_days: Annotated[int, Field(ge=0, le=3650)] | MISSING = Field(
+        MISSING, description="the oldest a party screening may be (default 90)")
 
     def version(self) -> PolicyVersion:
         return PolicyVersion.from_data(self.model_dump())
 
 
-for _type, _model in {**EVENT_DATA, "PolicyAdopted": PolicyVersionBody}.items():
+class PolicyProposalBody(PolicyVersionBody):
+    """A policy version proposed, and the act it carries out."""
+
+    authority: Annotated[Name, Field(description="the act the version carries out, e.g. a "
+                                                 "Federal Register citation or a board "
+                                                 "resolution")]
+
+    def data(self) -> dict[str, Any]:
+        return {**self.version().normal_form(), "authority": self.authority}
+
+
+class PolicyDecisionBody(Strict):
+    """An approval or a withdrawal of a pending proposal: ``{}`` or a comment."""
+
+    comment: Reason | MISSING = MISSING
+
+
+class ProgramAuthorizedData(Strict):
+    """The board's vote on the program: for must exceed against."""
+
+    meeting_date: Date
+    votes_for: Votes
+    votes_against: Votes
+    abstentions: Votes
+    effective_from: Date
+    expires_on: Date | MISSING = Field(MISSING, description="after effective_from; in force "
+                                                            "up to and including it")
+    total_limit: Money
+    country_limits: dict[Country, Money] | MISSING = MISSING
+
+    @model_validator(mode="after")
+    def _expires_after_start(self) -> Self:
+        if self.expires_on is not MISSING:
+            _require(str(self.expires_on) > str(self.effective_from),
+                     "must be after effective_from", at="expires_on")
+        return self
+
+
+class ProgramSuspendedData(Strict):
+    reason: Reason
+    effective_from: Date
+
+
+for _type, _model in {**EVENT_DATA, "PolicyAdopted": PolicyVersionBody,
+                      "PolicyProposed": PolicyProposalBody,
+                      "ProgramAuthorized": ProgramAuthorizedData,
+                      "ProgramSuspended": ProgramSuspendedData}.items():
     # what each event records is said once, in domain.events; the model adds its constraints
     _model.__doc__ = " ".join(filter(None, [EVENT_TYPES[_type].description, _model.__doc__]))
 
@@ -349,4 +415,8 @@ class Batch(Strict):
 DEAL_APPLICATION, EVENT_REQUEST = TypeAdapter(DealApplication), TypeAdapter(EventRequest)
 BATCH = TypeAdapter(Batch)
 POLICY = TypeAdapter(PolicyVersionBody)
+POLICY_PROPOSAL = TypeAdapter(PolicyProposalBody)
+POLICY_DECISION = TypeAdapter(PolicyDecisionBody)
+PROGRAM_AUTHORIZATION = TypeAdapter(ProgramAuthorizedData)
+PROGRAM_SUSPENSION = TypeAdapter(ProgramSuspendedData)
 POLICY_FILE = TypeAdapter(list[PolicyVersionBody])

@@ -1,4 +1,5 @@
-"""The program stream: the policy versions on the ledger, read and adopted."""
+"""The program stream: the policy versions on the ledger, read, proposed and adopted; the
+program's authorization and the committed totals it limits."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from domain.errors import LedgerError, RuleViolation
+from domain.guards import COMMITTED
+from domain.money import ZERO, format_money
 from domain.policy import SHIPPED, PolicyBook, PolicyVersion
-from domain.program import POLICY_ADOPTED, PROGRAM_ID, Program
+from domain.program import POLICY_ADOPTED, POLICY_PROPOSED, PROGRAM_ID, Program
 from service.eventstore import LedgerRecorder
 from service.eventstore.types import NewEvent, StreamConflict
 from service.ledger.commands import SYSTEM, Clock, Command, Context
 from service.ledger.decide import Facts, decide
 
 POLICY_REFRESH_SECONDS = 0.5  # an adoption on another instance is in force here within 1 s
+FILE_AUTHORITY = "LEDGER_POLICY_FILE"
 
 
 class PolicyRefused(LedgerError):
@@ -74,10 +78,14 @@ class ProgramUseCases:
         return adopted
 
     def _adopt_from_file(self, version: PolicyVersion, system: Context) -> bool:
-        """Adopt a bootstrap file's version unless the ledger has it already; a start
-        racing this one may adopt it first."""
+        """Adopt a bootstrap file's version unless the ledger has it already (while the
+        ledger holds no deal event), else propose it for an admin to approve (v3: four
+        eyes); a start racing this one may adopt or propose it first."""
         while True:
-            on_ledger = self.program(fresh=True).book.by_id(version.id)
+            program = self.program(fresh=True)
+            proposed = program.proposals.get(version.id)
+            on_ledger = program.book.by_id(version.id) or (
+                PolicyVersion.from_data(proposed.data) if proposed else None)
             if on_ledger is not None:
                 if on_ledger.normal_form() != version.normal_form():
                     raise PolicyRefused(
@@ -86,12 +94,16 @@ class ProgramUseCases:
                         "other content; a version never changes once adopted", status=409)
                 return False
             retroactive = not self.store.has_events_besides(PROGRAM_ID)
+            command = (Command(POLICY_ADOPTED, version.normal_form(), retroactive=True)
+                       if retroactive else
+                       Command(POLICY_PROPOSED, {**version.normal_form(),
+                                                 "authority": FILE_AUTHORITY}))
             try:
-                if self._adopt_once([Command(POLICY_ADOPTED, version.normal_form(),
-                                             retroactive=retroactive)], system):
+                if self._adopt_once([command], system):
                     return True
             except RuleViolation as e:
-                if self.program(fresh=True).book.by_id(version.id) is None:
+                program = self.program(fresh=True)
+                if program.book.by_id(version.id) is None and version.id not in program.proposals:
                     raise PolicyRefused(e.code, f"LEDGER_POLICY_FILE: policy {version.id!r} "
                                                 f"cannot be adopted: {e.detail}",
                                         status=e.status) from None
@@ -114,14 +126,60 @@ class ProgramUseCases:
             notify()
 
     def policies(self) -> dict[str, Any]:
-        """``GET /v1/policies``: every adopted version, and the one in force now."""
+        """``GET /v1/policies``: every adopted version, the one in force now, and the
+        proposals still pending."""
         program = self.program()
         return {
-            "policies": [{**a.version.normal_form(), "data": a.version.normal_form(),
+            "policies": [{**a.version.normal_form(), **_approval(a.data), "data": dict(a.data),
                           "adopted_at": a.adopted_at, "adopted_by": a.adopted_by,
                           "hash": a.hash, "event_id": a.event_id, "position": a.position,
                           "version": a.stream_version}
                          for a in sorted(program.adoptions,
                                          key=lambda a: a.version.effective_from)],
             "in_force": program.book.at(self.clock()).id,
+            "proposed": [{**PolicyVersion.from_data(p.data).normal_form(), "data": dict(p.data),
+                          "authority": p.data.get("authority"), "proposed_at": p.recorded_at,
+                          "proposed_by": p.actor, "hash": p.hash, "event_id": p.event_id,
+                          "position": p.position, "version": p.stream_version}
+                         for p in program.proposals.values()],
         }
+
+    def program_status(self) -> dict[str, Any]:
+        """``GET /v1/program``: the authorization in force today, whether the program is
+        suspended, and the committed totals (exact: read from the guards) against its
+        limits."""
+        program = self.program(fresh=True)
+        today = self.clock().date()
+        authorization = program.authorization_on(today)
+        totals = self.store.committed_totals()
+        committed = totals.get(COMMITTED, ZERO)
+        limits = dict(authorization.country_limits) if authorization else {}
+        countries = sorted({*(n.split(":", 1)[1] for n in totals if n != COMMITTED),
+                            *limits})
+
+        def row(country: str) -> dict[str, Any]:
+            spent = totals.get(f"{COMMITTED}:{country}", ZERO)
+            limit = limits.get(country)
+            return {"country": country, "committed": format_money(spent),
+                    "limit": None if limit is None else format_money(limit),
+                    "available": None if limit is None else format_money(limit - spent)}
+
+        return {
+            "authorization": None if authorization is None else {
+                **authorization.record.data, "recorded_at": authorization.record.recorded_at,
+                "recorded_by": authorization.record.actor, "hash": authorization.record.hash},
+            "suspended": program.suspended_on(today),
+            "committed": format_money(committed),
+            "total_limit": (None if authorization is None
+                            else format_money(authorization.total_limit)),
+            "available": (None if authorization is None
+                          else format_money(authorization.total_limit - committed)),
+            "by_country": [row(c) for c in countries],
+        }
+
+
+def _approval(data: Any) -> dict[str, Any]:
+    """What an approved proposal's adoption adds to the version: its authority, proposer,
+    proposal hash and comment."""
+    return {k: data[k] for k in ("authority", "proposed_by", "proposal_hash", "comment")
+            if k in data}

@@ -64,6 +64,8 @@ class ReferenceDeal:
     term: str
     requested: int
     items: list[tuple[str, str, int]]  # category, eccn, value in cents
+    quantities: dict[str, int] = field(default_factory=dict)  # by ECCN, over the items
+    covered: tuple[int, int, dict[str, int]] | None = None  # what the approval saw (v3)
     contract: int = 0
     tenor: int = 0
     approved: int = 0
@@ -86,6 +88,7 @@ class ReferenceDeal:
         items = [(i["category"], i["eccn"].upper(), cents(i["value"])) for i in data["items"]]
         return cls(data["application_number"], data["buyer"]["country"], data["instrument"],
                    data["term"], cents(data["financed_amount"]), items,
+                   quantities=_quantities(data["items"]),
                    contract=cents(data["contract_value"]), tenor=data["tenor_years"],
                    last_day=day)
 
@@ -108,9 +111,16 @@ class ReferenceDeal:
             if "items" in data:
                 self.items = [(i["category"], i["eccn"].upper(), cents(i["value"]))
                               for i in data["items"]]
+                self.quantities = _quantities(data["items"])
+            if self.board == "approved" and self._beyond_approval():
+                self.board = "stale"  # SPEC v3: until a new approving vote
         elif type_name == "BoardVoted":
             self.board = data["decision"]
             self.approved = cents(data["approved_amount"]) if self.board == "approved" else 0
+            self.covered = ((self.requested, self.tenor, dict(self.quantities))
+                            if self.board == "approved" else None)
+        elif type_name == "CongressionalNotified":
+            pass  # no figure of the view changes
         elif type_name == "DealFinanced":
             self.financed, self.committed = True, cents(data["amount"])
         elif type_name in MONEY:
@@ -126,6 +136,14 @@ class ReferenceDeal:
             self.cancels_rest = True
         else:
             raise ValueError(f"the reference knows no event {type_name}")
+
+    def _beyond_approval(self) -> bool:
+        """A higher financed amount, another tenor, or more of some ECCN than the latest
+        approval saw (an ECCN it did not see had 0)."""
+        assert self.covered is not None
+        amount, tenor, quantities = self.covered
+        return (self.requested > amount or self.tenor != tenor
+                or any(q > quantities.get(e, 0) for e, q in self.quantities.items()))
 
     def _license(self, type_name: str, data: Mapping[str, Any]) -> None:
         status = LICENSE_DECISIONS[type_name]
@@ -231,6 +249,14 @@ class ReferenceDeal:
                 "closed": self.closed, "financed": self.financed,
                 **{name: text(value) for name, value in self.figures().items()},
                 "licenses": {ref: lic.status for ref, lic in self.licenses.items()}}
+
+
+def _quantities(items: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for item in items:
+        eccn = item["eccn"].upper()
+        totals[eccn] = totals.get(eccn, 0) + item["quantity"]
+    return totals
 
 
 def comparable(view: Mapping[str, Any]) -> dict[str, Any]:

@@ -40,6 +40,8 @@ from tests.unit.test_rules import CHIP, SERVER, application, judged, uncontrolle
 OTHER = "4A090.B"
 TIMES = ["2025-06-02T12:00:00.000000Z", "2026-03-02T12:00:00.000000Z",
          "2027-06-02T12:00:00.000000Z"]
+# meeting dates: some before, some after the event times, some repeated
+MEETINGS = ["2025-05-01", "2025-06-01", "2026-01-10", "2026-03-02", "2027-01-10"]
 Command = tuple[str, dict[str, Any]]
 Script = list[tuple[Command, str]]
 
@@ -64,7 +66,8 @@ def votes(draw: st.DrawFn) -> dict[str, Any]:
     decision = draw(st.sampled_from(["approved", "rejected"]))
     cast = draw(st.one_of(st.sampled_from([(4, 1, 0), (1, 3, 1), (3, 0, 0)]),
                           st.tuples(st.integers(0, 4), st.integers(0, 3), st.integers(0, 2))))
-    data: dict[str, Any] = {"meeting_date": "2025-06-01", "votes_for": cast[0],
+    meeting = draw(st.sampled_from(MEETINGS))
+    data: dict[str, Any] = {"meeting_date": meeting, "votes_for": cast[0],
                             "votes_against": cast[1], "abstentions": cast[2],
                             "decision": decision}
     if decision == "approved":
@@ -121,7 +124,8 @@ payloads: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "ClaimPaid": st.fixed_dictionaries({"amount": amounts, "reference": st.just("C")}),
     "RecoveryReceived": st.fixed_dictionaries({"amount": amounts, "reference": st.just("V")}),
     "EventReversed": st.fixed_dictionaries(
-        {"version": st.integers(1, 30), "reason": st.just("posted in error")}),
+        {"version": st.integers(1, 30), "reason": st.just("posted in error")},
+        optional={"return_reference": st.just("RET-1")}),
     "DealCancelled": cancellations(),
 }
 WEIGHTS = {"FundsDisbursed": 4, "RepaymentReceived": 3, "ClaimPaid": 3, "RecoveryReceived": 3,
@@ -169,9 +173,12 @@ def run(data: dict[str, Any], script: Script) -> tuple[Deal, ReferenceDeal, list
         before, version = deal.view(SHIPPED_BOOK), deal.version
         if payload.get("instrument") == SAME:
             payload = {**payload, "instrument": data["instrument"]}
+        # every other step by a second key, so some reversals are by another key than
+        # their target's and some by the same
+        actor = "t" if step % 2 else "t2"
         try:
-            deal.handle(type_name, payload, EventMeta("e", at, "t"),
-                        judged(at, now=parse_timestamp(at)))
+            deal.handle(type_name, payload, EventMeta("e", at, actor),
+                        judged(at, now=parse_timestamp(at), actor=actor))
         except RuleViolation:
             assert (deal.view(SHIPPED_BOOK), deal.version) == (before, version)
             assert len(deal.pending_events) == version
@@ -228,8 +235,10 @@ def test_reversing_a_money_event_gives_the_figures_of_never_having_posted_it(
     assume(version not in deal.reversed_versions)
     try:
         last = TIMES[-1]
-        deal.handle("EventReversed", {"version": version, "reason": "error"},
-                    EventMeta("e", last, "t"), judged(last, now=parse_timestamp(last)))
+        deal.handle("EventReversed", {"version": version, "reason": "error",
+                                      "return_reference": "RET-1"},
+                    EventMeta("e", last, "auditor-2"),
+                    judged(last, now=parse_timestamp(last), actor="auditor-2"))
     except RuleViolation as error:
         assert error.code == "reversal_breaks_balances"
         event("refused: reversal_breaks_balances")

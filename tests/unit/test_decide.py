@@ -7,15 +7,22 @@ import pytest
 
 from domain.deal import Deal
 from domain.errors import NotFound, RuleViolation
+from domain.guards import Across
 from domain.policy import SHIPPED
-from domain.program import Program
 from service.ledger.cache import DealCache, estimated_bytes
 from service.ledger.commands import Command, Context, deal_id_for
 from service.ledger.decide import Facts, decide
-from tests.unit.test_rules import NOW, application, judged, meta, uncontrolled_application
+from tests.unit.test_rules import (
+    AUTHORIZED,
+    NOW,
+    application,
+    judged,
+    meta,
+    uncontrolled_application,
+)
 
 CTX = Context(actor="tests")
-PROGRAM = Program().adopting(SHIPPED[0])
+PROGRAM = AUTHORIZED.adopting(SHIPPED[0])
 
 
 def applied(facts: Facts) -> Deal:
@@ -87,8 +94,9 @@ def test_a_write_may_reverse_a_money_event_it_decides_itself():
                                  "amount": data["financed_amount"], "exposure_fee_pct": "1.00",
                                  "final_maturity_date": maturity}, deal_id=deal_id),
         Command("FundsDisbursed", {"amount": "100.00", "reference": "W-1"}, deal_id=deal_id),
-        Command("EventReversed", {"version": 4, "reason": "sent twice"}, deal_id=deal_id),
+        Command("EventReversed", {"version": 4, "reason": "sent twice",
+                                  "return_reference": "RET-1"}, deal_id=deal_id),
     ]
-    decision = decide(commands, CTX, Facts(PROGRAM), NOW)
-    assert [e.version for e in decision.events] == [1, 2, 3, 4, 5]
-    assert decision.events[-1].state["data"] == {"version": 4, "reason": "sent twice"}
+    with pytest.raises(RuleViolation, match="^reversal_by_same_actor:"):  # v3: four eyes
+        decide(commands, CTX, Facts(PROGRAM, across=Across(whole=True)), NOW)
+    # the target was found among the write's own events: only the key is wrong

@@ -8,20 +8,37 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 from domain.countries import COUNTRIES
+from domain.events import EVENT_TYPES as EVENT_TABLE
 from service.ledger.commands import InvalidRequest
 from service.ledger.fields import Date, Money, MoneyOrZero, Pct, parse
-from service.ledger.payloads import DEAL_APPLICATION, EVENT_DATA, EVENT_REQUEST
+from service.ledger.payloads import (
+    DEAL_APPLICATION,
+    EVENT_REQUEST,
+    POLICY,
+    POLICY_DECISION,
+    POLICY_PROPOSAL,
+    PROGRAM_AUTHORIZATION,
+    PROGRAM_SUSPENSION,
+)
 
-EVENT_TYPES = tuple(EVENT_DATA)
+EVENT_TYPES = tuple(EVENT_TABLE)
 PayloadError = InvalidRequest
 MONEY, MONEY_OR_ZERO = TypeAdapter(Money), TypeAdapter(MoneyOrZero)
 PCT, DATE = TypeAdapter(Pct), TypeAdapter(Date)
+
+
+PROGRAM_BODIES = {"PolicyProposed": POLICY_PROPOSAL, "PolicyAdopted": POLICY,
+                  "PolicyWithdrawn": POLICY_DECISION, "ProgramAuthorized": PROGRAM_AUTHORIZATION,
+                  "ProgramSuspended": PROGRAM_SUSPENSION}
 
 
 def parse_event_data(type_name: str, data: object) -> dict[str, Any]:
     """``data`` checked as the server checks an event's payload; paths relative to it."""
     if type_name == "DealApplied":
         return parse(DEAL_APPLICATION, data).command().data
+    if type_name in PROGRAM_BODIES:
+        parsed: dict[str, Any] = parse(PROGRAM_BODIES[type_name], data).model_dump()
+        return parsed
     try:
         return parse(EVENT_REQUEST, {"type": type_name, "data": data}).command().data
     except InvalidRequest as e:
@@ -82,7 +99,19 @@ VALID: dict[str, dict[str, Any]] = {
     "CommerceLicenseRevoked": {"license_number": "D1234567", "reason": "Diversion.",
                                "effective_date": "2027-01-01"},
     "RecoveryReceived": {"amount": "100000.00", "reference": "REC-1"},
-    "EventReversed": {"version": 7, "reason": "Wire returned."},
+    "EventReversed": {"version": 7, "reason": "Wire returned.", "return_reference": "RET-9"},
+    "CongressionalNotified": {"notified_on": "2026-12-01", "amount": "170000000.00",
+                              "reference": "EXIM-CN-2026-41"},
+    "PolicyProposed": {"id": "2027-01-15", "effective_from": "2027-01-15", "embargoed": [],
+                       "restricted_for_controlled": [], "controlled_eccn_patterns": [],
+                       "authority": "Board resolution 2027-004"},
+    "PolicyAdopted": {"id": "2027-01-15", "effective_from": "2027-01-15", "embargoed": [],
+                      "restricted_for_controlled": [], "controlled_eccn_patterns": []},
+    "PolicyWithdrawn": {"comment": "superseded"},
+    "ProgramAuthorized": {"meeting_date": "2026-12-01", "votes_for": 4, "votes_against": 0,
+                          "abstentions": 1, "effective_from": "2026-12-01",
+                          "total_limit": "5000000000.00"},
+    "ProgramSuspended": {"reason": "appropriations lapsed", "effective_from": "2026-12-10"},
 }
 
 

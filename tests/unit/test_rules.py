@@ -6,7 +6,7 @@ The builders at the top are shared with the other unit test modules of the deal.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +14,9 @@ import pytest
 from domain.chain import parse_timestamp
 from domain.deal import Deal, EventMeta
 from domain.errors import RuleViolation
+from domain.guards import Across
 from domain.policy import SHIPPED, SHIPPED_BOOK, PolicyBook, PolicyVersion
+from domain.program import Program, Recorded
 from domain.rules import Judgement
 
 ON = "2025-06-02T12:00:00.000000Z"
@@ -28,10 +30,20 @@ def meta(occurred_at: str = ON) -> EventMeta:
     return EventMeta(event_id=str(uuid.uuid4()), occurred_at=occurred_at, actor="tests")
 
 
-def judged(at: str = ON, book: PolicyBook = SHIPPED_BOOK, now: datetime = NOW) -> Judgement:
-    """An event judged at business time ``at`` with the clock at ``now``."""
+AUTHORIZED = Program([Recorded("ProgramAuthorized", {
+    "meeting_date": "2025-01-02", "votes_for": 3, "votes_against": 0, "abstentions": 0,
+    "effective_from": "2025-01-02", "total_limit": "1000000000000.00"}, 1, "board")])
+
+
+def judged(at: str = ON, book: PolicyBook = SHIPPED_BOOK, now: datetime = NOW,
+           actor: str = "another-key", program: Program = AUTHORIZED,
+           across: Across | None = None) -> Judgement:
+    """An event judged at business time ``at`` with the clock at ``now``, posted by
+    ``actor``, on a program authorized without a practical limit (``across``: no other
+    deal, unless given)."""
     moment = parse_timestamp(at)
-    return Judgement(moment, now, book.at(moment), book.at(now))
+    return Judgement(moment, now, book.at(moment), book.at(now), actor, program, book,
+                     across if across is not None else Across(whole=True))
 
 
 def view(deal: Deal, book: PolicyBook = SHIPPED_BOOK) -> dict[str, Any]:
@@ -110,9 +122,10 @@ def licensed(deal: Deal | None = None) -> Deal:
     return approve_license(request_license(deal or apply()))
 
 
-def vote(deal: Deal, decision: str = "approved", amount: str = "850000.00", **votes: int) -> Deal:
+def vote(deal: Deal, decision: str = "approved", amount: str = "850000.00", **votes: Any) -> Deal:
+    """A vote at the deal's next meeting (one a day from 1 May 2025)."""
     data: dict[str, Any] = {
-        "meeting_date": "2025-06-01",
+        "meeting_date": (date(2025, 5, 1) + timedelta(days=len(deal.meeting_dates))).isoformat(),
         "votes_for": 4 if decision == "approved" else 1,
         "votes_against": 1 if decision == "approved" else 4,
         "abstentions": 0,

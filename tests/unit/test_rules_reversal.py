@@ -38,8 +38,8 @@ def loaded(deal: Deal) -> tuple[Deal, dict[int, ReversalTarget]]:
 
 
 def reverse(deal: Deal, version: int, target: ReversalTarget | None) -> Deal:
-    deal.handle("EventReversed", {"version": version, "reason": "wire returned"}, meta(),
-                judged(), target)
+    deal.handle("EventReversed", {"version": version, "reason": "wire returned",
+                                  "return_reference": "RET-1"}, meta(), judged(), target)
     return deal
 
 

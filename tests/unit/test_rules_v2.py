@@ -408,8 +408,10 @@ def test_an_amendment_that_adds_controlled_items_needs_a_license_for_them() -> N
          "value": "1000000.00"}])
     assert (view(deal)["license_status"], view(deal)["controlled_eccns"]) == (
         "required", ["3A090.B"])
-    with refused("commerce_license_required"):
+    with refused("board_approval_stale"):  # v3: the board did not see the accelerators
         finance(deal)
+    with refused("commerce_license_required"):
+        finance(vote(deal))
 
 
 def test_an_amendment_is_judged_under_the_destination_rules() -> None:
@@ -423,20 +425,24 @@ def test_an_amendment_is_judged_under_the_destination_rules() -> None:
 def test_a_reversal_must_name_a_money_event_of_the_deal() -> None:
     deal = disburse(financed(), "100.00")
     with refused("reversal_target_invalid"):
-        post(deal, "EventReversed", version=99, reason="x")
-    with refused("reversal_target_invalid"):
-        post(deal, "EventReversed", version=4, reason="x")  # the board vote
-    post(deal, "EventReversed", version=deal.version, reason="wire returned")
+        post(deal, "EventReversed", version=99, reason="x", return_reference="RET-1")
+    with refused("reversal_target_invalid"):  # the board vote
+        post(deal, "EventReversed", version=4, reason="x", return_reference="RET-1")
+    post(deal, "EventReversed", version=deal.version, reason="wire returned",
+         return_reference="RET-1")
     with refused("already_reversed"):
-        post(deal, "EventReversed", version=deal.version - 1, reason="again")
+        post(deal, "EventReversed", version=deal.version - 1, reason="again",
+             return_reference="RET-1")
 
 
 def test_reversing_a_disbursement_already_repaid_breaks_the_balances() -> None:
     deal = repay(disburse(financed(), "100.00"), "100.00")
     with refused("reversal_breaks_balances"):
-        post(deal, "EventReversed", version=deal.version - 1, reason="x")
-    post(deal, "EventReversed", version=deal.version, reason="repayment bounced")
-    post(deal, "EventReversed", version=deal.version - 2, reason="wire returned")
+        post(deal, "EventReversed", version=deal.version - 1, reason="x", return_reference="RET-1")
+    post(deal, "EventReversed", version=deal.version, reason="repayment bounced",
+         return_reference="RET-1")
+    post(deal, "EventReversed", version=deal.version - 2, reason="wire returned",
+         return_reference="RET-1")
     assert (view(deal)["disbursed"], view(deal)["stage"]) == ("0.00", "financed")
 
 
@@ -445,15 +451,18 @@ def test_reversing_a_claim_with_recoveries_above_what_would_remain_breaks_the_ba
     claim = deal.version
     post(deal, "RecoveryReceived", amount="10.00", reference="R")
     with refused("reversal_breaks_balances"):
-        post(deal, "EventReversed", version=claim, reason="x")
-    post(deal, "EventReversed", version=deal.version, reason="recovery misposted")
-    post(deal, "EventReversed", version=claim, reason="claim paid in error")
+        post(deal, "EventReversed", version=claim, reason="x", return_reference="RET-1")
+    post(deal, "EventReversed", version=deal.version, reason="recovery misposted",
+         return_reference="RET-1")
+    post(deal, "EventReversed", version=claim, reason="claim paid in error",
+         return_reference="RET-1")
     assert (view(deal)["claims_paid"], view(deal)["recovered"]) == ("0.00", "0.00")
 
 
 def test_a_reversed_disbursement_no_longer_counts() -> None:
     deal = disburse(disburse(financed(), "100.00"), "50.00")
-    post(deal, "EventReversed", version=deal.version - 1, reason="duplicate wire")
+    post(deal, "EventReversed", version=deal.version - 1, reason="duplicate wire",
+         return_reference="RET-1")
     shown = view(deal)
     assert (shown["disbursed"], shown["outstanding"], shown["undisbursed"]) == (
         "50.00", "50.00", "849950.00")
@@ -483,5 +492,6 @@ def test_a_guarantee_paid_off_by_a_claim_is_claimed() -> None:
 def test_cancelling_the_rest_after_a_reversed_disbursement_cancels_that_too() -> None:
     deal = disburse(financed(), "100.00")
     cancel(deal)
-    post(deal, "EventReversed", version=deal.version - 1, reason="wire returned")
+    post(deal, "EventReversed", version=deal.version - 1, reason="wire returned",
+         return_reference="RET-1")
     assert (view(deal)["cancelled"], view(deal)["stage"]) == ("850000.00", "cancelled")
