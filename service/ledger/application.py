@@ -222,8 +222,10 @@ class Ledger(ProgramUseCases, Application[UUID]):
         """The facts ``commands`` need, read from the cache (each cached deal brought up
         to date: one query) or the store. ``check_new``: whether each new deal's id is
         looked up (else the commit finds it taken)."""
-        on_program = any(c.type in PROGRAM_TYPES for c in commands)
-        facts = Facts(self.program(fresh=on_program))
+        # the program's own events, and the rules that read its authorization, see the
+        # stream as it is now (one indexed read), not as this instance last checked it
+        fresh = any(c.type in PROGRAM_TYPES or c.type in READS_ACROSS for c in commands)
+        facts = Facts(self.program(fresh=fresh))
         applied: set[UUID] = set()
         for command in commands:
             if command.type in PROGRAM_TYPES:
