@@ -52,10 +52,12 @@ _SAID = {
                          "(ref {reference})",
     "ClaimPaid": "claim of {amount} USD paid (ref {reference})",
     "RecoveryReceived": "{amount} USD recovered after claims (ref {reference})",
-    "EventReversed": "event version {version} reversed: {reason}",
+    "CongressionalNotified": "Congress notified on {notified_on} of {amount} USD "
+                             "(ref {reference})",
+    "ProgramSuspended": "program suspended from {effective_from}: {reason}",
 }
 _AMOUNTS = frozenset({"amount", "principal", "interest", "financed_amount", "contract_value",
-                      "approved_amount"})
+                      "approved_amount", "total_limit"})
 
 
 def summarize(ev: Envelope) -> str:
@@ -87,12 +89,32 @@ def _worded(t: str, d: Mapping[str, Any]) -> str:
     if t == "DealAmended":
         changed = ", ".join(k for k in d if k != "reason")
         return f"terms amended ({changed}): {d['reason']}"
+    if t == "EventReversed":
+        returned = (f" (funds returned, ref {d['return_reference']})"
+                    if "return_reference" in d else "")
+        return f"event version {d['version']} reversed: {d['reason']}{returned}"
+    if t == "ProgramAuthorized":
+        votes = f"{d['votes_for']}-{d['votes_against']}-{d['abstentions']}"
+        until = f" until {d['expires_on']}" if "expires_on" in d else ""
+        limits = "".join(f"; {c} {_amount(v)} USD" for c, v in
+                         sorted((d.get("country_limits") or {}).items()))
+        return (f"program authorized ({votes}, meeting of {d['meeting_date']}) from "
+                f"{d['effective_from']}{until}: {_amount(d['total_limit'])} USD{limits}")
+    if t == "PolicyProposed":
+        return (f"policy {d['id']} proposed, to take effect on {d['effective_from']}, "
+                f"under {d['authority']}")
+    if t == "PolicyWithdrawn":
+        comment = f": {d['comment']}" if "comment" in d else ""
+        return f"policy proposal {d['id']} withdrawn{comment}"
     if t == "PolicyAdopted":
         designated = d.get("designated_countries")
         where = "every destination" if designated is None else ", ".join(designated)
+        proposed = (f"; proposed by {d['proposed_by']} under {d['authority']}"
+                    if "proposed_by" in d else "")
         return (f"policy {d['id']} adopted, in force from {d['effective_from']}: embargoed "
                 f"{', '.join(d['embargoed'])}; controlled items barred for "
-                f"{len(d['restricted_for_controlled'])} destinations; designated: {where}")
+                f"{len(d['restricted_for_controlled'])} destinations; designated: "
+                f"{where}{proposed}")
     return t
 
 

@@ -16,8 +16,8 @@ import httpx
 from tests.conftest import auth
 from tests.support.factories import (
     BOARD_APPROVED,
-    apply_deal,
     application,
+    apply_deal,
     assert_problem,
     authorize_program,
     financing_for,
