@@ -55,12 +55,22 @@ class EventMeta:
 
 class Deal(Aggregate, DealState, created_event_name="DealApplied"):
     TOPIC = "domain.deal:Deal"
-    # version 2 keeps no money_events: a snapshot taken before is upcast by dropping them
-    class_version = 2
+    # version 2 keeps no money_events: a snapshot taken before is upcast by dropping them;
+    # version 3 adds the v3 facts (``migrate`` drops older snapshots: a fold gives them
+    # exactly; one taken meanwhile by an older process gets what it can tell)
+    class_version = 3
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         state.pop("money_events", None)
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        vote = state.get("board_vote")
+        state.setdefault("meeting_dates", [vote["meeting_date"]] if vote else [])
+        state.setdefault("board_terms", None)
+        state.setdefault("notice", None)
+        state.setdefault("financing_policy", None)
 
     class Event(Aggregate.Event):
         TOPIC: ClassVar[str]
