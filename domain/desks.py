@@ -53,10 +53,12 @@ class EventNotPermitted(LedgerError):
     """403: the key's role may not post the event type (an ``index`` in a batch)."""
 
     def __init__(self, role: str, event_type: str, **extra: object) -> None:
-        allowed = ", ".join(sorted(posters(event_type))) or "no"
+        roles = sorted(posters(event_type))
+        allowed = " or ".join(filter(None, (", ".join(roles[:-1]), *roles[-1:])))
+        who = f"only {allowed} keys do" if roles else "no key does"
         super().__init__(
             "event_not_permitted",
-            f"a {role} key may not post {event_type}: only {allowed} keys do",
+            f"a key of role {role!r} may not post {event_type}: {who}",
             status=403, event_type=event_type, role=role, **extra)
 
 
