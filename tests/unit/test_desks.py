@@ -27,8 +27,8 @@ def test_every_deal_event_type_has_its_posters(type_name: str) -> None:
 
 
 def test_the_table_is_specs_table() -> None:
-    assert desks.POSTERS == {t: frozenset(roles) for types, roles in SPEC_TABLE.items()
-                             for t in types}
+    spec = {t: frozenset(roles) for types, roles in SPEC_TABLE.items() for t in types}
+    assert spec == desks.POSTERS
 
 
 @pytest.mark.parametrize("role", EVERY_ROLE)
@@ -73,3 +73,17 @@ def test_each_desk_type_has_a_desk() -> None:
     assert desks.desk_of("LicenseRequested") == "origination"
     assert desks.desk_of("EventReversed") == "servicing"
     assert desks.desk_of("NoSuchEvent") is None
+
+
+def test_the_rulebook_tells_the_same_table() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "domain.md").read_text("utf-8")
+    section = text.split("## Desks: who may record what", 1)[1].split("\n## ", 1)[0]
+    told = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 2:
+            roles = frozenset(r.strip("` ") for r in cells[0].split(","))
+            told.update(dict.fromkeys((t.strip("` ") for t in cells[1].split(",")), roles))
+    assert told == desks.POSTERS
