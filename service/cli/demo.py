@@ -20,6 +20,8 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
+from itertools import groupby
+from operator import itemgetter
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 from uuid import UUID
 
@@ -43,19 +45,15 @@ BATCH_LIMIT = 1000
 SOURCE = "exim-ledger demo"
 
 
-class Desk(NamedTuple):
-    """Who posts: a key's name (each event's actor) and its role."""
-
+class Desk(NamedTuple):  # who posts: the actor, and the role it has
     name: str
     role: str
 
 
-ORIGINATION, LICENSING = Desk("demo-origination", "origination"), Desk("demo-licensing",
-                                                                        "licensing")
-BOARD, SERVICING = Desk("demo-board", "board"), Desk("demo-servicing", "servicing")
+DESKS = {role: Desk(f"demo-{role}", role)
+         for role in ("origination", "licensing", "board", "servicing")}
+ORIGINATION, SERVICING = DESKS["origination"], DESKS["servicing"]
 REVERSING = Desk("demo-servicing-2", "servicing")  # four eyes: not the reversed event's key
-DESKS = {"origination": ORIGINATION, "licensing": LICENSING, "board": BOARD,
-         "servicing": SERVICING}
 STAGE_WEIGHTS = {
     "applied": 6, "license_pending": 7, "license_denied": 3, "license_approved": 5,
     "license_revoked": 2, "board_approved": 6, "board_rejected": 3, "financed": 8,
@@ -388,11 +386,8 @@ def scripts(indexes: Sequence[int], now: datetime, policy: PolicyVersion) -> lis
 
 def runs(deal: DemoDeal) -> Iterator[tuple[Desk, list[dict[str, Any]]]]:
     """The deal's events in runs of consecutive events one desk posts."""
-    start = 0
-    for end in range(1, len(deal.items) + 1):
-        if end == len(deal.items) or deal.desks[end] != deal.desks[start]:
-            yield deal.desks[start], deal.items[start:end]
-            start = end
+    for desk, run in groupby(zip(deal.desks, deal.items, strict=True), key=itemgetter(0)):
+        yield desk, [item for _, item in run]
 
 
 def batches(deals: Sequence[DemoDeal]) -> Iterator[tuple[Desk, list[dict[str, Any]]]]:
@@ -401,14 +396,10 @@ def batches(deals: Sequence[DemoDeal]) -> Iterator[tuple[Desk, list[dict[str, An
     written in its order; a run is never split."""
     waves = [list(runs(deal)) for deal in deals]
     for wave in range(max(map(len, waves), default=0)):
-        by_desk: dict[Desk, list[list[dict[str, Any]]]] = {}
-        for deal_runs in waves:
-            if wave < len(deal_runs):
-                desk, items = deal_runs[wave]
-                by_desk.setdefault(desk, []).append(items)
-        for desk, desk_runs in by_desk.items():
+        now = sorted((r[wave] for r in waves if wave < len(r)), key=itemgetter(0))  # stable
+        for desk, desk_runs in groupby(now, key=itemgetter(0)):
             batch: list[dict[str, Any]] = []
-            for items in desk_runs:
+            for _, items in desk_runs:
                 if len(batch) + len(items) > BATCH_LIMIT:
                     yield desk, batch
                     batch = []
