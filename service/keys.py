@@ -1,5 +1,6 @@
-"""API keys: four roles, secrets stored as SHA-256 digests, revocation seen within a second,
-and a trail of who created, revoked or tried to bootstrap which key, when and from where.
+"""API keys: their roles (four general ones and SPEC v3's four desks), secrets stored as
+SHA-256 digests, revocation seen within a second, and a trail of who created, revoked or
+tried to bootstrap which key, when and from where.
 
 A stored key is never changed but by its revocation: bootstrap loading only adds names it
 does not find, so a revoked (for instance leaked) key stays revoked across restarts.
@@ -23,16 +24,21 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.chain import format_timestamp
+from domain.desks import DESK_ROLES
 from domain.errors import LedgerError
 
-Role = Literal["writer", "reader", "auditor", "admin"]
+# which event types each role may post is domain.desks' table
+Role = Literal["writer", "reader", "auditor", "admin",
+               "origination", "licensing", "board", "servicing"]
 ROLES: tuple[str, ...] = get_args(Role)
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "write": frozenset({"writer", "admin"}),
-    "read": frozenset({"writer", "reader", "auditor", "admin"}),
+    "read": frozenset({"writer", "reader", "auditor", "admin", *DESK_ROLES}),
     "audit": frozenset({"auditor", "admin"}),
     "admin": frozenset({"admin"}),
 }
+# made only by the operator (the command line, LEDGER_BOOTSTRAP_KEYS), never over the API:
+# an admin key cannot mint a second admin, a license desk or a board for itself
+OPERATOR_ONLY: frozenset[str] = frozenset({"admin", "licensing", "board"})
 Origin = Literal["cli", "api", "bootstrap"]
 Action = Literal["created", "revoked", "bootstrap_refused"]
 
@@ -173,8 +179,13 @@ class KeyStore:
         self._lock = threading.Lock()
 
     def create(self, role: str, name: str, by: Actor) -> dict[str, Any]:
-        """A new key with a random secret: its view plus ``secret``, shown this once."""
+        """A new key with a random secret: its view plus ``secret``, shown this once.
+        Over the API (``by.origin`` api), not of an ``OPERATOR_ONLY`` role."""
         _check(role, name)
+        if by.origin == "api" and role in OPERATOR_ONLY:
+            raise KeyStoreError(f"a {role} key is created only by the operator (exim-ledger "
+                                "keys create, LEDGER_BOOTSTRAP_KEYS), not over the API",
+                                "role_not_grantable", 403)
         secret = "exl_" + secrets.token_urlsafe(32)
         with self.engine.begin() as conn:
             if not self._insert(conn, role, name, secret):

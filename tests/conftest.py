@@ -21,17 +21,24 @@ if TYPE_CHECKING:
 
 PG_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-KEYS = {
+KEYS = {  # by role, but servicing2: a second servicing key (four eyes on reversals)
     "admin": "admin-secret-0123456789",
     "writer": "writer-secret-0123456789",
     "reader": "reader-secret-0123456789",
     "auditor": "auditor-secret-0123456789",
+    "origination": "orig-secret-0123456789",
+    "licensing": "licensing-secret-0123456789",
+    "board": "board-secret-0123456789",
+    "servicing": "servicing-secret-0123456789",
+    "servicing2": "servicing2-secret-0123456789",
 }
-BOOTSTRAP = ",".join(f"{role}:{role}-key:{secret}" for role, secret in KEYS.items())
+ROLE_OF = {name: name.rstrip("0123456789") for name in KEYS}
+BOOTSTRAP = ",".join(f"{ROLE_OF[name]}:{name}-key:{secret}" for name, secret in KEYS.items())
 
 
-def auth(role: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {KEYS[role]}"}
+def auth(key: str) -> dict[str, str]:
+    """The Authorization header of the KEYS entry ``key`` (a role, or servicing2)."""
+    return {"Authorization": f"Bearer {KEYS[key]}"}
 
 
 def _pg_reason() -> str | None:

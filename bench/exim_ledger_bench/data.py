@@ -70,6 +70,15 @@ def number(prefix: str, i: int) -> str:
     return f"{prefix}-{i:07d}"
 
 
+def desk_of(item: dict[str, Any]) -> str:
+    """Who posts the item: its type's desk; from the financing on, servicing (who then
+    cancels what stays undrawn)."""
+    from domain.desks import desk_of as of_type
+
+    servicing = item["type"] in ("DealFinanced", *(t for t, _ in money_life()))
+    return "servicing" if servicing else of_type(item["type"]) or "servicing"
+
+
 def batch_items(prefix: str, i: int, *, full: bool) -> list[dict[str, Any]]:
     """Deal ``i`` as ``POST /v1/batches`` items: its setup, and with ``full`` its money life."""
     today = datetime.now(UTC).date()
@@ -80,12 +89,14 @@ def batch_items(prefix: str, i: int, *, full: bool) -> list[dict[str, Any]]:
         for t, d in later]
 
 
-def batches(prefix: str, deals: int, per_batch: int, *, full: bool
+def batches(prefix: str, deals: int, per_batch: int, *, full: bool, desk: str
             ) -> Iterator[list[dict[str, Any]]]:
-    """Batch bodies' event lists of whole deals, at most ``per_batch`` events each."""
+    """Batch bodies' event lists of the events ``desk`` posts (SPEC v3 desks), at most
+    ``per_batch`` events each, never splitting a deal's."""
     pending: list[dict[str, Any]] = []
     for i in range(deals):
-        items = batch_items(prefix, i, full=full)
+        items = [item for item in batch_items(prefix, i, full=full)
+                 if desk_of(item) == desk]
         if pending and len(pending) + len(items) > per_batch:
             yield pending
             pending = []

@@ -18,7 +18,11 @@ from exim_ledger_bench import server as harness
 from exim_ledger_bench.data import batches
 from exim_ledger_bench.load import percentiles
 
-TOKEN = "bench-admin-secret-000000000001"
+TOKEN = "bench-admin-secret-000000000001"  # reads and administration
+# SPEC v3 desks: each event type is posted by its desk's key (domain.desks)
+DESK_TOKENS = {desk: f"bench-{desk}-secret-000000000001"
+               for desk in ("origination", "licensing", "board", "servicing")}
+POSTER = DESK_TOKENS["servicing"]  # the money events the write scenarios repeat
 BATCH_EVENTS = 1000  # the most one POST /v1/batches takes
 
 
@@ -46,10 +50,13 @@ class Target:
 
 
 def ledger_env(database_url: str, work: Path, **settings: str) -> dict[str, str]:
-    """The shipped defaults, but for the database, an admin key and a signing key file."""
+    """The shipped defaults, but for the database, an admin key, a key for each desk and a
+    signing key file."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    keys = [f"admin:bench:{TOKEN}"] + [f"{desk}:bench-{desk}:{token}"
+                                       for desk, token in DESK_TOKENS.items()]
     return env | {"LEDGER_DATABASE_URL": database_url,
-                  "LEDGER_BOOTSTRAP_KEYS": f"admin:bench:{TOKEN}",
+                  "LEDGER_BOOTSTRAP_KEYS": ",".join(keys),
                   "LEDGER_SIGNING_KEY_FILE": str(work / "signing-key"),
                   **{f"LEDGER_{k.upper()}": v for k, v in settings.items()}}
 
@@ -64,36 +71,39 @@ def server(env: dict[str, str], work: Path, *options: str) -> Iterator[harness.P
         yield s
 
 
-def client(url: str) -> httpx.AsyncClient:
+def client(url: str, token: str = TOKEN) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=url, timeout=300,
-                             headers={"Authorization": f"Bearer {TOKEN}"})
+                             headers={"Authorization": f"Bearer {token}"})
 
 
 async def post_batches(url: str, prefix: str, deals: int, *, full: bool,
                        senders: int = 2) -> dict[str, Any]:
     """Write ``deals`` deals through ``POST /v1/batches`` of up to 1000 events from
-    ``senders`` concurrent clients; events/s with the batches' latencies, and deal ids."""
-    pending = batches(prefix, deals, BATCH_EVENTS, full=full)
+    ``senders`` concurrent clients, desk after desk (every deal's origination events, then
+    licensing's, ...: a batch is one desk's); events/s with the batches' latencies, and deal
+    ids."""
     latencies: list[float] = []
     ids: list[str] = []
     events = 0
 
-    async with client(url) as http:
-        async def sender() -> None:
-            nonlocal events
-            for items in pending:
-                started = time.perf_counter()
-                r = await http.post("/v1/batches", json={"events": items})
-                latencies.append(time.perf_counter() - started)
-                if r.status_code != 201:
-                    raise RuntimeError(f"POST /v1/batches: {r.status_code} {r.text[:500]}")
-                body = r.json()["events"]
-                events += len(body)
-                ids.extend(e["deal_id"] for e in body if e["type"] == "DealApplied")
+    async def sender(http: httpx.AsyncClient, pending: Iterator[list[dict[str, Any]]]) -> None:
+        nonlocal events
+        for items in pending:
+            started = time.perf_counter()
+            r = await http.post("/v1/batches", json={"events": items})
+            latencies.append(time.perf_counter() - started)
+            if r.status_code != 201:
+                raise RuntimeError(f"POST /v1/batches: {r.status_code} {r.text[:500]}")
+            body = r.json()["events"]
+            events += len(body)
+            ids.extend(e["deal_id"] for e in body if e["type"] == "DealApplied")
 
-        started = time.perf_counter()
-        await asyncio.gather(*(sender() for _ in range(senders)))
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    for desk in DESK_TOKENS:
+        pending = batches(prefix, deals, BATCH_EVENTS, full=full, desk=desk)
+        async with client(url, DESK_TOKENS[desk]) as http:
+            await asyncio.gather(*(sender(http, pending) for _ in range(senders)))
+    elapsed = time.perf_counter() - started
     return {"events": events, "seconds": round(elapsed, 2),
             "per_s": round(events / elapsed, 1), **percentiles(latencies), "deal_ids": ids}
 

@@ -118,7 +118,7 @@ def _snapshot_sizes(url: str, deals: Sequence[str]) -> list[int]:
 
 
 async def _post_once(url: str, deals: Sequence[str]) -> None:
-    async with ledger.client(url) as http:
+    async with ledger.client(url, ledger.POSTER) as http:
         for n, deal in enumerate(deals):
             r = await http.post(f"/v1/deals/{deal}/events", json=data.disbursement(n))
             if r.status_code != 201:
@@ -130,7 +130,7 @@ async def _grow(url: str, deals: Sequence[str], level: int) -> str:
     last was recorded."""
     items = [data.money_event(deal, n) for n in range(level) for deal in deals]
     last = ""
-    async with ledger.client(url) as http:
+    async with ledger.client(url, ledger.POSTER) as http:
         for i in range(0, len(items), ledger.BATCH_EVENTS):
             r = await http.post("/v1/batches",
                                 json={"events": items[i:i + ledger.BATCH_EVENTS]})
@@ -146,7 +146,7 @@ def _ingest(target: Target, server: harness.LedgerProcess, url: str, deals: list
     projector child's CPU per event, and the API process's memory."""
     projectors = server.projectors()
     spent = sum(harness.cpu_seconds(pid) for pid in projectors)
-    measured = load.post_events(server.url, ledger.TOKEN, deals, len(deals), seconds,
+    measured = load.post_events(server.url, ledger.POSTER, deals, len(deals), seconds,
                                 target.work)
     offline.wait_projected(url, 3600)
     spent = sum(harness.cpu_seconds(pid) for pid in projectors) - spent

@@ -39,7 +39,7 @@ def noop(target: Target, workers: int, seconds: float, deals: list[str],
     argv = [sys.executable, "-m", "uvicorn", "exim_ledger_bench.noop:create_app", "--factory",
             "--host", "127.0.0.1", "--port", harness.PORT, "--workers", str(workers)]
     with harness.Process(argv, ledger.ledger_env("", target.work), target.work, "noop.log") as s:
-        return load.post_events(s.url, ledger.TOKEN, deals, connections, seconds, target.work)
+        return load.post_events(s.url, ledger.POSTER, deals, connections, seconds, target.work)
 
 
 def ingest(target: Target, scale: Scale, *, workers: int = 1) -> Result:
@@ -57,10 +57,10 @@ def ingest(target: Target, scale: Scale, *, workers: int = 1) -> Result:
         deals = made["deal_ids"]
         if separate:
             with harness.LedgerProcess(env, target.work, "project", log_name="project.log"):
-                measured = load.post_events(s.url, ledger.TOKEN, deals, CONNECTIONS,
+                measured = load.post_events(s.url, ledger.POSTER, deals, CONNECTIONS,
                                             scale.seconds, target.work)
         else:
-            measured = load.post_events(s.url, ledger.TOKEN, deals, CONNECTIONS,
+            measured = load.post_events(s.url, ledger.POSTER, deals, CONNECTIONS,
                                         scale.seconds, target.work)
     baseline = noop(target, workers, scale.seconds, deals)
     return {**measured, "workers": workers, "connections": CONNECTIONS,
@@ -132,7 +132,7 @@ def freshness(url: str, database_url: str, rate: float, seconds: float) -> Resul
     seen: list[tuple[float, int]] = []
 
     async def run() -> int:
-        async with ledger.client(url) as http:
+        async with ledger.client(url, ledger.POSTER) as http:
             async def send(n: int) -> None:
                 r = await http.post(f"/v1/deals/{deals[n % len(deals)]}/events",
                                     json=disbursement(n))

@@ -75,14 +75,23 @@ def require(permission: str) -> Callable[..., Any]:
     return dependency
 
 
-Writer = Annotated[ApiKey, Depends(require("write"))]
+async def any_key(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> ApiKey:
+    """Any valid key: a post's route judges the key's role by what the body posts
+    (``service.api.desks``)."""
+    return await authenticate(request, credentials)
+
+
+Poster = Annotated[ApiKey, Depends(any_key)]
 Reader = Annotated[ApiKey, Depends(require("read"))]
 Auditor = Annotated[ApiKey, Depends(require("audit"))]
 Admin = Annotated[ApiKey, Depends(require("admin"))]
 
 
 async def write_context(
-    key: Writer, idempotency_key: IdempotencyKey = None, source: SourceSystem = None,
+    key: Poster, idempotency_key: IdempotencyKey = None, source: SourceSystem = None,
     correlation_id: CorrelationId = None,
 ) -> Context:
     return Context(key.name, source, correlation_id, idempotency_key)

@@ -43,11 +43,17 @@ class Problem(BaseModel):
                                                                     "one per bad field")
     index: int | MISSING = Field(MISSING, description="batches: the item that failed")
     current_version: int | MISSING = Field(MISSING, description="version_conflict")
+    event_type: str | MISSING = Field(MISSING, description="event_not_permitted: the type "
+                                                           "posted")
+    role: str | MISSING = Field(MISSING, description="event_not_permitted: the key's role, "
+                                                     "which may not post it")
 
 
 _PROBLEMS = {
     401: "no valid API key (Authorization: Bearer <key>): unauthorized",
-    403: "the key's role may not do this: forbidden",
+    403: "the key's role may not do this: forbidden; event_not_permitted when it may not "
+         "post the event type (SPEC Desks: with event_type and role); role_not_grantable "
+         "for an admin, licensing or board key asked of POST /v1/keys",
     404: "not_found",
     409: "idempotency_key_reused, duplicate_application or version_conflict; on a read, "
          "position_not_reached (min_position beyond the log's head) or tree_size_not_reached",

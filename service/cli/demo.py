@@ -4,8 +4,12 @@ Each demo deal is scripted from a fixed seed (its script does not depend on how 
 are asked for): plausible parties, goods and amounts that obey the program's rules, a
 target stage (the first deals take every stage of SPEC's table once), and business times
 spread over the last 30 days, never running backwards within a deal. The events pass the
-API's own request schemas and ``Ledger.submit``, in batches, like ``POST /v1/batches``.
-Deals already on the ledger are left alone, so a second run adds nothing.
+API's own request schemas and ``Ledger.submit``, in batches, like ``POST /v1/batches``,
+each posted by the desk whose business it is (SPEC v3, Desks): origination applies,
+licensing records Commerce's decisions, the board votes, servicing moves the money, and a
+second servicing key reverses (never the key that posted the event it undoes). A deal's
+events are written in its order, one desk's run of them at a time. Deals already on the
+ledger are left alone, so a second run adds nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
+from itertools import groupby
+from operator import itemgetter
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 from uuid import UUID
 
@@ -36,7 +42,18 @@ PREFIX = "DEMO-"
 WINDOW_DAYS = 29.0  # inside the 30 days an event may be backdated
 MAX_EVENTS = 20  # a deal's events share its time span in this many slots
 BATCH_LIMIT = 1000
-ACTOR, SOURCE = "demo", "exim-ledger demo"
+SOURCE = "exim-ledger demo"
+
+
+class Desk(NamedTuple):  # who posts: the actor, and the role it has
+    name: str
+    role: str
+
+
+DESKS = {role: Desk(f"demo-{role}", role)
+         for role in ("origination", "licensing", "board", "servicing")}
+ORIGINATION, SERVICING = DESKS["origination"], DESKS["servicing"]
+REVERSING = Desk("demo-servicing-2", "servicing")  # four eyes: not the reversed event's key
 STAGE_WEIGHTS = {
     "applied": 6, "license_pending": 7, "license_denied": 3, "license_approved": 5,
     "license_revoked": 2, "board_approved": 6, "board_rejected": 3, "financed": 8,
@@ -125,6 +142,7 @@ class DemoDeal:
         self._start = now - timedelta(days=rng.uniform(1.0, WINDOW_DAYS))
         self._slot = (now - timedelta(minutes=10) - self._start) / MAX_EVENTS
         self.items: list[dict[str, Any]] = []
+        self.desks: list[Desk] = []  # who posts each item
         self._next = self._moment()
         self.term = "long" if rng.random() < 0.35 else "medium"
         self.instrument = rng.choice(("insurance", "loan_guarantee") if self.term == "medium"
@@ -150,12 +168,15 @@ class DemoDeal:
     def outstanding(self) -> Decimal:
         return self.disbursed - self.repaid - self.claims
 
-    def post(self, type_name: str, **data: Any) -> int:
-        """Add the next event; its version."""
+    def post(self, type_name: str, desk: Desk | None = None, /, **data: Any) -> int:
+        """Add the next event, posted by ``desk`` (default: its type's); its version."""
+        from domain.desks import desk_of
+
         item = {"type": type_name, "data": data, "occurred_at": _rfc3339(self._next)}
         if self.items:
             item["application_number"] = self.number
         self.items.append(item)
+        self.desks.append(desk or DESKS[desk_of(type_name) or ""])
         self._next = self._moment()
         return len(self.items)
 
@@ -253,7 +274,8 @@ class DemoDeal:
         amount = share(self.committed - self.disbursed, 0.1, 0.3, self.rng)
         version = self.disburse(amount)
         self.disbursed -= amount
-        self.post("EventReversed", version=version, reason="duplicate wire returned by the bank")
+        self.post("EventReversed", REVERSING, version=version,
+                  reason="duplicate wire returned by the bank")
 
     def repay(self, principal: Decimal) -> None:
         interest = (self.outstanding * Decimal("0.0125")).quantize(Decimal("0.01"))
@@ -275,7 +297,7 @@ class DemoDeal:
         data = {"reason": self.rng.choice(("the buyer withdrew", "the project was deferred"))}
         if amount is not None:
             data["amount"] = money(amount)
-        self.post("DealCancelled", **data)
+        self.post("DealCancelled", SERVICING if self.committed else ORIGINATION, **data)
 
     def _ref(self, kind: str) -> str:
         return f"{kind}-{self.number}-{len(self.items) + 1}"
@@ -362,28 +384,43 @@ def scripts(indexes: Sequence[int], now: datetime, policy: PolicyVersion) -> lis
     return deals
 
 
-def batches(deals: Sequence[DemoDeal]) -> Iterator[list[dict[str, Any]]]:
-    """The deals' events in batches of at most ``BATCH_LIMIT``, never splitting a deal."""
-    batch: list[dict[str, Any]] = []
-    for deal in deals:
-        if len(batch) + len(deal.items) > BATCH_LIMIT:
-            yield batch
-            batch = []
-        batch += deal.items
-    if batch:
-        yield batch
+def runs(deal: DemoDeal) -> Iterator[tuple[Desk, list[dict[str, Any]]]]:
+    """The deal's events in runs of consecutive events one desk posts."""
+    for desk, run in groupby(zip(deal.desks, deal.items, strict=True), key=itemgetter(0)):
+        yield desk, [item for _, item in run]
 
 
-def write(ledger: Ledger, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Post ``items`` as one batch: checked by the API's schemas, decided by the ledger."""
+def batches(deals: Sequence[DemoDeal]) -> Iterator[tuple[Desk, list[dict[str, Any]]]]:
+    """The deals' events as batches of one desk's, each of at most ``BATCH_LIMIT``: the
+    first run of every deal, then the second, and so on, so that each deal's events are
+    written in its order; a run is never split."""
+    waves = [list(runs(deal)) for deal in deals]
+    for wave in range(max(map(len, waves), default=0)):
+        now = sorted((r[wave] for r in waves if wave < len(r)), key=itemgetter(0))  # stable
+        for desk, desk_runs in groupby(now, key=itemgetter(0)):
+            batch: list[dict[str, Any]] = []
+            for _, items in desk_runs:
+                if len(batch) + len(items) > BATCH_LIMIT:
+                    yield desk, batch
+                    batch = []
+                batch += items
+            yield desk, batch
+
+
+def write(ledger: Ledger, desk: Desk, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Post ``items`` as one batch by ``desk``: checked by the API's schemas and desks,
+    decided by the ledger."""
+    from domain.desks import check_may_post
     from service.ledger.commands import Context, Rendering
     from service.ledger.fields import parse
     from service.ledger.payloads import BATCH
 
+    for index, item in enumerate(items):
+        check_may_post(desk.role, item["type"], index=index)
     batch = parse(BATCH, {"events": items}, items="events")
     commands = [item.command(f"events[{i}].") for i, item in enumerate(batch.events)]
     render = Rendering(201, body="events")
-    context = Context(actor=ACTOR, source=SOURCE)
+    context = Context(actor=desk.name, source=SOURCE)
     return ledger.submit(commands, context, render).envelopes
 
 
@@ -396,7 +433,11 @@ def load(ledger: Ledger, count: int) -> list[dict[str, Any]]:
                if not ledger.store.stream_version(deal_id_for(f"{PREFIX}{i:05d}"))]
     now = ledger.clock()
     deals = scripts(missing, now, ledger.policy_book().at(now))
-    return [envelope for items in batches(deals) for envelope in write(ledger, items)]
+    # SPEC v3: the board authorizes the program (POST /v1/program/authorizations, a board
+    # key) before any DealFinanced; that step goes here, posted by BOARD, once the ledger
+    # records ProgramAuthorized.
+    return [envelope for desk, items in batches(deals)
+            for envelope in write(ledger, desk, items)]
 
 
 @app.command()

@@ -6,19 +6,21 @@ transport, a gateway's error page and a server that is down."""
 from __future__ import annotations
 
 import uuid
+from contextlib import AsyncExitStack, ExitStack
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
-from exim_ledger_client import AsyncLedgerClient, LedgerClient, LedgerProblem, Retry
+from exim_ledger_client import AsyncLedgerClient, Envelope, LedgerClient, LedgerProblem, Retry
 
 from tests.conftest import KEYS, auth
 from tests.support.factories import (
     application,
     event,
     financing_for,
+    key_for,
     lifecycle_to_financed,
     uncontrolled_application,
 )
@@ -30,15 +32,24 @@ def live_database_url(tmp_path: Path) -> str:
     return migrated_sqlite(tmp_path)
 
 
+def desk_clients(url: str, stack: ExitStack) -> dict[str, LedgerClient]:
+    """A client for each desk, with its key and the desk as its source system."""
+    return {desk: stack.enter_context(LedgerClient(url, KEYS[desk], source=desk))
+            for desk in ("origination", "licensing", "board", "servicing")}
+
+
 def test_a_deal_lives_its_whole_life_through_the_client(live_server: LiveServer):
-    with LedgerClient(live_server.url, KEYS["admin"], source="origination") as ledger:
+    with ExitStack() as stack:
+        desks = desk_clients(live_server.url, stack)
+        ledger = desks["origination"]
         applied = ledger.apply(application())
         deal_id = applied.deal_id
         steps = [*lifecycle_to_financed(),
                  event("FundsDisbursed", amount="5000000", reference="WIRE-1")]
         for version, step in enumerate(steps, start=1):
-            last = ledger.append(deal_id, step["type"], step["data"], expected_version=version)
-        last = ledger.append(deal_id, "RepaymentReceived", {
+            last = desks[key_for(step["type"])].append(deal_id, step["type"], step["data"],
+                                                       expected_version=version)
+        last = desks["servicing"].append(deal_id, "RepaymentReceived", {
             "principal": "1000000", "interest": "62500", "reference": "PAY-1"},
             occurred_at=datetime.now(UTC))
         deal = ledger.deal(deal_id)
@@ -46,7 +57,8 @@ def test_a_deal_lives_its_whole_life_through_the_client(live_server: LiveServer)
             ledger.append(deal_id, "DealCancelled", {"reason": "late"}, expected_version=1)
         portfolio = ledger.portfolio(min_position=last.position)
         earlier = ledger.deal(deal_id, as_of=applied.recorded_at)
-        whole, one = ledger.verify(), ledger.verify(deal_id)
+        auditor = stack.enter_context(LedgerClient(live_server.url, KEYS["auditor"]))
+        whole, one = auditor.verify(), auditor.verify(deal_id)
         policies = ledger.policies()
     assert (applied.version, applied.type, applied.source) == (1, "DealApplied", "origination")
     assert (last.version, last.prev_hash is not None) == (7, True)
@@ -72,9 +84,19 @@ async def test_the_async_client_posts_a_batch_once_and_reads_it_back(live_server
               "application_number": number},
              {**event("DealFinanced", **financing_for("loan_guarantee")),
               "application_number": number}]
-    async with AsyncLedgerClient(live_server.url, KEYS["admin"]) as ledger:
-        written = await ledger.batch(items, idempotency_key=f"batch-{number}")
-        again = await ledger.batch(items, idempotency_key=f"batch-{number}")
+    async with AsyncExitStack() as stack:
+        async def each_desk_posts_its_batch() -> list[Envelope]:
+            written = []
+            for item in items:  # each item is another desk's: a batch of one
+                desk = await stack.enter_async_context(
+                    AsyncLedgerClient(live_server.url, KEYS[key_for(item["type"])]))
+                written += await desk.batch([item], idempotency_key=f"batch-{number}")
+            return written
+
+        written = await each_desk_posts_its_batch()
+        again = await each_desk_posts_its_batch()
+        ledger = await stack.enter_async_context(
+            AsyncLedgerClient(live_server.url, KEYS["reader"]))
         deal = await ledger.deal(written[0].deal_id)
         portfolio = await ledger.portfolio(min_position=written[-1].position)
         log = [e async for e in ledger.events(after=written[0].position - 1, limit=1)]

@@ -5,7 +5,7 @@ from decimal import Decimal
 import httpx
 
 from tests.conftest import auth
-from tests.support.factories import application, event, lifecycle_to_financed
+from tests.support.factories import application, event, headers_for, lifecycle_to_financed
 
 
 async def test_a_deals_postings_balance_and_its_balances_are_its_figures(
@@ -19,7 +19,8 @@ async def test_a_deals_postings_balance_and_its_balances_are_its_figures(
         event("DealCancelled", reason="buyer scaled the order down", amount="500000"),
     ]
     for step in steps:
-        r = await client.post(f"/v1/deals/{deal_id}/events", json=step, headers=auth("writer"))
+        r = await client.post(f"/v1/deals/{deal_id}/events", json=step,
+                              headers=headers_for(step["type"]))
         assert r.status_code == 201, r.text
     position = r.json()["position"]
 
@@ -43,7 +44,8 @@ async def test_the_program_view_reconciles_with_the_portfolio(client: httpx.Asyn
     r = await client.post("/v1/deals", json=application(), headers=auth("writer"))
     deal_id = r.json()["deal_id"]
     for step in lifecycle_to_financed():
-        r = await client.post(f"/v1/deals/{deal_id}/events", json=step, headers=auth("writer"))
+        r = await client.post(f"/v1/deals/{deal_id}/events", json=step,
+                              headers=headers_for(step["type"]))
     position = r.json()["position"]
     r = await client.get("/v1/exposure", params={"min_position": position},
                          headers=auth("reader"))

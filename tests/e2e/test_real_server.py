@@ -56,7 +56,7 @@ def test_a_created_key_prints_its_secret_alone_on_the_last_line_and_works(live_s
     with httpx.Client(base_url=live_server.url, timeout=10.0) as http:
         assert http.get("/v1/events", headers=bearer(secret)).status_code == 200
         r = http.post("/v1/deals", json=application(), headers=bearer(secret))
-        assert_problem(r, 403, "forbidden")
+        assert_problem(r, 403, "event_not_permitted")
     listed = cli(live_server.env, "keys", "list")
     assert listed.returncode == 0 and "x" in listed.stdout and secret not in listed.stdout
 

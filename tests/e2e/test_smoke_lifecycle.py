@@ -3,7 +3,7 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import auth
-from tests.support.factories import application, event, lifecycle_to_financed
+from tests.support.factories import application, event, headers_for, lifecycle_to_financed
 
 
 async def test_a_deal_goes_from_application_to_repayment_over_http(client: httpx.AsyncClient):
@@ -16,7 +16,8 @@ async def test_a_deal_goes_from_application_to_repayment_over_http(client: httpx
         event("RepaymentReceived", principal="1000000", interest="125000.5", reference="REP-1"),
     ]
     for step in steps:
-        r = await client.post(f"/v1/deals/{deal_id}/events", json=step, headers=auth("writer"))
+        r = await client.post(f"/v1/deals/{deal_id}/events", json=step,
+                              headers=headers_for(step["type"]))
         assert r.status_code == 201, r.text
     r = await client.get(f"/v1/deals/{deal_id}", headers=auth("reader"))
     state = r.json()

@@ -14,12 +14,15 @@ from service.settings import Settings
 from tests.conftest import BOOTSTRAP, auth
 from tests.support.factories import (
     BOARD_APPROVED,
+    LICENSE_REQUESTED,
     application,
     apply_deal,
     assert_problem,
     deal_log,
     error_fields,
+    headers_for,
     ledger_client,
+    poster_headers,
     whole_log,
     writer_headers,
 )
@@ -38,7 +41,7 @@ async def invalid_application(client: httpx.AsyncClient, body: Any, field: str,
 async def invalid_event(client: httpx.AsyncClient, deal_id: str, body: Any,
                         field: str) -> dict[str, Any]:
     before = await whole_log(client)
-    r = await client.post(f"/v1/deals/{deal_id}/events", json=body, headers=writer_headers())
+    r = await client.post(f"/v1/deals/{deal_id}/events", json=body, headers=poster_headers(body))
     problem = assert_problem(r, 422, "validation_error")
     assert field in error_fields(problem), problem
     assert await whole_log(client) == before
@@ -354,7 +357,7 @@ async def test_a_malformed_deal_id_in_the_path_is_not_found(client: httpx.AsyncC
 async def test_an_event_for_an_unknown_deal_is_not_found(client: httpx.AsyncClient):
     r = await client.post("/v1/deals/8d3e2a4e-9a0c-4a53-a3c7-0a0d1b2c3d4e/events",
                           json={"type": "BoardVoted", "data": BOARD_APPROVED},
-                          headers=writer_headers())
+                          headers=headers_for("BoardVoted"))
     assert_problem(r, 404, "not_found")
     assert await deal_log(client) == []
 
@@ -437,17 +440,20 @@ async def test_a_request_without_a_valid_key_is_unauthorized(
 
 
 @pytest.mark.parametrize("role", ["reader", "auditor"])
-async def test_only_writers_and_admins_may_post(client: httpx.AsyncClient, role: str):
+async def test_readers_and_auditors_may_post_nothing(client: httpx.AsyncClient, role: str):
     deal_id = (await apply_deal(client))["deal_id"]
     before = await whole_log(client)
     r = await client.post("/v1/deals", json=application(), headers=auth(role))
-    assert_problem(r, 403, "forbidden")
+    assert_problem(r, 403, "event_not_permitted")
     r = await client.post(f"/v1/deals/{deal_id}/events",
                           json={"type": "BoardVoted", "data": BOARD_APPROVED}, headers=auth(role))
-    assert_problem(r, 403, "forbidden")
+    assert_problem(r, 403, "event_not_permitted")
     r = await client.post("/v1/batches", json={"events": [{"type": "BoardVoted",
                                                            "deal_id": deal_id,
                                                            "data": BOARD_APPROVED}]},
+                          headers=auth(role))
+    assert assert_problem(r, 403, "event_not_permitted")["index"] == 0
+    r = await client.post(f"/v1/deals/{deal_id}/events", json={"type": "Nonsense"},
                           headers=auth(role))
     assert_problem(r, 403, "forbidden")
     assert await whole_log(client) == before
@@ -468,6 +474,8 @@ async def test_every_role_may_read_deals_and_the_log(client: httpx.AsyncClient, 
 
 async def test_authentication_is_checked_before_the_body(client: httpx.AsyncClient):
     r = await client.post("/v1/deals", content=b"{not json", headers=auth("reader"))
+    assert_problem(r, 403, "event_not_permitted")  # the path says what it posts
+    r = await client.post("/v1/batches", content=b"{not json", headers=auth("reader"))
     assert_problem(r, 403, "forbidden")
     r = await client.post("/v1/deals", content=b"{not json")
     assert_problem(r, 401, "unauthorized")
@@ -478,7 +486,7 @@ async def test_an_unknown_event_type_in_a_batch_is_named_by_its_item_path(
 ):
     before = await whole_log(client)
     r = await client.post("/v1/batches", json={"events": [
-        {"type": "BoardVoted", "deal_id": deal_id, "data": BOARD_APPROVED},
+        {"type": "LicenseRequested", "deal_id": deal_id, "data": LICENSE_REQUESTED},
         {"type": "DealExploded", "deal_id": deal_id, "data": {}}]}, headers=writer_headers())
     problem = assert_problem(r, 422, "validation_error")
     assert problem["index"] == 1
@@ -546,4 +554,5 @@ async def post_event_raw(client: httpx.AsyncClient, path: str, body: Any) -> htt
     import json
 
     return await client.post(path, content=json.dumps(body).encode("ascii"),
-                             headers=writer_headers(**{"Content-Type": "application/json"}))
+                             headers=poster_headers(body,
+                                                    **{"Content-Type": "application/json"}))

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import KEYS
-from tests.support.factories import application, lifecycle_to_financed
+from tests.support.factories import application, headers_for, lifecycle_to_financed
 from tests.support.live_server import LiveServer, migrated_sqlite
 
 SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "verify_ledger.py"
@@ -24,17 +24,16 @@ def live_database_url(tmp_path: Path) -> str:
 
 
 def post_deals(url: str, count: int) -> list[str]:
-    """Deals taken to financing; their DealApplied event ids."""
-    headers = {"Authorization": f"Bearer {KEYS['writer']}"}
+    """Deals taken to financing, each event by its desk; their DealApplied event ids."""
     ids = []
-    with httpx.Client(base_url=url, headers=headers, timeout=10) as c:
+    with httpx.Client(base_url=url, timeout=10) as c:
         for _ in range(count):
-            r = c.post("/v1/deals", json=application())
+            r = c.post("/v1/deals", json=application(), headers=headers_for("DealApplied"))
             assert r.status_code == 201, r.text
             ids.append(r.json()["event_id"])
             for step in lifecycle_to_financed():
-                assert c.post(f"/v1/deals/{r.json()['deal_id']}/events",
-                              json=step).status_code == 201
+                assert c.post(f"/v1/deals/{r.json()['deal_id']}/events", json=step,
+                              headers=headers_for(step["type"])).status_code == 201
     return ids
 
 

@@ -20,10 +20,12 @@ from tests.support.factories import (
     application,
     apply_deal,
     assert_problem,
+    batch_headers,
     days_ago,
     deal_log,
     event,
     financed_deal,
+    headers_for,
     lifecycle_to_financed,
     post_event,
     recompute_hash,
@@ -37,6 +39,16 @@ DISBURSE = {"amount": "100000.00", "reference": "DISB-1"}
 
 def vote(n: int) -> dict[str, Any]:
     return event("BoardVoted", **dict(BOARD_APPROVED, meeting_date=f"2026-06-{1 + n % 28:02d}"))
+
+
+def amend(n: int) -> dict[str, Any]:
+    """An origination event that can be repeated: the ``n``-th amendment of a deal."""
+    return event("DealAmended", financed_amount=f"{8_000_000 + n}.00", reason=f"revision {n}")
+
+
+def origination_steps() -> list[dict[str, Any]]:
+    """What origination posts on a deal after applying: a batch of one desk's events."""
+    return [amend(1), event("LicenseRequested", **LICENSE_REQUESTED)]
 
 
 async def stream(client: httpx.AsyncClient, deal_id: str) -> list[dict[str, Any]]:
@@ -112,12 +124,12 @@ async def test_the_actor_is_the_key_name_and_source_and_correlation_come_from_he
     client: httpx.AsyncClient,
 ):
     deal_id = (await apply_deal(client))["deal_id"]
-    r = await post_event(client, deal_id, "BoardVoted", BOARD_APPROVED,
-                         headers={**auth("admin"), "X-Source-System": "boardsys",
+    r = await post_event(client, deal_id, "LicenseRequested", LICENSE_REQUESTED,
+                         headers={**auth("admin"), "X-Source-System": "origsys",
                                   "X-Correlation-ID": "corr-42"})
     assert r.status_code == 201, r.text
     env = r.json()
-    assert (env["actor"], env["source"], env["correlation_id"]) == ("admin-key", "boardsys",
+    assert (env["actor"], env["source"], env["correlation_id"]) == ("admin-key", "origsys",
                                                                      "corr-42")
     assert (await stream(client, deal_id))[-1] == env
 
@@ -165,8 +177,8 @@ async def test_the_events_of_a_batch_chain_to_each_other(client: httpx.AsyncClie
     body = application()
     items = [{"type": "DealApplied", "data": body}] + [
         dict(step, application_number=body["application_number"])
-        for step in lifecycle_to_financed()]
-    r = await client.post("/v1/batches", json={"events": items}, headers=writer_headers())
+        for step in origination_steps()]
+    r = await client.post("/v1/batches", json={"events": items}, headers=auth("origination"))
     assert r.status_code == 201, r.text
     envs = r.json()["events"]
     assert envs[0]["prev_hash"] is None
@@ -192,7 +204,7 @@ async def test_a_stale_if_match_is_a_version_conflict(client: httpx.AsyncClient)
     deal_id = (await apply_deal(client))["deal_id"]
     await append_all(client, deal_id, [vote(1)])
     r = await post_event(client, deal_id, "BoardVoted", BOARD_APPROVED,
-                         headers=writer_headers(**{"If-Match": '"1"'}))
+                         headers=headers_for("BoardVoted", **{"If-Match": '"1"'}))
     assert assert_problem(r, 409, "version_conflict")["current_version"] == 2
     assert len(await deal_log(client)) == 2
 
@@ -205,7 +217,7 @@ async def test_the_current_version_is_accepted_by_body_or_if_match(client: httpx
     etag = (await client.get(f"/v1/deals/{deal_id}", headers=auth("reader"))).headers["etag"]
     assert etag == '"2"'
     r = await post_event(client, deal_id, "BoardVoted", BOARD_APPROVED,
-                         headers=writer_headers(**{"If-Match": etag}))
+                         headers=headers_for("BoardVoted", **{"If-Match": etag}))
     assert r.status_code == 201, r.text
     assert r.json()["version"] == 3
 
@@ -229,9 +241,11 @@ async def test_a_batch_applies_a_deal_and_refers_to_it_by_application_number(
     items = [{"type": "DealApplied", "data": body}] + [
         dict(step, application_number=body["application_number"])
         for step in lifecycle_to_financed()]
-    r = await client.post("/v1/batches", json={"events": items}, headers=writer_headers())
-    assert r.status_code == 201, r.text
-    envs = r.json()["events"]
+    envs = []
+    for desk in (items[:2], items[2:3], items[3:4], items[4:]):  # each desk its own batch
+        r = await client.post("/v1/batches", json={"events": desk}, headers=batch_headers(desk))
+        assert r.status_code == 201, r.text
+        envs += r.json()["events"]
     assert [e["type"] for e in envs] == [i["type"] for i in items]
     assert [e["version"] for e in envs] == [1, 2, 3, 4, 5]
     assert len({e["deal_id"] for e in envs}) == 1
@@ -245,10 +259,10 @@ async def test_a_batch_may_span_several_deals_by_id_and_number(client: httpx.Asy
     existing = (await apply_deal(client))["deal_id"]
     body = application()
     items = [
-        {"type": "BoardVoted", "deal_id": existing, "data": BOARD_APPROVED},
+        {**amend(1), "deal_id": existing},
         {"type": "DealApplied", "data": body},
-        {"type": "BoardVoted", "application_number": body["application_number"],
-         "data": BOARD_APPROVED},
+        {"type": "LicenseRequested", "application_number": body["application_number"],
+         "data": LICENSE_REQUESTED},
         {"type": "LicenseRequested", "deal_id": existing, "data": LICENSE_REQUESTED,
          "expected_version": 2},
     ]
@@ -267,8 +281,7 @@ async def test_a_batch_with_a_failing_item_writes_nothing_and_names_its_index(
 ):
     deal_id = (await apply_deal(client))["deal_id"]
     before = await whole_log(client)
-    items: list[dict[str, Any]] = [
-        {"type": "BoardVoted", "deal_id": deal_id, "data": BOARD_APPROVED} for _ in range(5)]
+    items: list[dict[str, Any]] = [{**amend(n), "deal_id": deal_id} for n in range(5)]
     items[failing_index] = {"type": "FundsDisbursed", "deal_id": deal_id, "data": DISBURSE}
     r = await client.post("/v1/batches", json={"events": items}, headers=writer_headers())
     problem = assert_problem(r, 422, "not_financed")
@@ -282,7 +295,7 @@ async def test_a_schema_error_in_a_batch_names_its_index_and_path(client: httpx.
     items = [{"type": "BoardVoted", "deal_id": deal_id, "data": BOARD_APPROVED},
              {"type": "BoardVoted", "deal_id": deal_id,
               "data": dict(BOARD_APPROVED, approved_amount=1)}]
-    r = await client.post("/v1/batches", json={"events": items}, headers=writer_headers())
+    r = await client.post("/v1/batches", json={"events": items}, headers=auth("board"))
     problem = assert_problem(r, 422, "validation_error")
     assert problem["index"] == 1
     assert [e["field"] for e in problem["errors"]] == ["events[1].data.approved_amount"]
@@ -294,7 +307,7 @@ async def test_a_version_conflict_inside_a_batch_names_its_index(client: httpx.A
     items = [{"type": "BoardVoted", "deal_id": deal_id, "data": BOARD_APPROVED},
              {"type": "BoardVoted", "deal_id": deal_id, "data": BOARD_APPROVED,
               "expected_version": 1}]
-    r = await client.post("/v1/batches", json={"events": items}, headers=writer_headers())
+    r = await client.post("/v1/batches", json={"events": items}, headers=auth("board"))
     problem = assert_problem(r, 409, "version_conflict")
     assert problem["index"] == 1 and problem["current_version"] == 2
     assert len(await deal_log(client)) == 1
@@ -310,14 +323,14 @@ async def test_a_batch_applying_the_same_number_twice_is_a_duplicate(client: htt
 
 async def test_a_batch_item_for_an_unknown_number_is_not_found(client: httpx.AsyncClient):
     items = [{"type": "BoardVoted", "application_number": "EXIM-NOPE", "data": BOARD_APPROVED}]
-    r = await client.post("/v1/batches", json={"events": items}, headers=writer_headers())
+    r = await client.post("/v1/batches", json={"events": items}, headers=auth("board"))
     assert assert_problem(r, 404, "not_found")["index"] == 0
 
 
 async def test_a_batch_of_1000_events_is_accepted(client: httpx.AsyncClient):
     body = application()
     items = [{"type": "DealApplied", "data": body}] + [
-        dict(vote(n), application_number=body["application_number"]) for n in range(999)]
+        dict(amend(n), application_number=body["application_number"]) for n in range(999)]
     r = await client.post("/v1/batches", json={"events": items}, headers=writer_headers())
     assert r.status_code == 201, r.text[:500]
     envs = r.json()["events"]
@@ -330,7 +343,7 @@ async def test_a_batch_of_1000_events_is_accepted(client: httpx.AsyncClient):
 async def test_a_batch_of_1001_events_is_refused(client: httpx.AsyncClient):
     body = application()
     items = [{"type": "DealApplied", "data": body}] + [
-        dict(vote(n), application_number=body["application_number"]) for n in range(1000)]
+        dict(amend(n), application_number=body["application_number"]) for n in range(1000)]
     r = await client.post("/v1/batches", json={"events": items}, headers=writer_headers())
     problem = assert_problem(r, 422, "validation_error")
     assert "events" in [e["field"] for e in problem["errors"]]
@@ -360,7 +373,7 @@ async def test_a_retried_request_with_the_same_key_replays_the_original_response
 
 async def test_a_retried_event_with_the_same_key_is_written_once(client: httpx.AsyncClient):
     deal_id = (await apply_deal(client))["deal_id"]
-    headers = writer_headers(**{"Idempotency-Key": "vote-1"})
+    headers = headers_for("BoardVoted", **{"Idempotency-Key": "vote-1"})
     first = await post_event(client, deal_id, "BoardVoted", BOARD_APPROVED, headers=headers)
     again = await post_event(client, deal_id, "BoardVoted", BOARD_APPROVED, headers=headers)
     assert (first.status_code, again.status_code) == (201, 201)
@@ -372,7 +385,7 @@ async def test_a_retried_event_with_the_same_key_is_written_once(client: httpx.A
 async def test_a_retried_batch_with_the_same_key_is_written_once(client: httpx.AsyncClient):
     body = application()
     batch = {"events": [{"type": "DealApplied", "data": body},
-                        dict(vote(1), application_number=body["application_number"])]}
+                        dict(amend(1), application_number=body["application_number"])]}
     headers = writer_headers(**{"Idempotency-Key": "batch-1"})
     first = await client.post("/v1/batches", json=batch, headers=headers)
     again = await client.post("/v1/batches", json=batch, headers=headers)
@@ -404,7 +417,7 @@ async def test_a_bound_key_is_refused_as_reused_before_its_new_body_is_judged(
 async def test_the_same_key_on_another_path_is_refused(client: httpx.AsyncClient):
     deal_id = (await apply_deal(client))["deal_id"]
     other = (await apply_deal(client))["deal_id"]
-    headers = writer_headers(**{"Idempotency-Key": "vote-2"})
+    headers = headers_for("BoardVoted", **{"Idempotency-Key": "vote-2"})
     first = await post_event(client, deal_id, "BoardVoted", BOARD_APPROVED, headers=headers)
     assert first.status_code == 201
     r = await post_event(client, other, "BoardVoted", BOARD_APPROVED, headers=headers)
@@ -449,7 +462,7 @@ async def test_a_schema_error_binds_nothing_so_a_corrected_retry_succeeds(
 async def test_a_version_conflict_binds_nothing(client: httpx.AsyncClient):
     deal_id = (await apply_deal(client))["deal_id"]
     await append_all(client, deal_id, [vote(1)])
-    headers = writer_headers(**{"Idempotency-Key": "stale-vote"})
+    headers = headers_for("BoardVoted", **{"Idempotency-Key": "stale-vote"})
     r = await post_event(client, deal_id, "BoardVoted", BOARD_APPROVED, headers=headers,
                          expected_version=1)
     assert_problem(r, 409, "version_conflict")
@@ -463,7 +476,9 @@ async def test_a_forbidden_request_binds_nothing(client: httpx.AsyncClient):
     body = application()
     key = {"Idempotency-Key": "shared-key"}
     r = await client.post("/v1/deals", json=body, headers={**auth("reader"), **key})
-    assert_problem(r, 403, "forbidden")
+    assert_problem(r, 403, "event_not_permitted")
+    r = await client.post("/v1/deals", json=body, headers={**auth("board"), **key})
+    assert_problem(r, 403, "event_not_permitted")
     r = await client.post("/v1/deals", json=body, headers=writer_headers(**key))
     assert r.status_code == 201, r.text
     assert "idempotency-replayed" not in r.headers

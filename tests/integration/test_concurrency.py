@@ -27,9 +27,9 @@ from tests.support.factories import (
     apply_deal,
     assert_problem,
     deal_log,
+    headers_for,
     post_event,
     recompute_hash,
-    writer_headers,
 )
 
 THREADS = 20
@@ -235,7 +235,7 @@ async def test_concurrent_http_posts_with_one_idempotency_key_write_one_event(
     client: httpx.AsyncClient,
 ):
     deal_id = (await apply_deal(client))["deal_id"]
-    headers = writer_headers(**{"Idempotency-Key": "vote-over-http"})
+    headers = headers_for("BoardVoted", **{"Idempotency-Key": "vote-over-http"})
     responses = await asyncio.gather(*(
         post_event(client, deal_id, "BoardVoted", BOARD_APPROVED, headers=headers)
         for _ in range(THREADS)))

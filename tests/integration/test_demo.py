@@ -11,6 +11,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from domain.chain import parse_timestamp
+from domain.desks import may_post
 from service.cli import app as cli
 from service.settings import Settings
 from tests.conftest import auth
@@ -25,6 +26,8 @@ from tests.support.projection_support import (
 STAGES = {"applied", "license_pending", "license_approved", "license_denied",
           "license_revoked", "board_approved", "board_rejected", "financed", "disbursing",
           "repaying", "repaid", "claimed", "cancelled"}
+DESKS = {"demo-origination": "origination", "demo-licensing": "licensing",
+         "demo-board": "board", "demo-servicing": "servicing", "demo-servicing-2": "servicing"}
 EVENT_TYPES = {"DealApplied", "DealAmended", "LicenseRequested", "CommerceLicenseApproved",
                "CommerceLicenseDenied", "CommerceLicenseRevoked", "BoardVoted", "DealFinanced",
                "FundsDisbursed", "RepaymentReceived", "ClaimPaid", "RecoveryReceived",
@@ -73,6 +76,11 @@ async def test_the_demo_loads_a_portfolio_in_every_stage_once(settings: Settings
     assert verified.json()["ok"] and verified.json()["events_checked"] == len(log)
     deals = by_deal(log)
     assert {e["type"] for events in deals.values() for e in events} == EVENT_TYPES
+    for events in deals.values():
+        for e in events:
+            assert may_post(DESKS[e["actor"]], e["type"]), e
+            if e["type"] == "EventReversed":  # four eyes: another key than its target's
+                assert events[e["data"]["version"] - 1]["actor"] != e["actor"]
     times = {deal: [parse_timestamp(e["occurred_at"]) for e in events]
              for deal, events in deals.items()}
     assert all(moments == sorted(moments) for moments in times.values())

@@ -251,8 +251,8 @@ async def test_the_command_line_verify_pinpoints_and_exits_1(
     ok = runner.invoke(app, ["verify"], env=env)
     assert ok.exit_code == 0, ok.output
     target = log[7]
-    db.write_raw(target["position"], db.raw(target["position"]).replace(b'"actor":"writer-key"',
-                                                                         b'"actor":"writer-kez"'))
+    db.write_raw(target["position"], db.raw(target["position"]).replace(
+        b'"actor":"origination-key"', b'"actor":"origination-kez"'))
     bad = runner.invoke(app, ["verify", "--json"], env=env)
     assert bad.exit_code == 1
     report = json.loads(bad.stdout[bad.stdout.index("{"):])

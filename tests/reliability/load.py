@@ -26,10 +26,10 @@ from tests.support.factories import (
     application,
     direct_loan_application,
     financing_for,
+    headers_for,
     uncontrolled_application,
 )
 
-WRITER_SECRET = "writer-secret-0123456789"  # the test keys' writer (tests/conftest.py)
 COUNTRIES = ("DE", "FR", "JP", "GB", "KR")
 GIVE_UP_SECONDS = 300.0  # a request still unanswered after this is recorded as lost
 
@@ -248,9 +248,8 @@ class Load:
 
     def _work(self, n: int) -> None:
         rng = random.Random(f"{self.seed}-worker-{n}")
-        headers = {"Authorization": f"Bearer {WRITER_SECRET}"}
         try:
-            with httpx.Client(headers=headers, timeout=30.0) as http:
+            with httpx.Client(timeout=30.0) as http:
                 while (deal := self._next()) is not None:
                     self._post_deal(http, rng, *deal)
         except BaseException as e:  # the check reports it rather than a silent thread
@@ -269,8 +268,9 @@ class Load:
 
 
 def send(http: httpx.Client, rng: random.Random, urls: Sequence[str], record: Record) -> None:
-    """POST the record's request, to any of ``urls``, until it gets an answer that is not a
-    5xx; a connection error or a 5xx is retried with the same key and body."""
+    """POST the record's request, to any of ``urls``, with its desk's key (the test keys of
+    tests/conftest.py), until it gets an answer that is not a 5xx; a connection error or a
+    5xx is retried with the same key and body."""
     give_up = time.monotonic() + GIVE_UP_SECONDS
     pause = 0.02
     while time.monotonic() < give_up:
@@ -279,7 +279,7 @@ def send(http: httpx.Client, rng: random.Random, urls: Sequence[str], record: Re
         started = time.monotonic()
         try:
             r = http.post(base + record.step.path(record.deal_id), json=record.step.body(),
-                          headers={"Idempotency-Key": record.key})
+                          headers=headers_for(record.step.type, **{"Idempotency-Key": record.key}))
         except httpx.TransportError:
             r = None
         if r is not None and r.status_code < 500:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from service.api.deps import LedgerDep, WriteContext
-from service.api.framing import read_json, submit
+from service.api.deps import LedgerDep, Poster, WriteContext
+from service.api.desks import IN_A_BATCH, batch_events, permit, read_post
+from service.api.framing import submit
 from service.api.openapi import request_body
 from service.api.responses import Events, created, problems
 from service.ledger.commands import Command, Rendering
@@ -21,11 +22,13 @@ router = APIRouter(prefix="/v1/batches", tags=["batches"])
     openapi_extra=request_body(BATCH, "Batch"),
     responses={**created(location=False), **problems(401, 403, 404, 409, 413, 422, 503)},
 )
-async def post_batch(request: Request, ledger: LedgerDep, ctx: WriteContext) -> Response:
+async def post_batch(request: Request, ledger: LedgerDep, key: Poster, ctx: WriteContext
+                     ) -> Response:
     # lone surrogates are refused by the schema, which names the item they are in
-    raw = await read_json(request, check_text=False)
+    raw = await read_post(request, key, check_text=False)
 
     def commands() -> list[Command]:
+        permit(key, batch_events(raw), IN_A_BATCH)  # every item's type before any data
         batch = parse(BATCH, raw, items="events")
         return [item.command(f"events[{i}].") for i, item in enumerate(batch.events)]
 

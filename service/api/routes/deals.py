@@ -8,7 +8,8 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from service.api.deps import LedgerDep, Reader, WriteContext
+from service.api.deps import LedgerDep, Poster, Reader, WriteContext
+from service.api.desks import APPLIED, ON_A_DEAL, one_event, permit, read_post
 from service.api.framing import read_json, submit
 from service.api.openapi import request_body
 from service.api.params import AsOf, DealId, IfMatch, LookupNumber, Version
@@ -39,7 +40,9 @@ EXAMPLE_APPLICATION = {
         "application": {"summary": "an application", "value": EXAMPLE_APPLICATION}}),
     responses={**created(location=True), **WRITE_PROBLEMS},
 )
-async def apply(request: Request, ledger: LedgerDep, ctx: WriteContext) -> Response:
+async def apply(request: Request, ledger: LedgerDep, key: Poster, ctx: WriteContext
+                ) -> Response:
+    permit(key, [(None, "DealApplied")], APPLIED)  # the path names the type
     raw = await read_json(request)
     render = Rendering(201, location="/v1/deals/{deal_id}")
     return await submit(request, ledger, ctx, raw,
@@ -52,12 +55,13 @@ async def apply(request: Request, ledger: LedgerDep, ctx: WriteContext) -> Respo
     responses={**created(location=True), **WRITE_PROBLEMS, **problems(404)},
 )
 async def append(
-    request: Request, ledger: LedgerDep, ctx: WriteContext, deal: DealId,
+    request: Request, ledger: LedgerDep, key: Poster, ctx: WriteContext, deal: DealId,
     if_match: IfMatch = None,
 ) -> Response:
-    raw = await read_json(request)
+    raw = await read_post(request, key)
 
     def commands() -> list[Command]:
+        permit(key, one_event(raw), ON_A_DEAL)
         body = parse(EVENT_REQUEST, raw)
         if if_match is not None and body.expected_version not in (None, if_match):
             raise ApiProblem(422, "validation_error", "If-Match and expected_version disagree",

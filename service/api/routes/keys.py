@@ -38,7 +38,9 @@ def _key_name(value: object) -> object:
 
 
 class NewKeyRequest(Strict):
-    role: Role
+    role: Annotated[Role, Field(description="admin, licensing and board keys are made only "
+                                            "by the operator (exim-ledger keys create, "
+                                            "LEDGER_BOOTSTRAP_KEYS): 403 role_not_grantable")]
     name: Annotated[str, BeforeValidator(_key_name), WithJsonSchema({
         "type": "string", "pattern": anchored(KEY_NAME),
         "description": "recorded as the actor of the events the key writes"})]
