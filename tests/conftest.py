@@ -31,6 +31,7 @@ KEYS = {  # by role, but servicing2: a second servicing key (four eyes on revers
     "board": "board-secret-0123456789",
     "servicing": "servicing-secret-0123456789",
     "servicing2": "servicing2-secret-0123456789",
+    "admin2": "admin2-secret-0123456789",  # the second pair of eyes on policy
 }
 ROLE_OF = {name: name.rstrip("0123456789") for name in KEYS}
 BOOTSTRAP = ",".join(f"{ROLE_OF[name]}:{name}-key:{secret}" for name, secret in KEYS.items())
@@ -125,14 +126,20 @@ def pair(settings: Settings) -> Iterator[tuple[Ledger, Ledger]]:
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def client(settings: Settings, request: pytest.FixtureRequest
+                 ) -> AsyncIterator[httpx.AsyncClient]:
+    """The app in process, on a ledger whose program the board has authorized (SPEC v3:
+    no financing without), unless the test is marked ``program_unauthorized``."""
     from service.api.app import create_app
+    from tests.support.factories import authorize_program
 
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://ledger") as c:
             c.app = app  # type: ignore[attr-defined]
+            if request.node.get_closest_marker("program_unauthorized") is None:
+                await authorize_program(c)
             yield c
 
 

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from domain.desks import check_may_post
 from service.api.params import CorrelationId, IdempotencyKey, SourceSystem
 from service.api.problems import ApiProblem
 from service.keys import ApiKey, KeyStore
@@ -100,15 +101,10 @@ async def write_context(
 WriteContext = Annotated[Context, Depends(write_context)]
 
 
-# who posts the program's own events (SPEC v3, Desks); the deal events' table joins it
-_PROGRAM_POSTERS = {"ProgramAuthorized": frozenset({"board"}),
-                    "ProgramSuspended": frozenset({"board"})}
-
-
 def permit(event_type: str) -> Any:
-    """The dependency that admits a key that may post ``event_type``: else 403
-    ``event_not_permitted``, naming the type and the role. Its value is the write's
-    context."""
+    """The dependency that admits a key that may post ``event_type`` (``domain.desks``):
+    else 403 ``event_not_permitted``, naming the type and the role. Its value is the
+    write's context."""
 
     async def dependency(
         request: Request,
@@ -117,10 +113,7 @@ def permit(event_type: str) -> Any:
         correlation_id: CorrelationId = None,
     ) -> Context:
         key = await authenticate(request, credentials)
-        if key.role not in _PROGRAM_POSTERS[event_type]:
-            raise ApiProblem(403, "event_not_permitted",
-                             f"role {key.role!r} may not post {event_type}",
-                             event_type=event_type, role=key.role)
+        check_may_post(key.role, event_type)
         return Context(key.name, source, correlation_id, idempotency_key)
 
     return Depends(dependency)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import auth
 from tests.support.factories import (
@@ -193,6 +194,7 @@ async def test_what_was_controlled_at_financing_stays_gated(client: httpx.AsyncC
         event("FundsDisbursed", amount="100.00", reference="W-2")])
 
 
+@pytest.mark.program_unauthorized
 async def test_a_restricted_destination_is_refused_before_the_program_rules(
         client: httpx.AsyncClient):
     deal_id = await licensed_and_approved(client)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import auth
 from tests.support.factories import (
@@ -72,14 +73,14 @@ def sized(amount: str, **changes: Any) -> dict[str, Any]:
               "quantity": 80, "value": f"{half // 100}.{half % 100:02d}"},
              {"description": "Switches", "category": "networking", "eccn": "EAR99",
               "quantity": 20, "value": f"{(contract - half) // 100}.{(contract - half) % 100:02d}"}]
-    return uncontrolled_application(
-        contract_value=f"{contract // 100}.{contract % 100:02d}", financed_amount=amount,
-        items=items, **changes)
+    return application(contract_value=f"{contract // 100}.{contract % 100:02d}",
+                       financed_amount=amount, items=items, **changes)
 
 
 # -- the program itself ------------------------------------------------------------------------
 
 
+@pytest.mark.program_unauthorized
 async def test_financing_needs_a_program_authorization_in_force(client: httpx.AsyncClient):
     deal_id = await approved(client)
     assert_problem(await finance(client, deal_id, "8500000.00"), 422, "program_not_authorized")
@@ -92,17 +93,19 @@ async def test_financing_needs_a_program_authorization_in_force(client: httpx.As
     assert r.status_code == 201, r.text
 
 
+@pytest.mark.program_unauthorized
 async def test_a_financing_dated_before_the_authorization_is_refused(client: httpx.AsyncClient):
-    deal_id = await approved(client, meeting=day(-3))
+    back = f"{day(-3)}T12:00:00Z"
+    deal_id = (await apply_deal(client, {**uncontrolled_application(), "occurred_at": back}))[
+        "deal_id"]
+    r = await post_event(client, deal_id, "BoardVoted", vote(day(-3)), occurred_at=back)
+    assert r.status_code == 201, r.text
     await authorize_program(client, effective_from=day(-1))
-    body = {"type": "DealFinanced", "data": financing_for("loan_guarantee"),
-            "occurred_at": f"{day(-2)}T12:00:00Z"}
-    r = await client.post(f"/v1/deals/{deal_id}/events", json=body,
-                          headers=headers_for("DealFinanced"))
+    r = await post_event(client, deal_id, "DealFinanced", financing_for("loan_guarantee"),
+                         occurred_at=f"{day(-2)}T12:00:00Z")
     assert_problem(r, 422, "program_not_authorized")
-    body["occurred_at"] = f"{day(-1)}T00:00:00Z"
-    r = await client.post(f"/v1/deals/{deal_id}/events", json=body,
-                          headers=headers_for("DealFinanced"))
+    r = await post_event(client, deal_id, "DealFinanced", financing_for("loan_guarantee"),
+                         occurred_at=f"{day(-1)}T00:00:00Z")
     assert r.status_code == 201, r.text
 
 

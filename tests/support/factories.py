@@ -211,6 +211,39 @@ async def append_all(client: Any, deal_id: str,
     return envelopes
 
 
+AUTHORIZATION = {"meeting_date": "2025-01-02", "votes_for": 4, "votes_against": 0,
+                 "abstentions": 1, "effective_from": "2025-01-02",
+                 "total_limit": "1000000000000.00"}
+
+
+async def authorize_program(client: Any, **changes: Any) -> dict[str, Any]:
+    """The board authorizes the program (by default from 2025, without a practical
+    limit); the ProgramAuthorized envelope."""
+    from tests.conftest import auth
+
+    r = await client.post("/v1/program/authorizations", json={**AUTHORIZATION, **changes},
+                          headers=auth("board"))
+    assert r.status_code == 201, r.text
+    envelope: dict[str, Any] = r.json()
+    return envelope
+
+
+async def adopt_policy(client: Any, version: dict[str, Any],
+                       authority: str = "Federal Register 91 FR 1234") -> dict[str, Any]:
+    """A policy version proposed by one admin and approved by another (four eyes); the
+    PolicyAdopted envelope."""
+    from tests.conftest import auth
+
+    r = await client.post("/v1/policies", json={**version, "authority": authority},
+                          headers=auth("admin"))
+    assert r.status_code == 201, r.text
+    r = await client.post(f"/v1/policies/{version['id']}/approval", json={},
+                          headers=auth("admin2"))
+    assert r.status_code == 201, r.text
+    envelope: dict[str, Any] = r.json()
+    return envelope
+
+
 async def financed_deal(client: Any, body: dict[str, Any] | None = None) -> str:
     """A deal taken through license, board and financing; its id."""
     body = body or application()
