@@ -22,7 +22,6 @@ from tests.support.factories import (
     assert_problem,
     authorize_program,
     financing_for,
-    headers_for,
     post_event,
     uncontrolled_application,
 )
