@@ -246,14 +246,22 @@ class DemoDeal:
                           reason=self.rng.choice(REVOCATION_REASONS))
 
     def vote(self, approve: bool) -> None:
+        """A rejection is of the meeting the day before (so that a later approval, perhaps
+        the same day, is of another meeting); a long-term approval follows a notice to
+        Congress of the amount applied for, 40 days before its meeting."""
         votes_for, against, abstaining = self.rng.choice(APPROVING if approve else REJECTING)
-        data: dict[str, Any] = {"meeting_date": self.day.isoformat(), "votes_for": votes_for,
+        meeting = self.day if approve else self.day - timedelta(days=1)
+        data: dict[str, Any] = {"meeting_date": meeting.isoformat(), "votes_for": votes_for,
                                 "votes_against": against, "abstentions": abstaining,
                                 "decision": "approved" if approve else "rejected"}
         if approve:
             self.approved = self.requested if self.rng.random() < 0.7 else share(
                 self.requested, 0.9, 0.98, self.rng)
             data["approved_amount"] = money(self.approved)
+            if self.term == "long":
+                self.post("CongressionalNotified",
+                          notified_on=(meeting - timedelta(days=40)).isoformat(),
+                          amount=money(self.requested), reference=self._ref("CN"))
         self.post("BoardVoted", **data)
 
     def finance(self) -> None:
@@ -275,7 +283,8 @@ class DemoDeal:
         version = self.disburse(amount)
         self.disbursed -= amount
         self.post("EventReversed", REVERSING, version=version,
-                  reason="duplicate wire returned by the bank")
+                  reason="duplicate wire returned by the bank",
+                  return_reference=self._ref("RETURN"))
 
     def repay(self, principal: Decimal) -> None:
         interest = (self.outstanding * Decimal("0.0125")).quantize(Decimal("0.01"))
@@ -433,11 +442,31 @@ def load(ledger: Ledger, count: int) -> list[dict[str, Any]]:
                if not ledger.store.stream_version(deal_id_for(f"{PREFIX}{i:05d}"))]
     now = ledger.clock()
     deals = scripts(missing, now, ledger.policy_book().at(now))
-    # SPEC v3: the board authorizes the program (POST /v1/program/authorizations, a board
-    # key) before any DealFinanced; that step goes here, posted by BOARD, once the ledger
-    # records ProgramAuthorized.
-    return [envelope for desk, items in batches(deals)
-            for envelope in write(ledger, desk, items)]
+    authorized = authorize(ledger, now) if deals else []
+    return authorized + [envelope for desk, items in batches(deals)
+                         for envelope in write(ledger, desk, items)]
+
+
+def authorize(ledger: Ledger, now: datetime) -> list[dict[str, Any]]:
+    """The board's authorization of the program (SPEC v3: none, no financing), from
+    before the demo's first event, unless one is in force over its whole span."""
+    from domain.program import PROGRAM_AUTHORIZED, PROGRAM_ID
+    from service.ledger.commands import Command, Context, Rendering
+
+    start = (now - timedelta(days=WINDOW_DAYS + 1)).date()
+    program = ledger.program(fresh=True)
+    if program.authorization_on(start) and program.authorization_on(now.date()):
+        return []
+    data = {"meeting_date": start.isoformat(), "votes_for": 4, "votes_against": 0,
+            "abstentions": 1, "effective_from": start.isoformat(),
+            "total_limit": "1000000000000.00"}
+    board = DESKS["board"]
+    return ledger.submit([Command(PROGRAM_AUTHORIZED, data, deal_id=PROGRAM_ID)],
+                         Context(actor=board.name, source=SOURCE),
+                         Rendering(201)).envelopes
+
+
+PROGRAM_ID = UUID(int=0)  # the program stream: its authorization is no demo deal
 
 
 @app.command()
@@ -451,7 +480,7 @@ def demo(
     started = time.monotonic()
     with ledger_session(start=True) as (ledger, _, _settings):
         written = load(ledger, deals)
-        deal_ids = {UUID(envelope["deal_id"]) for envelope in written}
+        deal_ids = {UUID(envelope["deal_id"]) for envelope in written} - {PROGRAM_ID}
         stages = Counter(ledger.deal_state(deal_id)["stage"] for deal_id in deal_ids)
     if not written:
         typer.echo(f"the {deals} demo deals are on the ledger already: added nothing")

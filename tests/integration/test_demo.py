@@ -31,7 +31,7 @@ DESKS = {"demo-origination": "origination", "demo-licensing": "licensing",
 EVENT_TYPES = {"DealApplied", "DealAmended", "LicenseRequested", "CommerceLicenseApproved",
                "CommerceLicenseDenied", "CommerceLicenseRevoked", "BoardVoted", "DealFinanced",
                "FundsDisbursed", "RepaymentReceived", "ClaimPaid", "RecoveryReceived",
-               "EventReversed", "DealCancelled"}
+               "EventReversed", "DealCancelled", "CongressionalNotified"}
 
 
 def demo(settings: Settings, *args: str) -> Any:
