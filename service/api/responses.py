@@ -177,7 +177,7 @@ class Deal(BaseModel):
     version: int
     stage: str = Field(description="the first that holds of SPEC's stage table")
     license_status: str
-    board_status: str
+    board_status: Literal["pending", "approved", "rejected", "stale"]
     exporter: Counterparty
     buyer: Counterparty
     buyer_country: str
@@ -193,6 +193,12 @@ class Deal(BaseModel):
     amendments: list[Amendment]
     licenses: list[License]
     board_vote: dict[str, Any] | None = Field(description="the latest BoardVoted data")
+    board_terms: dict[str, Any] | None = Field(
+        description="what the latest approval covered: financed_amount, tenor_years and the "
+                    "quantity of each ECCN; board_status is stale once the terms go beyond")
+    meeting_dates: list[str] = Field(description="the board meetings the deal holds votes of")
+    congressional_notice: dict[str, Any] | None = Field(
+        description="the latest CongressionalNotified data")
     financing: dict[str, Any] | None = Field(description="the DealFinanced data")
     closed: bool
     financed: bool

@@ -114,6 +114,38 @@ def test_a_past_version_is_bootstrapped_only_onto_a_ledger_without_deals(
         start_ledger(configured)
 
 
+def test_a_file_version_new_to_a_ledger_with_deals_is_proposed_for_an_admin(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """SPEC v3: after the first deal event, a file cannot adopt alone: its new version
+    becomes a proposal by ``system`` (once, however often the ledger starts), which an
+    admin approves like any other."""
+    ledger = start_ledger(settings)
+    try:
+        write(ledger, [Command("DealApplied", application())])
+    finally:
+        ledger.close()
+    version = later(id="2099-01-01", effective_from="2099-01-01")
+    configured = settings.model_copy(update={"policy_file": policy_file(tmp_path, version)})
+    start_ledger(configured).close()
+    ledger = start_ledger(configured)  # a second start proposes nothing again
+    try:
+        program = ledger.program(fresh=True)
+        assert [(p.data["id"], p.actor, p.data["authority"])
+                for p in program.proposals.values()] == [
+            ("2099-01-01", "system", "LEDGER_POLICY_FILE")]
+        assert program.book.by_id("2099-01-01") is None
+        write(ledger, [Command(POLICY_ADOPTED, {"id": "2099-01-01"}, approval=True)],
+              actor="admin-key")
+    finally:
+        ledger.close()
+    assert adopted(settings)[-1] == ("2099-01-01", "admin-key")
+    changed = later(id="2099-01-01", effective_from="2099-01-01", embargoed=["CU"])
+    configured = settings.model_copy(update={"policy_file": policy_file(tmp_path, changed)})
+    with pytest.raises(LedgerError, match="'2099-01-01' is on the ledger with other content"):
+        start_ledger(configured)
+
+
 def test_serve_and_project_refuse_a_bad_policy_file_in_one_line(
     settings: Settings, tmp_path: Path
 ) -> None:
