@@ -76,6 +76,25 @@ def client(url: str, token: str = TOKEN) -> httpx.AsyncClient:
                              headers={"Authorization": f"Bearer {token}"})
 
 
+AUTHORIZATION = {"votes_for": 4, "votes_against": 0, "abstentions": 1,
+                 "total_limit": "1000000000000.00"}
+
+
+async def authorize(url: str) -> None:
+    """SPEC v3: the board authorizes the program before the first financing (from today,
+    without a practical limit), unless an authorization is in force."""
+    async with client(url, DESK_TOKENS["board"]) as http:
+        r = await http.get("/v1/program")
+        r.raise_for_status()
+        if r.json()["authorization"] is not None:
+            return
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        r = await http.post("/v1/program/authorizations", json={
+            **AUTHORIZATION, "meeting_date": today, "effective_from": today})
+        if r.status_code != 201:
+            raise RuntimeError(f"POST /v1/program/authorizations: {r.status_code} {r.text}")
+
+
 async def post_batches(url: str, prefix: str, deals: int, *, full: bool,
                        senders: int = 2) -> dict[str, Any]:
     """Write ``deals`` deals through ``POST /v1/batches`` of up to 1000 events from
@@ -98,6 +117,7 @@ async def post_batches(url: str, prefix: str, deals: int, *, full: bool,
             events += len(body)
             ids.extend(e["deal_id"] for e in body if e["type"] == "DealApplied")
 
+    await authorize(url)
     started = time.perf_counter()
     for desk in DESK_TOKENS:
         pending = batches(prefix, deals, BATCH_EVENTS, full=full, desk=desk)

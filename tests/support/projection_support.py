@@ -7,10 +7,12 @@ import itertools
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 
+from domain.program import PROGRAM_AUTHORIZED, PROGRAM_ID
 from projections.portfolio import COUNTERS
 from projections.runner import Runner
 from service.api.framing import render_error
@@ -20,7 +22,7 @@ from service.ledger.application import Ledger
 from service.ledger.commands import Command, Context, Rendering
 from service.settings import Settings
 from tests.conftest import _truncate_pg
-from tests.support.factories import key_for
+from tests.support.factories import AUTHORIZATION, key_for
 
 NAMES = ("deals", "portfolio", "exposure", "audit")
 render_events = Rendering(201, body="events")
@@ -66,7 +68,11 @@ def write(ledger: Ledger, commands: Sequence[Command],
           actor: str | None = None) -> list[dict[str, Any]]:
     """Submit ``commands`` as one all-or-nothing write by ``actor``; the envelopes appended.
     Without an actor, as the desks post them (SPEC v3): each run of consecutive commands
-    that one of the tests' keys posts (``key_for``) is one write by that key's name."""
+    that one of the tests' keys posts (``key_for``) is one write by that key's name.
+    Before a financing, the board authorizes the program if no authorization is in force
+    (SPEC v3), as the ``client`` fixture does."""
+    if any(c.type == "DealFinanced" for c in commands):
+        authorize(ledger)
     if actor is not None:
         outcome = ledger.submit(list(commands), Context(actor=actor), render_events,
                                 render_error)
@@ -75,6 +81,16 @@ def write(ledger: Ledger, commands: Sequence[Command],
     for key, run in itertools.groupby(commands, key=lambda command: _poster(command.type)):
         written += write(ledger, list(run), f"{key}-key")
     return written
+
+
+def authorize(ledger: Ledger) -> None:
+    """The program authorized from 2025 on (the tests' business dates), unless it is."""
+    program = ledger.program(fresh=True)
+    today = ledger.clock().date()
+    if program.authorization_on(date(2025, 1, 2)) and program.authorization_on(today):
+        return
+    ledger.submit([Command(PROGRAM_AUTHORIZED, AUTHORIZATION, deal_id=PROGRAM_ID)],
+                  Context(actor="board-key"), render_events, render_error)
 
 
 def _poster(type_name: str) -> str:
