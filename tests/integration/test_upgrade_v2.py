@@ -215,7 +215,7 @@ def as_recorded(view: dict[str, Any] | None) -> dict[str, Any] | None:
     """A deal view without the keys v3 added (which a v2 view cannot have recorded)."""
     if view is None:
         return None
-    assert V3_VIEW_KEYS <= view.keys(), view
+    assert view.keys() >= V3_VIEW_KEYS, view
     return {k: v for k, v in view.items() if k not in V3_VIEW_KEYS}
 
 
