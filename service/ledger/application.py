@@ -25,8 +25,6 @@ from eventsourcing.sqlite import SQLiteAggregateRecorder
 
 from domain.deal import Deal
 from domain.errors import LedgerError, NotFound
-from domain.guards import COMMITTED, Across, Approval, approvals_of, committed_in
-from domain.guards import rebuild as rebuild_guards
 from domain.money import ReversalTarget
 from domain.program import PROGRAM_ID, PROGRAM_TYPES, Program
 from domain.replay import replay as fold
@@ -42,6 +40,7 @@ from service.eventstore.types import (
     StoreUnavailable,
     StreamConflict,
 )
+from service.ledger.across import READS_ACROSS, load_across, rebuild_guards
 from service.ledger.cache import DealCache
 from service.ledger.commands import (
     Clock,
@@ -62,7 +61,6 @@ from service.ledger.snapshots import Snapshotter
 
 logger = logging.getLogger("exim_ledger.ledger")
 CONTENTION_BUDGET_SECONDS = 10.0
-READS_ACROSS = frozenset({"DealFinanced", "BoardVoted"})  # their rules read guards
 Commands = Sequence[Command] | Callable[[], Sequence[Command]]
 
 
@@ -250,55 +248,13 @@ class Ledger(ProgramUseCases, Application[UUID]):
             deal_id = command.target()
             if command.type == EVENT_REVERSED and deal_id in facts.deals:
                 self._load_target(facts, deal_id, command.data.get("version"))
-        facts.across = self._across(commands, facts)
+        facts.across = load_across(self.store, commands, facts.deals)
         return facts
-
-    def _across(self, commands: Sequence[Command], facts: Facts) -> Across:
-        """The guards the commands' rules read across deals, as stored now: the committed
-        totals a financing is limited by, the approvals of a voted deal's buyer. Each
-        guard's version is read before its members, so the commit can tell whether they
-        moved since."""
-        totals: set[str] = set()
-        member_guards: set[str] = set()
-        applied = {_applied_id(c): c.data for c in commands if c.type == "DealApplied"}
-        for command in commands:
-            if command.type not in READS_ACROSS:
-                continue
-            deal_id = command.target()
-            deal = facts.deals.get(deal_id) if deal_id is not None else None
-            buyer = deal.buyer if deal is not None else (applied.get(deal_id) or {}).get("buyer")
-            if not isinstance(buyer, dict):
-                continue  # not found, or not valid: refused before any rule reads it
-            if command.type == "DealFinanced":
-                totals |= {COMMITTED, committed_in(buyer["country"])}
-            else:
-                member_guards.add(approvals_of(buyer))
-        if not totals and not member_guards:
-            return Across()
-        stored = self.store.read_guards(totals | member_guards)
-        across = Across(versions={n: g.version for n, g in stored.items()},
-                        totals={n: g.total for n in totals for g in (stored[n],)})
-        for name in member_guards:
-            across.members[name] = {member: Approval.load(data) for member, data
-                                    in self.store.read_members(name).items()}
-        return across
 
     def rebuild_guards(self) -> int:
         """Every guard from the deals as the log folds them, under the write lock
         (``migrate`` and ``import``). How many deals were read."""
-        counted = 0
-
-        def build() -> Any:
-            nonlocal counted
-            states = []
-            for deal_id in self.store.streams_between(0, self.store.head()):
-                if deal_id != PROGRAM_ID:
-                    states.append((str(deal_id), self.load(deal_id)))
-            counted = len(states)
-            return rebuild_guards(states)
-
-        self.store.replace_guards(build)
-        return counted
+        return rebuild_guards(self.store, self.load)
 
     def facts_in_memory(self, commands: Sequence[Command]) -> Facts | None:
         """The facts ``commands`` need when all of them are in memory (every deal cached,
