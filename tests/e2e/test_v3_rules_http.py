@@ -498,3 +498,17 @@ async def test_a_long_term_financing_is_limited_like_any_other(client: httpx.Asy
     assert_problem(await finance(client, deal_id, "25000000.00", "direct_loan"), 422,
                    "program_limit_exceeded")
     assert (await finance(client, deal_id, "20000000.00", "direct_loan")).status_code == 201
+
+
+@pytest.mark.parametrize("path,type_name", [("/v1/program/authorizations", "ProgramAuthorized"),
+                                            ("/v1/program/suspensions", "ProgramSuspended")])
+async def test_only_the_board_posts_the_program_s_events(client: httpx.AsyncClient, path: str,
+                                                         type_name: str):
+    for key in ("admin", "writer", "reader", "auditor", "origination", "licensing",
+                "servicing"):
+        problem = assert_problem(await client.post(path, json={}, headers=auth(key)), 403,
+                                 "event_not_permitted")  # before the body's data
+        assert (problem["event_type"], problem["role"]) == (type_name, key)
+        assert type_name in problem["detail"] and key in problem["detail"]
+    assert_problem(await client.post(path, json={}, headers=auth("board")), 422,
+                   "validation_error")
