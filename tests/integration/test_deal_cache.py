@@ -15,6 +15,7 @@ from service.ledger.application import Ledger
 from service.ledger.commands import Command, Context, Idempotency, Outcome, Rendering
 from service.settings import Settings
 from tests.support.factories import application, lifecycle_to_financed
+from tests.support.projection_support import authorize
 
 render_envelope = Rendering(201, location="/v1/deals/{deal_id}")
 
@@ -35,6 +36,8 @@ def submit(ledger: Ledger, *commands: Command, idem: Idempotency | None = None,
 
 def new_deal(ledger: Ledger, financed: bool = True) -> UUID:
     body = application()
+    if financed:
+        authorize(ledger)
     later = lifecycle_to_financed() if financed else []
     outcome = submit(ledger, Command("DealApplied", body), *(
         Command(e["type"], e["data"], application_number=body["application_number"])
@@ -124,6 +127,7 @@ def test_a_stale_cached_deal_never_refuses_what_the_stored_deal_allows(
     first, second = pair
     body = application()
     deal_id = new_deal(first, financed=False)
+    authorize(second)
     for e in lifecycle_to_financed():  # financed by the other instance
         submit(second, Command(e["type"], e["data"], deal_id=deal_id))
     version = second.deal_state(deal_id)["version"]
@@ -165,8 +169,8 @@ def test_a_reversal_loads_its_target_event_from_the_store(
     first, _ = pair
     deal_id = new_deal(first)
     version = submit(first, disburse(deal_id, "1.00", "A1")).envelopes[0]["version"]
-    reverse = Command("EventReversed", {"version": version, "reason": "keyed twice"},
-                      deal_id=deal_id)
+    reverse = Command("EventReversed", {"version": version, "reason": "keyed twice",
+                                        "return_reference": "RET-A1"}, deal_id=deal_id)
     facts = first.facts_for([reverse, disburse(deal_id, "1.00", "A2")])
     target = facts.reversal_targets[(deal_id, version)]
     assert (target.type, target.data["reference"], target.actor) == (

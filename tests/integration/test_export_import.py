@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from domain.program import PROGRAM_ID
 from projections.runner import wait_for
 from service.bootstrap import build_ledger
 from service.cli import app as cli
@@ -38,6 +39,7 @@ from tests.support.factories import (
 
 AUDITOR = auth("auditor")
 POLICY = "PolicyAdopted"
+FIRST_DEAL = 3  # the log's index of the first deal event: two policies, the authorization
 
 
 @pytest.fixture(scope="session")
@@ -154,7 +156,8 @@ async def test_export_then_import_gives_the_same_rows_root_and_projections(
     assert result.exit_code == 0, result.output
     lines = exported.read_text(encoding="utf-8").splitlines()
     assert [json.loads(line) for line in lines] == events
-    assert "PolicyAdopted" in lines[0] and "Ünïcode ✓" in lines[2]
+    assert "PolicyAdopted" in lines[0] and "ProgramAuthorized" in lines[2]
+    assert "Ünïcode ✓" in lines[FIRST_DEAL]
     stdout = run(["export"], settings)
     assert stdout.stdout.splitlines() == lines
 
@@ -172,7 +175,7 @@ async def test_export_then_import_gives_the_same_rows_root_and_projections(
         report = (await imported.get("/v1/audit/verify", headers=AUDITOR)).json()
         assert report["ok"] is True and report["events_checked"] == len(events)
 
-        last = [e for e in events if e["deal_id"] == events[2]["deal_id"]][-1]
+        last = [e for e in events if e["deal_id"] == events[FIRST_DEAL]["deal_id"]][-1]
         r = await imported.post(f"/v1/deals/{last['deal_id']}/events",
                                 json=event("FundsDisbursed", amount="100.00", reference="D"),
                                 headers=writer_headers())
@@ -181,7 +184,7 @@ async def test_export_then_import_gives_the_same_rows_root_and_projections(
         assert new["version"] == last["version"] + 1 and new["prev_hash"] == last["hash"]
         assert new["position"] > head
         again = await imported.post("/v1/deals", json=application(
-            application_number=events[2]["data"]["application_number"]),
+            application_number=events[FIRST_DEAL]["data"]["application_number"]),
             headers=writer_headers())
         assert again.status_code == 409 and again.json()["code"] == "duplicate_application"
 
@@ -200,7 +203,7 @@ async def test_positions_with_gaps_are_kept_and_the_root_does_not_depend_on_them
         assert await whole_log(imported) == spaced
         digest = await fresh_digest(imported, spaced[-1]["position"])
         assert digest["root"] == source_root
-        r = await imported.post(f"/v1/deals/{events[2]['deal_id']}/events",
+        r = await imported.post(f"/v1/deals/{events[FIRST_DEAL]['deal_id']}/events",
                                 json=event("FundsDisbursed", amount="1.00", reference="D"),
                                 headers=writer_headers())
         assert r.status_code == 201 and r.json()["position"] > spaced[-1]["position"]
@@ -315,9 +318,9 @@ def _missing_event(events: list[dict[str, Any]]) -> tuple[list[str], int, str]:
 
 
 def _swapped_lines(events: list[dict[str, Any]]) -> tuple[list[str], int, str]:
-    lines = _lines(events)  # two policies, then a deal's versions 1, 2, 3
-    lines[3], lines[4] = lines[4], lines[3]
-    return lines, 4, "version 3 follows version 1"
+    lines = _lines(events)  # two policies, the authorization, then a deal's versions 1-3
+    lines[4], lines[5] = lines[5], lines[4]
+    return lines, 5, "version 3 follows version 1"
 
 
 def _forged_hash_and_link(events: list[dict[str, Any]]) -> tuple[list[str], int, str]:
@@ -347,7 +350,7 @@ def _a_deal_event_on_the_program_stream(
     events: list[dict[str, Any]],
 ) -> tuple[list[str], int, str]:
     events[1]["type"] = "BoardVoted"
-    return _lines(events), 2, "holds PolicyAdopted events"
+    return _lines(events), 2, "events, not BoardVoted"
 
 
 def _unknown_key(events: list[dict[str, Any]]) -> tuple[list[str], int, str]:
@@ -412,7 +415,7 @@ async def test_a_log_without_a_program_stream_gets_the_shipped_policies_at_its_n
     client: httpx.AsyncClient, target: Settings, tmp_path: Path
 ):
     """A v1 export has no program stream: import it, then start."""
-    deals_only = [e for e in await populate(client) if e["type"] != POLICY]
+    deals_only = [e for e in await populate(client) if e["deal_id"] != str(PROGRAM_ID)]
     file = tmp_path / "v1.jsonl"
     file.write_text("".join(line + "\n" for line in _lines(deals_only)), encoding="utf-8")
     assert run(["import", str(file)], target).exit_code == 0

@@ -22,6 +22,7 @@ from service.settings import Settings
 from tests.integration.test_projection_properties import draw_history, process
 from tests.support.factories import application
 from tests.support.projection_support import (
+    authorize,
     clean_database,
     ledger_and_engine,
     live_rows,
@@ -60,6 +61,8 @@ def test_as_of_from_checkpoints_equals_the_fold_at_every_position(
             return new_runner(settings, ledger, engine)
 
         runner = restart()
+        authorize(ledger)  # the board's authorization of the program comes first (SPEC v3)
+        authorized: list[dict[str, Any]] = ledger.log(0, 10)[0]
         written: list[dict[str, Any]] = []
         for commands in submits:
             written += write(ledger, commands)
@@ -69,13 +72,13 @@ def test_as_of_from_checkpoints_equals_the_fold_at_every_position(
         every = portfolio.CHECKPOINT_EVERY
         if written[-1]["position"] - written[0]["position"] >= 2 * every:
             assert checkpoint_positions(runner), "a boundary passed after the first deal"
-        assert_every_position_matches_the_fold(runner, ledger, written)
+        assert_every_position_matches_the_fold(runner, ledger, authorized + written)
 
         incremental = live_rows(runner, "portfolio")
         rebuilder = restart()
         rebuilder.rebuild("portfolio")
         assert live_rows(rebuilder, "portfolio") == incremental
-        assert_every_position_matches_the_fold(rebuilder, ledger, written)
+        assert_every_position_matches_the_fold(rebuilder, ledger, authorized + written)
         together = restart()  # every projection in one pass, each event folded once
         together.rebuild_all()
         assert live_rows(together, "portfolio") == incremental

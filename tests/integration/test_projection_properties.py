@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +24,7 @@ from service.settings import Settings
 from tests.support.factories import financing_for
 from tests.support.projection_support import (
     NAMES,
+    authorize,
     clean_database,
     ledger_and_engine,
     live_rows,
@@ -84,6 +85,12 @@ def amount_up_to(data: st.DataObject, ceiling: int) -> int:
 
 
 TODAY = datetime.now(UTC).date().isoformat()  # the events below occur when posted
+
+
+def meeting(d: ReferenceDeal) -> str:
+    """A board meeting for the deal's next event: in the past, and later than any earlier
+    vote's (SPEC v3: one vote per meeting, in the order of the meetings)."""
+    return (date.fromisoformat(TODAY) - timedelta(days=60 - d.version)).isoformat()
 
 
 def licensed(d: ReferenceDeal) -> bool:
@@ -156,11 +163,11 @@ def next_event(data: st.DataObject, d: ReferenceDeal) -> tuple[str, dict[str, An
         return "DealAmended", {"financed_amount": text(amount_up_to(data, ceiling)),
                                "reason": "resized"}
     if kind == "vote_for":
-        return "BoardVoted", {"meeting_date": "2026-06-01", "votes_for": 4, "votes_against": 1,
+        return "BoardVoted", {"meeting_date": meeting(d), "votes_for": 4, "votes_against": 1,
                               "abstentions": 0, "decision": "approved",
                               "approved_amount": text(amount_up_to(data, d.requested))}
     if kind == "vote_against":
-        return "BoardVoted", {"meeting_date": "2026-06-02", "votes_for": 1, "votes_against": 2,
+        return "BoardVoted", {"meeting_date": meeting(d), "votes_for": 1, "votes_against": 2,
                               "abstentions": 1, "decision": "rejected"}
     if kind == "close":
         return "DealCancelled", {"reason": "buyer withdrew"}
@@ -182,9 +189,11 @@ def next_event(data: st.DataObject, d: ReferenceDeal) -> tuple[str, dict[str, An
     if kind == "recover":
         amount = amount_up_to(data, d.claims_paid - d.recovered)
         return "RecoveryReceived", {"amount": text(amount), "reference": f"V{d.version}"}
-    if kind == "reverse":
-        return "EventReversed", {"version": data.draw(st.sampled_from(reversible(d))),
-                                 "reason": "posted in error"}
+    if kind == "reverse":  # by another key than the money event's (write's servicing2)
+        version = data.draw(st.sampled_from(reversible(d)))
+        evidence = ({"return_reference": f"RET{version}"}
+                    if d.money[version][0] == "FundsDisbursed" else {})
+        return "EventReversed", {"version": version, "reason": "posted in error", **evidence}
     if data.draw(st.booleans()):  # the whole undisbursed commitment
         return "DealCancelled", {"reason": "no longer needed"}
     amount = data.draw(st.integers(1, d.undisbursed))
@@ -347,7 +356,8 @@ def test_incremental_processing_with_restarts_equals_a_rebuild_and_an_independen
             return new_runner(settings, ledger, engine)
 
         runner = restart()
-        written: list[dict[str, Any]] = []
+        authorize(ledger)  # the board's authorization of the program comes first (SPEC v3)
+        written: list[dict[str, Any]] = ledger.log(0, 10)[0]
         start = 0
         for end in [*phases, len(submits)]:
             for commands in submits[start:end]:
@@ -372,10 +382,12 @@ def test_incremental_processing_with_restarts_equals_a_rebuild_and_an_independen
 
 
 def test_the_model_draws_histories_the_ledger_accepts_on_every_path() -> None:
-    """A guard on the generator itself: it must reach financing and the money events."""
+    """A guard on the generator itself: it must reach financing and the money events.
+    A recovery is rare (a claim on a guarantee, then money back): 300 histories missed it
+    for most seeds, 1000 reach it."""
     seen: set[str] = set()
 
-    @hypothesis_settings(max_examples=300, deadline=None, database=None, derandomize=True)
+    @hypothesis_settings(max_examples=1000, deadline=None, database=None, derandomize=True)
     @given(data=st.data())
     def collect(data: st.DataObject) -> None:
         _, submits = draw_history(data)

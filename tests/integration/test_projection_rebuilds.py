@@ -79,7 +79,8 @@ def test_a_ledger_without_stored_states_projects_on_and_reverses_an_old_disburse
         with engine.begin() as conn:  # what a ledger from before the tables looks like
             conn.execute(deal_states.delete())
             conn.execute(money_events.delete())
-        write(ledger, [Command("EventReversed", {"version": first, "reason": "posted in error"},
+        write(ledger, [Command("EventReversed", {"version": first, "reason": "posted in error",
+                                                 "return_reference": "RET-D1"},
                                deal_id=deal)])
         restarted = new_runner(settings, ledger, engine)  # nothing in its cache
         catch_up(restarted)

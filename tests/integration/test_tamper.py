@@ -73,7 +73,8 @@ def db(settings: Settings) -> Iterator[Db]:
 @pytest.fixture
 async def log(client: httpx.AsyncClient) -> list[dict[str, Any]]:
     """Three deals taken to disbursement, interleaved, after the program stream's two
-    policies (so log[2:5] are the applications); the tree is caught up."""
+    policies and the board's authorization (so log[3:6] are the applications); the tree
+    is caught up."""
     ids = [(await apply_deal(client))["deal_id"] for _ in range(3)]
     for step in lifecycle_to_financed():
         for deal_id in ids:
@@ -121,7 +122,7 @@ async def test_an_untouched_ledger_verifies(client: httpx.AsyncClient, log: list
 async def test_one_changed_byte_of_an_events_data_is_pinpointed(
     client: httpx.AsyncClient, log: list[dict], db: Db
 ):
-    target = of(log, log[2]["deal_id"], 2)
+    target = of(log, log[3]["deal_id"], 2)
     raw = db.raw(target["position"])
     assert raw.count(b"Z-1001") == 1
     db.write_raw(target["position"], raw.replace(b"Z-1001", b"Z-1002"))
@@ -130,12 +131,12 @@ async def test_one_changed_byte_of_an_events_data_is_pinpointed(
     assert report["events_checked"] == len(log)
     deal_only = await verify(client, deal_id=target["deal_id"])
     assert found(deal_only) == {at(target, "hash_mismatch")}
-    other = await verify(client, deal_id=log[3]["deal_id"])
+    other = await verify(client, deal_id=log[4]["deal_id"])
     assert other["ok"] is True
 
 
 async def test_a_deleted_event_is_pinpointed(client: httpx.AsyncClient, log: list[dict], db: Db):
-    deal_id = log[2]["deal_id"]
+    deal_id = log[3]["deal_id"]
     middle, after_it = of(log, deal_id, 3), of(log, deal_id, 4)
     db.delete(middle["position"])
     report = await verify(client)
@@ -146,7 +147,7 @@ async def test_a_deleted_event_is_pinpointed(client: httpx.AsyncClient, log: lis
 async def test_a_deleted_last_event_is_caught_by_the_merkle_tree(
     client: httpx.AsyncClient, log: list[dict], db: Db
 ):
-    last = of(log, log[3]["deal_id"], 6)
+    last = of(log, log[4]["deal_id"], 6)
     db.delete(last["position"])
     report = await verify(client)
     assert found(report) == {at(last, "event_missing"), (None, None, log[-1]["position"], ROOT)}
@@ -155,7 +156,7 @@ async def test_a_deleted_last_event_is_caught_by_the_merkle_tree(
 async def test_two_events_with_swapped_data_are_pinpointed(
     client: httpx.AsyncClient, log: list[dict], db: Db
 ):
-    a, b = of(log, log[2]["deal_id"], 6), of(log, log[4]["deal_id"], 6)
+    a, b = of(log, log[3]["deal_id"], 6), of(log, log[5]["deal_id"], 6)
     state_a, state_b = db.state(a["position"]), db.state(b["position"])
     assert state_a["data"] != state_b["data"]
     state_a["data"], state_b["data"] = state_b["data"], state_a["data"]
@@ -167,7 +168,7 @@ async def test_two_events_with_swapped_data_are_pinpointed(
 async def test_swapping_two_whole_rows_contents_is_pinpointed(
     client: httpx.AsyncClient, log: list[dict], db: Db
 ):
-    a, b = of(log, log[2]["deal_id"], 2), of(log, log[2]["deal_id"], 4)
+    a, b = of(log, log[3]["deal_id"], 2), of(log, log[3]["deal_id"], 4)
     raw_a, raw_b = db.raw(a["position"]), db.raw(b["position"])
     db.write_raw(a["position"], raw_b)
     db.write_raw(b["position"], raw_a)
@@ -183,7 +184,7 @@ async def test_swapping_two_whole_rows_contents_is_pinpointed(
 async def test_a_changed_hash_with_a_matching_next_prev_hash_is_pinpointed(
     client: httpx.AsyncClient, log: list[dict], db: Db
 ):
-    deal_id = log[3]["deal_id"]
+    deal_id = log[4]["deal_id"]
     target, following = of(log, deal_id, 2), of(log, deal_id, 3)
     forged = hashlib.sha256(b"forged").hexdigest()
     state = db.state(target["position"])
@@ -200,7 +201,7 @@ async def test_a_changed_hash_with_a_matching_next_prev_hash_is_pinpointed(
 async def test_a_rewritten_chain_that_hashes_cleanly_is_caught_by_the_merkle_leaves(
     client: httpx.AsyncClient, log: list[dict], db: Db
 ):
-    chain = rewrite_chain(db, log, log[4]["deal_id"])
+    chain = rewrite_chain(db, log, log[5]["deal_id"])
     report = await verify(client)
     assert found(report) == {at(ev, "merkle_leaf_mismatch") for ev in chain[1:]} | {
         (None, None, log[-1]["position"], ROOT)}
@@ -209,7 +210,7 @@ async def test_a_rewritten_chain_that_hashes_cleanly_is_caught_by_the_merkle_lea
 async def test_a_changed_recorded_at_column_is_pinpointed(
     client: httpx.AsyncClient, log: list[dict], db: Db, settings: Settings
 ):
-    target = log[4]
+    target = log[5]
     value = "2020-01-01T00:00:00.000000Z" if not settings.is_postgres else "2020-01-01 00:00Z"
     db.execute("UPDATE ledger_events SET recorded_at = :v WHERE {pos} = :p",
                v=value, p=target["position"])
@@ -250,15 +251,15 @@ async def test_the_command_line_verify_pinpoints_and_exits_1(
     env = {"LEDGER_DATABASE_URL": settings.database_url}
     ok = runner.invoke(app, ["verify"], env=env)
     assert ok.exit_code == 0, ok.output
-    target = log[7]
+    target = log[8]
     db.write_raw(target["position"], db.raw(target["position"]).replace(
         b'"actor":"origination-key"', b'"actor":"origination-kez"'))
     bad = runner.invoke(app, ["verify", "--json"], env=env)
     assert bad.exit_code == 1
     report = json.loads(bad.stdout[bad.stdout.index("{"):])
     assert found(report) == {at(target, "hash_mismatch")}
-    one = runner.invoke(app, ["verify", "--deal-id", log[2]["deal_id"]], env=env)
-    assert one.exit_code == (1 if target["deal_id"] == log[2]["deal_id"] else 0)
+    one = runner.invoke(app, ["verify", "--deal-id", log[3]["deal_id"]], env=env)
+    assert one.exit_code == (1 if target["deal_id"] == log[3]["deal_id"] else 0)
 
 
 def rewrite_chain(db: Db, log: list[dict[str, Any]], deal_id: str) -> list[dict[str, Any]]:
@@ -281,7 +282,7 @@ async def test_rewritten_merkle_leaves_still_fail_the_root_check(
 ):
     from service.integrity.proofs import merkle_tables
 
-    chain = rewrite_chain(db, log, log[2]["deal_id"])
+    chain = rewrite_chain(db, log, log[3]["deal_id"])
     with db.engine.begin() as conn:
         leaves = merkle_tables(conn)[0].leaves
         for ev in chain[1:]:
@@ -297,7 +298,7 @@ async def test_a_rewrite_that_also_rebuilds_the_tree_is_caught_by_an_old_signed_
 
     old = (await client.get("/v1/audit/digest", headers=AUDITOR)).json()
     key = (await client.get("/v1/audit/public-key", headers=AUDITOR)).json()
-    rewrite_chain(db, log, log[3]["deal_id"])
+    rewrite_chain(db, log, log[4]["deal_id"])
     runner = client.app.state.runner  # type: ignore[attr-defined]
     if "merkle" in runner.projections:
         runner.rebuild("merkle")
@@ -317,7 +318,7 @@ async def test_a_rewrite_that_also_rebuilds_the_tree_is_caught_by_an_old_signed_
 async def test_a_whole_deleted_deal_is_pinpointed_event_by_event(
     client: httpx.AsyncClient, log: list[dict], db: Db
 ):
-    chain = [e for e in log if e["deal_id"] == log[4]["deal_id"]]
+    chain = [e for e in log if e["deal_id"] == log[5]["deal_id"]]
     for ev in chain:
         db.delete(ev["position"])
     expected = {at(ev, "event_missing") for ev in chain}

@@ -19,6 +19,7 @@ from service.ledger.commands import Command, Context, Rendering
 from service.ledger.program import POLICY_REFRESH_SECONDS
 from service.settings import Settings
 from tests.integration.test_deal_cache import disburse, new_deal, reload
+from tests.support.factories import BOARD_APPROVED, FINANCED
 
 render_envelope = Rendering(201)
 CTX = Context(actor="writer-key")
@@ -87,6 +88,27 @@ def test_what_would_read_the_store_is_left_to_submit(
     assert no_store_reads == []
     assert reload(settings, deal_id).version == 5 and reload(settings, mine).version == 5
     assert ledger.deals.take(mine) is not None, "a deal left to submit is back in the cache"
+
+
+def test_a_financing_and_a_vote_are_left_to_submit_whatever_is_cached(
+    settings: Settings, pair: tuple[Ledger, Ledger], no_store_reads: list[str],
+):
+    """SPEC v3: their rules read guards across deals (the program's committed total, the
+    buyer's approvals), which only ``submit`` reads, in the commit's transaction."""
+    ledger, _ = pair
+    applied = new_deal(ledger, financed=False)
+    financed = new_deal(ledger)  # authorizes the program
+    ledger.program()
+    vote = Command("BoardVoted", BOARD_APPROVED, deal_id=applied)
+    financing = Command("DealFinanced", FINANCED, deal_id=applied)
+    assert commit(ledger, vote) is None
+    assert commit(ledger, financing) is None
+    assert commit(ledger, disburse(financed, "1.00", "with-a-vote"), vote) is None
+    assert no_store_reads == []
+    assert reload(settings, applied).version == 1 and reload(settings, financed).version == 5
+    assert ledger.deals.take(applied) is not None and ledger.deals.take(financed) is not None
+    outcome = ledger.submit([vote], CTX, render_envelope, lambda e: (_ for _ in ()).throw(e))
+    assert outcome.envelopes[0]["version"] == 2
 
 
 def test_a_refusal_on_the_loop_writes_nothing_and_keeps_the_deal_cached(

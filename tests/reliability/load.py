@@ -22,7 +22,9 @@ from typing import Any
 import httpx
 
 from service.ledger.commands import deal_id_for
+from tests.conftest import auth
 from tests.support.factories import (
+    AUTHORIZATION,
     application,
     direct_loan_application,
     financing_for,
@@ -230,6 +232,9 @@ class Load:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
+        """The board authorizes the program (SPEC v3: no financing without), unless an
+        authorization is in force; then the workers start."""
+        authorize_program(self.urls, self.seed)
         for n in range(self.workers):
             t = threading.Thread(target=self._work, args=(n,), name=f"load-{n}", daemon=True)
             t.start()
@@ -265,6 +270,32 @@ class Load:
             send(http, rng, self.urls, record)
             if record.status != 201 or self.stop.is_set():
                 return
+
+
+def authorize_program(urls: Sequence[str], seed: int) -> None:
+    """``POST /v1/program/authorizations`` by the board's key unless ``GET /v1/program``
+    shows an authorization in force; a connection error or a 5xx is asked again, the post
+    under one Idempotency-Key and body."""
+    rng = random.Random(f"{seed}-board")
+    give_up = time.monotonic() + GIVE_UP_SECONDS
+    while time.monotonic() < give_up:
+        base = rng.choice(urls)
+        try:
+            r = httpx.get(f"{base}/v1/program", headers=auth("reader"), timeout=30.0)
+            if r.status_code == 200:
+                if r.json()["authorization"] is not None:
+                    return
+                r = httpx.post(f"{base}/v1/program/authorizations", json=AUTHORIZATION,
+                               headers={**auth("board"),
+                                        "Idempotency-Key": f"program-authorization-{seed}"},
+                               timeout=30.0)
+        except httpx.TransportError:
+            r = None
+        if r is not None and r.status_code < 500:
+            assert r.status_code == 201, r.text
+            return
+        time.sleep(0.1)  # the server is down or starting
+    raise AssertionError("the program's authorization was never acknowledged")
 
 
 def send(http: httpx.Client, rng: random.Random, urls: Sequence[str], record: Record) -> None:
