@@ -33,12 +33,24 @@ def map_case(ctx, case):  # type: ignore[no-untyped-def]
     """Rules between inputs that the descriptions state and OpenAPI cannot: a schema-valid
     case is made to keep them."""
     if case.meta is not None and case.meta.generation.mode.is_positive:
-        _first_at_most_second(case)
-        _expires_after_it_takes_effect(case)
-        _if_match_agrees_with_expected_version(case)
-        case.body = _integers_spelled_as_integers(case.body)
-        case.body = _not_in_the_future(case.body)
+        _keep_the_stated_rules(case)
     return case
+
+
+@schemathesis.hook
+def before_add_examples(ctx, examples):  # type: ignore[no-untyped-def]
+    """The examples phase's cases (built from the schemas' examples, the missing fields
+    filled in) pass no ``map_case``: they keep the same rules here."""
+    for case in examples:
+        _keep_the_stated_rules(case)
+
+
+def _keep_the_stated_rules(case) -> None:  # type: ignore[no-untyped-def]
+    _first_at_most_second(case)
+    _expires_after_it_takes_effect(case)
+    _if_match_agrees_with_expected_version(case)
+    case.body = _integers_spelled_as_integers(case.body)
+    case.body = _not_in_the_future(case.body)
 
 
 def _not_in_the_future(value: object) -> object:
