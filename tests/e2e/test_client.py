@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from contextlib import AsyncExitStack, ExitStack
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from exim_ledger_client import AsyncLedgerClient, Envelope, LedgerClient, Ledger
 
 from tests.conftest import KEYS, auth
 from tests.support.factories import (
+    AUTHORIZATION,
     application,
     event,
     financing_for,
@@ -42,6 +43,7 @@ def test_a_deal_lives_its_whole_life_through_the_client(live_server: LiveServer)
     with ExitStack() as stack:
         desks = desk_clients(live_server.url, stack)
         ledger = desks["origination"]
+        desks["board"].authorize_program(AUTHORIZATION)  # no financing without (SPEC v3)
         applied = ledger.apply(application())
         deal_id = applied.deal_id
         steps = [*lifecycle_to_financed(),
@@ -85,6 +87,10 @@ async def test_the_async_client_posts_a_batch_once_and_reads_it_back(live_server
              {**event("DealFinanced", **financing_for("loan_guarantee")),
               "application_number": number}]
     async with AsyncExitStack() as stack:
+        board = await stack.enter_async_context(
+            AsyncLedgerClient(live_server.url, KEYS["board"]))
+        await board.authorize_program(AUTHORIZATION)  # no financing without (SPEC v3)
+
         async def each_desk_posts_its_batch() -> list[Envelope]:
             written = []
             for item in items:  # each item is another desk's: a batch of one
@@ -104,6 +110,72 @@ async def test_the_async_client_posts_a_batch_once_and_reads_it_back(live_server
     assert (deal.stage, deal.committed) == ("financed", Decimal("8500000.00"))
     assert portfolio.totals.committed == deal.committed
     assert log == written  # the replayed batch wrote nothing
+
+
+def test_policies_take_two_admins_and_the_board_authorizes_and_suspends_the_program(
+    live_server: LiveServer,
+):
+    today = datetime.now(UTC).date()
+    version = {"id": "P-CLIENT", "effective_from": (today + timedelta(days=30)).isoformat(),
+               "embargoed": ["KP"], "restricted_for_controlled": ["CN"],
+               "controlled_eccn_patterns": ["3A090*"]}
+    with ExitStack() as stack:
+        admin, admin2, board, reader = (
+            stack.enter_context(LedgerClient(live_server.url, KEYS[name]))
+            for name in ("admin", "admin2", "board", "reader"))
+        proposed = admin.propose_policy(version, "Federal Register 91 FR 1234")
+        pending = reader.policies().proposed
+        with pytest.raises(LedgerProblem) as self_approval:
+            admin.approve_policy("P-CLIENT")
+        adopted = admin2.approve_policy("P-CLIENT", "checked")
+        policies = reader.policies()
+        admin.propose_policy({**version, "id": "P-LATER", "effective_from": (
+            today + timedelta(days=60)).isoformat()}, "Board resolution 7")
+        withdrawn = admin2.withdraw_policy("P-LATER", "superseded")
+
+        unauthorized = reader.program()
+        authorized = board.authorize_program({**AUTHORIZATION, "total_limit": "30000000.00",
+                                              "country_limits": {"DE": "20000000.00"}})
+        desks = desk_clients(live_server.url, stack)
+        deal_id = desks["origination"].apply(application()).deal_id
+        for step in lifecycle_to_financed():
+            desks[key_for(step["type"])].append(deal_id, step["type"], step["data"])
+        financed = reader.program()
+        suspended_envelope = board.suspend_program({"reason": "appropriations lapsed",
+                                                    "effective_from": today.isoformat()})
+        suspended = reader.program()
+        second = desks["origination"].apply(uncontrolled_application()).deal_id
+        desks["board"].append(second, "BoardVoted", {
+            "meeting_date": today.isoformat(), "votes_for": 3, "votes_against": 0,
+            "abstentions": 0, "decision": "approved", "approved_amount": "8500000"})
+        with pytest.raises(LedgerProblem) as refused:  # within the limits, but suspended
+            desks["servicing"].append(second, "DealFinanced", financing_for("loan_guarantee"))
+    assert (proposed.type, proposed.data["authority"]) == (
+        "PolicyProposed", "Federal Register 91 FR 1234")
+    assert [(p.id, p.proposed_by, p.hash) for p in pending] == [
+        ("P-CLIENT", "admin-key", proposed.hash)]
+    assert (self_approval.value.status, self_approval.value.code) == (
+        403, "policy_self_approval")
+    assert (adopted.type, adopted.actor, adopted.data["proposal_hash"]) == (
+        "PolicyAdopted", "admin2-key", proposed.hash)
+    row = next(p for p in policies.policies if p.id == "P-CLIENT")
+    assert (row.adopted_by, row.proposed_by, row.authority, row.effective_from) == (
+        "admin2-key", "admin-key", "Federal Register 91 FR 1234", date.fromisoformat(
+            version["effective_from"]))
+    assert policies.proposed == []
+    assert (withdrawn.type, withdrawn.data) == (
+        "PolicyWithdrawn", {"id": "P-LATER", "comment": "superseded"})
+    assert (unauthorized.authorization, unauthorized.suspended) == (None, False)
+    assert (authorized.type, authorized.actor) == ("ProgramAuthorized", "board-key")
+    assert financed.authorization is not None
+    assert financed.authorization["total_limit"] == "30000000.00"
+    assert (financed.committed, financed.total_limit, financed.available) == (
+        Decimal("8500000.00"), Decimal("30000000.00"), Decimal("21500000.00"))
+    assert [(c.country, c.committed, c.limit, c.available) for c in financed.by_country] == [
+        ("DE", Decimal("8500000.00"), Decimal("20000000.00"), Decimal("11500000.00"))]
+    assert suspended_envelope.type == "ProgramSuspended"
+    assert (suspended.authorization, suspended.suspended) == (None, True)
+    assert (refused.value.status, refused.value.code) == (422, "program_not_authorized")
 
 
 def test_problems_carry_the_code_status_detail_and_each_bad_field(live_server: LiveServer):

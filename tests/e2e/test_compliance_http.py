@@ -16,6 +16,7 @@ from tests.support.factories import (
     LICENSE_REQUESTED,
     PROGRAM,
     Clock,
+    adopt_policy,
     append_all,
     application,
     apply_deal,
@@ -33,6 +34,7 @@ from tests.support.factories import (
 
 ADMIN = auth("admin")
 SHIPPED_IDS = ["2025-05-13", "2026-11-30"]
+AUTHORITY = "Federal Register 91 FR 1234"
 
 
 def version(**changes: Any) -> dict[str, Any]:
@@ -55,6 +57,13 @@ async def on_nov_30(database_url: str) -> Any:
         yield client
 
 
+async def propose(client: httpx.AsyncClient, body: dict[str, Any],
+                  **headers: str) -> httpx.Response:
+    """POST /v1/policies by the first admin: the version ``body`` and its authority."""
+    return await client.post("/v1/policies", json={**body, "authority": AUTHORITY},
+                             headers={**ADMIN, **headers})
+
+
 async def fresh(client: httpx.AsyncClient, path: str, position: int, role: str = "reader",
                 **params: Any) -> Any:
     r = await client.get(path, params={"min_position": position, **params},
@@ -66,6 +75,7 @@ async def fresh(client: httpx.AsyncClient, path: str, position: int, role: str =
 # ---- policy on the ledger -----------------------------------------------------------------
 
 
+@pytest.mark.program_unauthorized  # the program stream holds the shipped policies alone
 async def test_a_new_ledger_adopts_the_shipped_policies_first(client: httpx.AsyncClient):
     log = await whole_log(client)
     assert [(e["position"], e["type"], e["data"]["id"], e["actor"]) for e in log] == [
@@ -100,21 +110,35 @@ async def test_the_policies_list_each_version_who_adopted_it_and_the_one_in_forc
 
 async def test_an_admin_adopts_a_version_in_its_normal_form(on_nov_30: httpx.AsyncClient):
     client = on_nov_30
-    r = await client.post("/v1/policies", json=version(), headers=ADMIN)
-    assert r.status_code == 201, r.text
-    envelope = r.json()
-    assert (envelope["deal_id"], envelope["version"], envelope["type"]) == (
-        PROGRAM, 3, "PolicyAdopted")
-    assert envelope["data"] == {
+    normal = {
         "id": "2027-01-15", "effective_from": "2027-01-15",
         "embargoed": ["BY", "CU", "IR", "KP", "RU", "SY"],
         "restricted_for_controlled": ["CN", "HK", "MO"],
         "controlled_eccn_patterns": ["3A090*", "4A090*", "*.Z"],
         "designated_countries": None, "max_backdating_days": 30}
-    assert envelope["actor"] == "admin-key" and envelope["policy_version"] == "2027-01-15"
+    r = await propose(client, version())
+    assert r.status_code == 201, r.text
+    proposal = r.json()
+    assert (proposal["deal_id"], proposal["version"], proposal["type"], proposal["actor"]) == (
+        PROGRAM, 3, "PolicyProposed", "admin-key")
+    assert proposal["data"] == {**normal, "authority": AUTHORITY}
+    assert proposal["hash"] == recompute_hash(proposal)
+    listed = (await client.get("/v1/policies", headers=auth("reader"))).json()
+    assert [p["id"] for p in listed["policies"]] == SHIPPED_IDS  # not adopted yet
+    assert [p["data"]["id"] for p in listed["proposed"]] == ["2027-01-15"]
+    r = await client.post("/v1/policies/2027-01-15/approval", json={}, headers=auth("admin2"))
+    assert r.status_code == 201, r.text
+    envelope = r.json()
+    assert (envelope["deal_id"], envelope["version"], envelope["type"]) == (
+        PROGRAM, 4, "PolicyAdopted")
+    assert envelope["data"] == {**normal, "authority": AUTHORITY, "proposed_by": "admin-key",
+                                "proposal_hash": proposal["hash"]}
+    assert envelope["actor"] == "admin2-key" and envelope["policy_version"] == "2027-01-15"
+    assert envelope["prev_hash"] == proposal["hash"]
     assert envelope["hash"] == recompute_hash(envelope)
     listed = (await client.get("/v1/policies", headers=auth("reader"))).json()
     assert [p["id"] for p in listed["policies"]] == [*SHIPPED_IDS, "2027-01-15"]
+    assert listed["proposed"] == []
     assert listed["in_force"] == "2026-11-30"
 
 
@@ -130,28 +154,34 @@ async def test_a_version_that_breaks_an_adoption_rule_is_refused_in_spec_order(
 ):
     client = on_nov_30
     before = await whole_log(client)
-    r = await client.post("/v1/policies", json=version(**changes), headers=ADMIN)
+    r = await propose(client, version(**changes))
     assert_problem(r, status, code)
     assert await whole_log(client) == before
 
 
 async def test_only_an_admin_may_adopt_a_policy(client: httpx.AsyncClient):
-    for role in ("writer", "reader", "auditor"):
-        r = await client.post("/v1/policies", json=version(), headers=auth(role))
+    body = {**version(), "authority": AUTHORITY}
+    for role in ("writer", "reader", "auditor", "board"):
+        r = await client.post("/v1/policies", json=body, headers=auth(role))
         assert_problem(r, 403, "forbidden")
-    assert_problem(await client.post("/v1/policies", json=version()), 401, "unauthorized")
+    assert_problem(await client.post("/v1/policies", json=body), 401, "unauthorized")
 
 
 async def test_an_adoption_is_replayed_for_a_retry_with_the_same_key(
     on_nov_30: httpx.AsyncClient,
 ):
     client = on_nov_30
-    headers = {**ADMIN, "Idempotency-Key": "adopt-1"}
-    first = await client.post("/v1/policies", json=version(), headers=headers)
-    again = await client.post("/v1/policies", json=version(), headers=headers)
+    first = await propose(client, version(), **{"Idempotency-Key": "propose-1"})
+    again = await propose(client, version(), **{"Idempotency-Key": "propose-1"})
     assert (first.status_code, again.status_code) == (201, 201)
     assert again.content == first.content and again.headers["idempotency-replayed"] == "true"
-    assert len(await whole_log(client)) == 3
+    approval = {**auth("admin2"), "Idempotency-Key": "approve-1"}
+    first = await client.post("/v1/policies/2027-01-15/approval", json={}, headers=approval)
+    again = await client.post("/v1/policies/2027-01-15/approval", json={}, headers=approval)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.content == first.content and again.headers["idempotency-replayed"] == "true"
+    assert [e["type"] for e in await whole_log(client)] == [
+        "PolicyAdopted", "PolicyAdopted", "PolicyProposed", "PolicyAdopted"]
 
 
 async def test_the_program_stream_is_not_a_deal(client: httpx.AsyncClient):
@@ -163,15 +193,17 @@ async def test_the_program_stream_is_not_a_deal(client: httpx.AsyncClient):
                          "votes_for": 3, "votes_against": 0, "abstentions": 0,
                          "decision": "rejected"})
     assert_problem(r, 404, "not_found")
-    deal_id = (await apply_deal(client))["deal_id"]
+    applied = await apply_deal(client)
+    deal_id = applied["deal_id"]
     r = await client.post("/v1/batches", headers=writer_headers(), json={"events": [
         {"deal_id": deal_id, **event("LicenseRequested", **LICENSE_REQUESTED)},
         {"deal_id": PROGRAM, **event("LicenseRequested", **LICENSE_REQUESTED)}]})
     assert assert_problem(r, 404, "not_found")["index"] == 1
     verified = (await client.get("/v1/audit/verify", params={"deal_id": PROGRAM},
                                  headers=auth("auditor"))).json()
-    assert verified["ok"] and verified["events_checked"] == 2
-    portfolio = await fresh(client, "/v1/portfolio", 3)
+    # the two shipped policies and the board's authorization (the client fixture's)
+    assert verified["ok"] and verified["events_checked"] == 3
+    portfolio = await fresh(client, "/v1/portfolio", applied["position"])
     assert portfolio["totals"]["deals"] == 1
 
 
@@ -180,10 +212,9 @@ async def test_an_adopted_designation_is_in_force_at_once(database_url: str):
     today = "2026-12-15"
     settings = Settings(database_url=database_url, bootstrap_keys=BOOTSTRAP)
     async with ledger_client(settings, clock=clock) as client:
-        r = await client.post("/v1/policies", headers=ADMIN, json=version(
+        adopted = await adopt_policy(client, version(
             id="designating", effective_from=today, designated_countries=["FR", "jp"]))
-        assert r.status_code == 201, r.text
-        assert r.json()["data"]["designated_countries"] == ["FR", "JP"]
+        assert adopted["data"]["designated_countries"] == ["FR", "JP"]
         r = await client.post("/v1/deals", json=application(), headers=writer_headers())
         assert_problem(r, 422, "destination_not_designated")
         body = application(buyer={"name": "Paris AI", "country": "FR"})
@@ -259,8 +290,11 @@ async def test_a_reversal_is_reflected_in_the_portfolio(client: httpx.AsyncClien
         event("FundsDisbursed", amount="500000.00", reference="WIRE-2")])
     before = await fresh(client, "/v1/portfolio", wire["position"] + 1)
     assert before["totals"]["disbursed"] == "2500000.00"
+    reversal = {"version": wire["version"], "reason": "wire returned by the bank"}
+    r = await post_event(client, deal_id, "EventReversed", reversal)
+    assert_problem(r, 422, "reversal_evidence_required")  # a returned wire names its return
     r = await post_event(client, deal_id, "EventReversed",
-                         {"version": wire["version"], "reason": "wire returned by the bank"})
+                         {**reversal, "return_reference": "RET-WIRE-1"})
     assert r.status_code == 201, r.text
     position = int(r.headers["x-ledger-position"])
     after = await fresh(client, "/v1/portfolio", position)

@@ -80,8 +80,10 @@ async def test_the_digest_commits_to_the_whole_log_and_is_signed(client: httpx.A
     assert tool.check_signature({**digest, "tree_size": digest["tree_size"] - 1}, key) is False
 
 
+@pytest.mark.program_unauthorized
 async def test_the_empty_tree_has_the_empty_root(client: httpx.AsyncClient):
-    """A new ledger holds its two policies; the tree before them is the empty one."""
+    """A new ledger, before the board's authorization, holds its two policies; the tree
+    before them is the empty one."""
     digest = await get(client, "/v1/audit/digest", min_position=2)
     assert (digest["tree_size"], digest["position"]) == (2, 2)
     proof = await get(client, "/v1/audit/consistency", first=0, second=2)
@@ -193,10 +195,15 @@ async def test_verify_over_http_reports_an_untampered_ledger(client: httpx.Async
     report = await get(client, "/v1/audit/verify")
     assert report["ok"] is True and report["failures"] == []
     assert report["events_checked"] == len(events)
+    program_events = [e for e in events if e["deal_id"] == PROGRAM]
+    # the two shipped policies and the board's authorization (the client fixture's)
+    assert [e["type"] for e in program_events] == [
+        "PolicyAdopted", "PolicyAdopted", "ProgramAuthorized"]
     one = await get(client, "/v1/audit/verify", deal_id=events[-1]["deal_id"])
-    assert one["ok"] is True and one["events_checked"] == (len(events) - 2) // 2
+    assert one["ok"] is True
+    assert one["events_checked"] == (len(events) - len(program_events)) // 2
     program = await get(client, "/v1/audit/verify", deal_id=PROGRAM)
-    assert program["ok"] is True and program["events_checked"] == 2
+    assert program["ok"] is True and program["events_checked"] == len(program_events)
 
 
 async def test_the_generated_signing_key_is_private_and_survives_a_restart(settings: Settings):

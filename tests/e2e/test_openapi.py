@@ -37,7 +37,11 @@ SPEC_ROUTES = [
     ("get", "/v1/projections"), ("post", "/v1/projections/{name}/rebuild"),
     ("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics"),
 ]
-WRITES = ["/v1/deals", "/v1/deals/{deal_id}/events", "/v1/batches"]
+WRITES = ["/v1/deals", "/v1/deals/{deal_id}/events", "/v1/batches",
+          # the program stream's (SPEC v3): each takes an Idempotency-Key like any write
+          "/v1/policies", "/v1/policies/{policy_id}/approval",
+          "/v1/policies/{policy_id}/withdrawal", "/v1/program/authorizations",
+          "/v1/program/suspensions"]
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,8 @@ from tests.conftest import auth
 from tests.support.factories import (
     BOARD_APPROVED,
     LICENSE_REQUESTED,
+    PROGRAM,
+    adopt_policy,
     append_all,
     application,
     apply_deal,
@@ -269,11 +271,20 @@ async def test_a_deals_audit_trail_has_one_entry_per_event_for_auditors_only(
 async def test_the_program_streams_audit_trail_shows_who_adopted_each_policy(
     client: httpx.AsyncClient,
 ) -> None:
-    body = await fresh(client, "/v1/audit/deals/00000000-0000-0000-0000-000000000000", 2,
+    version = {"id": "2099-01-01", "effective_from": "2099-01-01", "embargoed": ["KP"],
+               "restricted_for_controlled": ["CN"], "controlled_eccn_patterns": ["3A090*"]}
+    adopted = await adopt_policy(client, version, authority="Board resolution 7")
+    body = await fresh(client, f"/v1/audit/deals/{PROGRAM}", adopted["position"],
                        role="auditor")
     assert [(e["version"], e["type"], e["actor"]) for e in body["entries"]] == [
-        (1, "PolicyAdopted", "system"), (2, "PolicyAdopted", "system")]
-    assert "2026-11-30" in body["entries"][1]["summary"]
+        (1, "PolicyAdopted", "system"), (2, "PolicyAdopted", "system"),
+        (3, "ProgramAuthorized", "board-key"),  # the client fixture's
+        (4, "PolicyProposed", "admin-key"), (5, "PolicyAdopted", "admin2-key")]
+    summaries = [e["summary"] for e in body["entries"]]
+    assert "2026-11-30" in summaries[1]
+    assert "program authorized" in summaries[2]
+    assert "2099-01-01 proposed" in summaries[3] and "Board resolution 7" in summaries[3]
+    assert "proposed by admin-key under Board resolution 7" in summaries[4]
 
 
 async def test_the_audit_log_filters_pages_and_exports_jsonl_and_csv(
@@ -284,8 +295,8 @@ async def test_the_audit_log_filters_pages_and_exports_jsonl_and_csv(
                           headers={**auth("admin"), "X-Source-System": "origination"})
     second = r.json()
     steps = await append_all(client, first["deal_id"], [event("BoardVoted", **BOARD_APPROVED)])
-    policies = await whole_log(client)
-    policies = [e for e in policies if e["type"] == "PolicyAdopted"]
+    # the program stream: the shipped policies and the board's authorization
+    policies = [e for e in await whole_log(client) if e["deal_id"] == PROGRAM]
     everything = [*policies, first, second, *steps]
     await fresh(client, "/v1/audit/log", steps[-1]["position"], role="auditor")
 
@@ -317,7 +328,8 @@ async def test_the_audit_log_filters_pages_and_exports_jsonl_and_csv(
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
     lines = [json.loads(line) for line in r.text.splitlines()]
     assert [e["position"] for e in lines] == [e["position"] for e in everything]
-    assert lines[3]["source"] == "origination" and lines[3]["actor"] == "admin-key"
+    posted = lines[everything.index(second)]
+    assert posted["source"] == "origination" and posted["actor"] == "admin-key"
 
     r = await client.get("/v1/audit/log", params={"format": "csv", "actor": "origination-key"},
                          headers=auth("auditor"))

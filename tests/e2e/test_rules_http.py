@@ -22,6 +22,7 @@ from tests.support.factories import (
     application,
     apply_deal,
     assert_problem,
+    authorize_program,
     days_ago,
     deal_version,
     direct_loan_application,
@@ -479,6 +480,7 @@ async def client_with_later_policies(
                         policy_file=str(policy_file))
     async with ledger_client(settings, clock=clock) as c:
         c.clock = clock
+        await authorize_program(c)  # from 2025 (SPEC v3: no financing without)
         yield c
 
 
@@ -503,8 +505,9 @@ async def deal_ready_to_finance(client: Any, body: dict[str, Any]) -> str:
     assert r.status_code == 201, r.text
     assert r.json()["policy_version"] == "2025-05-13"
     deal_id: str = r.json()["deal_id"]
-    steps = lifecycle_to_financed()[:-1] if body["items"][0]["eccn"].startswith("3A090") \
-        else [event("BoardVoted", **BOARD_APPROVED)]
+    vote = event("BoardVoted", **dict(BOARD_APPROVED, meeting_date="2026-02-01"))
+    steps = [*lifecycle_to_financed()[:2], vote] \
+        if body["items"][0]["eccn"].startswith("3A090") else [vote]
     client.clock.set("2026-02-01T11:00:00Z")
     await append_all(client, deal_id, [dict(s, occurred_at="2026-02-01T10:00:00Z")
                                        for s in steps])

@@ -12,7 +12,12 @@ import httpx
 import pytest
 
 from tests.conftest import KEYS
-from tests.support.factories import application, headers_for, lifecycle_to_financed
+from tests.support.factories import (
+    AUTHORIZATION,
+    application,
+    headers_for,
+    lifecycle_to_financed,
+)
 from tests.support.live_server import LiveServer, migrated_sqlite
 
 SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "verify_ledger.py"
@@ -21,6 +26,13 @@ SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "verify_ledger.py"
 @pytest.fixture
 def live_database_url(tmp_path: Path) -> str:
     return migrated_sqlite(tmp_path)
+
+
+def authorize_program(url: str) -> None:
+    """The board authorizes the program (SPEC v3: no financing without): position 3."""
+    r = httpx.post(f"{url}/v1/program/authorizations", json=AUTHORIZATION, timeout=10,
+                   headers={"Authorization": f"Bearer {KEYS['board']}"})
+    assert r.status_code == 201 and r.json()["position"] == 3, r.text
 
 
 def post_deals(url: str, count: int) -> list[str]:
@@ -56,12 +68,14 @@ def verify_ledger(url: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_the_auditors_script_verifies_a_live_ledger_and_catches_tampering(
     live_server: LiveServer, tmp_path: Path
 ):
+    authorize_program(live_server.url)
     event_ids = post_deals(live_server.url, 3)
     tree_covers_log(live_server.url)
     saved = tmp_path / "digest.json"
     first = verify_ledger(live_server.url, "--event-id", event_ids[1], "--save-digest", str(saved))
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "ledger verified: tree size 17" in first.stdout  # two policies, three deals
+    # two policies, the board's authorization, three deals of five events
+    assert "ledger verified: tree size 18" in first.stdout
     assert "ok    Ed25519 signature" in first.stdout
     assert "ok    inclusion proof" in first.stdout
 
@@ -69,16 +83,16 @@ def test_the_auditors_script_verifies_a_live_ledger_and_catches_tampering(
     tree_covers_log(live_server.url)
     later = verify_ledger(live_server.url, "--old-digest", str(saved))
     assert later.returncode == 0, later.stdout + later.stderr
-    assert "tree 17 is a prefix of tree 22" in later.stdout
+    assert "tree 18 is a prefix of tree 23" in later.stdout
 
-    with sqlite3.connect(tmp_path / "ledger.db") as conn:
-        (state,) = conn.execute("SELECT state FROM ledger_events WHERE rowid = 9").fetchone()
+    with sqlite3.connect(tmp_path / "ledger.db") as conn:  # the second deal's license request
+        (state,) = conn.execute("SELECT state FROM ledger_events WHERE rowid = 10").fetchone()
         tampered = bytes(state).replace(b'"Z-1001"', b'"Z-1002"')
         assert tampered != state
-        conn.execute("UPDATE ledger_events SET state = ? WHERE rowid = 9", (tampered,))
+        conn.execute("UPDATE ledger_events SET state = ? WHERE rowid = 10", (tampered,))
     caught = verify_ledger(live_server.url, "--old-digest", str(saved))
     assert caught.returncode == 1
-    assert "event at position 9" in caught.stdout and "content hashes to" in caught.stdout
+    assert "event at position 10" in caught.stdout and "content hashes to" in caught.stdout
     assert "ledger NOT verified" in caught.stderr
 
 
@@ -91,6 +105,7 @@ def test_the_auditor_checks_signatures_with_a_key_of_their_own(
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    authorize_program(live_server.url)
     post_deals(live_server.url, 1)
     tree_covers_log(live_server.url)
     seed = base64.b64decode((tmp_path / "signing-key").read_text())  # the operator's key

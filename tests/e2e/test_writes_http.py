@@ -84,7 +84,8 @@ async def test_a_posted_deal_returns_its_envelope_with_every_spec_key(client: ht
     assert uuid.UUID(env["event_id"]) and uuid.UUID(env["deal_id"])
     assert r.headers["location"] == f"/v1/deals/{env['deal_id']}"
     assert env["version"] == 1
-    assert env["position"] == 3, "positions start at 1: the two shipped policies come first"
+    assert env["position"] == 4, ("positions start at 1: the two shipped policies and the "
+                                  "board's authorization of the program come first")
     assert env["type"] == "DealApplied"
     items = [{**item, "eccn": item["eccn"].upper()} for item in body["items"]]
     assert env["data"] == {**body, "items": items}, "ECCNs are stored upper case"
@@ -211,12 +212,12 @@ async def test_a_stale_if_match_is_a_version_conflict(client: httpx.AsyncClient)
 
 async def test_the_current_version_is_accepted_by_body_or_if_match(client: httpx.AsyncClient):
     deal_id = (await apply_deal(client))["deal_id"]
-    r = await post_event(client, deal_id, "BoardVoted", BOARD_APPROVED, expected_version=1)
+    r = await post_event(client, deal_id, "BoardVoted", vote(1)["data"], expected_version=1)
     assert r.status_code == 201, r.text
     assert r.json()["version"] == 2
     etag = (await client.get(f"/v1/deals/{deal_id}", headers=auth("reader"))).headers["etag"]
     assert etag == '"2"'
-    r = await post_event(client, deal_id, "BoardVoted", BOARD_APPROVED,
+    r = await post_event(client, deal_id, "BoardVoted", vote(2)["data"],
                          headers=headers_for("BoardVoted", **{"If-Match": etag}))
     assert r.status_code == 201, r.text
     assert r.json()["version"] == 3
@@ -463,10 +464,10 @@ async def test_a_version_conflict_binds_nothing(client: httpx.AsyncClient):
     deal_id = (await apply_deal(client))["deal_id"]
     await append_all(client, deal_id, [vote(1)])
     headers = headers_for("BoardVoted", **{"Idempotency-Key": "stale-vote"})
-    r = await post_event(client, deal_id, "BoardVoted", BOARD_APPROVED, headers=headers,
+    r = await post_event(client, deal_id, "BoardVoted", vote(2)["data"], headers=headers,
                          expected_version=1)
     assert_problem(r, 409, "version_conflict")
-    r = await post_event(client, deal_id, "BoardVoted", BOARD_APPROVED, headers=headers,
+    r = await post_event(client, deal_id, "BoardVoted", vote(2)["data"], headers=headers,
                          expected_version=2)
     assert r.status_code == 201, r.text
     assert "idempotency-replayed" not in r.headers
@@ -584,7 +585,7 @@ async def test_paging_the_global_log_sees_every_event_exactly_once(client: httpx
     await two_deals_with_history(client)
     everything = (await client.get("/v1/events", params={"limit": 1000},
                                    headers=auth("reader"))).json()["events"]
-    assert len(everything) == 18  # and the two shipped policies
+    assert len(everything) == 19  # and the two shipped policies, the board's authorization
     seen: list[dict[str, Any]] = []
     after = 0
     for _ in range(100):

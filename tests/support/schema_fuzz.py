@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import schemathesis
 from schemathesis.config import SchemathesisConfig
@@ -25,6 +25,7 @@ CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conform
 # check below still fails any 422 validation_error of schema-valid input, writes included.
 WRITE_REFUSALS = ["2xx", "401", "403", "404", "409", "422"]
 CONSISTENCY = "/v1/audit/consistency"
+AUTHORIZATIONS = "/v1/program/authorizations"
 
 
 @schemathesis.hook
@@ -32,11 +33,24 @@ def map_case(ctx, case):  # type: ignore[no-untyped-def]
     """Rules between inputs that the descriptions state and OpenAPI cannot: a schema-valid
     case is made to keep them."""
     if case.meta is not None and case.meta.generation.mode.is_positive:
-        _first_at_most_second(case)
-        _if_match_agrees_with_expected_version(case)
-        case.body = _integers_spelled_as_integers(case.body)
-        case.body = _not_in_the_future(case.body)
+        _keep_the_stated_rules(case)
     return case
+
+
+@schemathesis.hook
+def before_add_examples(ctx, examples):  # type: ignore[no-untyped-def]
+    """The examples phase's cases (built from the schemas' examples, the missing fields
+    filled in) pass no ``map_case``: they keep the same rules here."""
+    for case in examples:
+        _keep_the_stated_rules(case)
+
+
+def _keep_the_stated_rules(case) -> None:  # type: ignore[no-untyped-def]
+    _first_at_most_second(case)
+    _expires_after_it_takes_effect(case)
+    _if_match_agrees_with_expected_version(case)
+    case.body = _integers_spelled_as_integers(case.body)
+    case.body = _not_in_the_future(case.body)
 
 
 def _not_in_the_future(value: object) -> object:
@@ -75,6 +89,23 @@ def _first_at_most_second(case) -> None:  # type: ignore[no-untyped-def]
         return
     if first > second:
         query["first"], query["second"] = query["second"], query["first"]
+
+
+def _expires_after_it_takes_effect(case) -> None:  # type: ignore[no-untyped-def]
+    """SPEC v3: a program authorization's ``expires_on`` is after its ``effective_from``
+    (its schema says so in words: JSON Schema cannot compare two fields)."""
+    body = case.body if case.operation.path == AUTHORIZATIONS else None
+    try:
+        start = date.fromisoformat(body["effective_from"])  # type: ignore[index]
+        end = date.fromisoformat(body["expires_on"])  # type: ignore[index]
+    except (KeyError, TypeError, ValueError):
+        return
+    if end < start:
+        body["effective_from"], body["expires_on"] = body["expires_on"], body["effective_from"]
+    elif end == start and start < date.max:
+        body["expires_on"] = (start + timedelta(days=1)).isoformat()
+    elif end == start:
+        body["effective_from"] = (start - timedelta(days=1)).isoformat()
 
 
 def _if_match_agrees_with_expected_version(case) -> None:  # type: ignore[no-untyped-def]

@@ -91,7 +91,7 @@ async def approve(request: Request, _: Admin, ledger: LedgerDep, ctx: WriteConte
     "/{policy_id}/withdrawal", status_code=201, response_model=Envelope,
     summary="Withdraw a pending proposal (PolicyWithdrawn): its id and date are free again",
     openapi_extra=request_body(POLICY_DECISION, "PolicyDecision"),
-    responses={**created(location=True), **problems(404, 413)},
+    responses={**created(location=True), **problems(404, 409, 413)},
 )
 async def withdraw(request: Request, _: Admin, ledger: LedgerDep, ctx: WriteContext,
                    policy_id: PolicyId) -> Response:

@@ -53,7 +53,7 @@ async def _post(request: Request, ledger: LedgerDep, ctx: Context, type_name: st
     openapi_extra=request_body(PROGRAM_AUTHORIZATION, "ProgramAuthorization", examples={
         "five billion": {"summary": "five years, with two country limits",
                          "value": AUTHORIZATION}}),
-    responses={**created(location=True), **problems(413)},
+    responses={**created(location=True), **problems(409, 413)},
 )
 async def authorize(request: Request, ledger: LedgerDep, ctx: Authorizing) -> Response:
     return await _post(request, ledger, ctx, PROGRAM_AUTHORIZED, PROGRAM_AUTHORIZATION)
@@ -63,7 +63,7 @@ async def authorize(request: Request, ledger: LedgerDep, ctx: Authorizing) -> Re
     "/suspensions", status_code=201, response_model=Envelope,
     summary="The board suspends the program from a date (ProgramSuspended)",
     openapi_extra=request_body(PROGRAM_SUSPENSION, "ProgramSuspension"),
-    responses={**created(location=True), **problems(413)},
+    responses={**created(location=True), **problems(409, 413)},
 )
 async def suspend(request: Request, ledger: LedgerDep, ctx: Suspending) -> Response:
     return await _post(request, ledger, ctx, PROGRAM_SUSPENDED, PROGRAM_SUSPENSION)
