@@ -219,6 +219,13 @@ def as_recorded(view: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: v for k, v in view.items() if k not in V3_VIEW_KEYS}
 
 
+def stages_as_recorded(portfolio: dict[str, Any]) -> dict[str, Any]:
+    """A portfolio without the stage v3 added (no deal of the fixture is in it)."""
+    by_stage = dict(portfolio["by_stage"])
+    assert by_stage.pop("board_stale") == 0, portfolio
+    return {**portfolio, "by_stage": by_stage}
+
+
 async def test_deals_and_read_models_read_as_recorded(upgraded: str) -> None:
     head = EXPORTED[-1]["position"]
     async with started(upgraded) as client:
@@ -237,9 +244,10 @@ async def test_deals_and_read_models_read_as_recorded(upgraded: str) -> None:
                     name, moment)
             assert await get(client, f"/v1/exposure/deals/{deal}") == (
                 MANIFEST["deal_exposure"][name])
-        assert await get(client, "/v1/portfolio") == MANIFEST["portfolio"]
+        assert stages_as_recorded(await get(client, "/v1/portfolio")) == MANIFEST["portfolio"]
         for moment, portfolio in MANIFEST["portfolio_as_of"].items():
-            assert await get(client, "/v1/portfolio", as_of=moment) == portfolio, moment
+            assert stages_as_recorded(await get(client, "/v1/portfolio", as_of=moment)) == (
+                portfolio), moment
         rows = await get(client, "/v1/portfolio/deals", limit=1000)
         assert [as_recorded(row) for row in rows["deals"]] == MANIFEST["portfolio_deals"]
         assert await get(client, "/v1/exposure") == MANIFEST["exposure"]
