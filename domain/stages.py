@@ -5,6 +5,6 @@ from __future__ import annotations
 
 STAGES = (
     "applied", "license_pending", "license_approved", "license_denied", "license_revoked",
-    "board_approved", "board_rejected", "board_stale", "financed", "disbursing", "repaying", "repaid",
-    "claimed", "cancelled",
+    "board_approved", "board_rejected", "board_stale", "financed", "disbursing", "repaying",
+    "repaid", "claimed", "cancelled",
 )
