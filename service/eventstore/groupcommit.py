@@ -101,6 +101,21 @@ def plan(
     return accepted
 
 
+def plan_with_guards(units: Sequence[Unit], heads: dict[UUID, int],
+                     taken: set[tuple[str, str]], run: guard_rows.Run, p: str) -> list[Unit]:
+    """``plan``, inside a write transaction whose statements ``run`` executes (``p`` its
+    placeholder): the guards the units touch are read first, and the accepted units'
+    guard writes are written before the events are."""
+    guards = GuardPlan()
+    names = guard_names(units)
+    if names:
+        guards.current = guard_rows.read_guards(run, p, names)
+    accepted = plan(units, heads, taken, guards)
+    if guards.changed:
+        guard_rows.write(run, p, guards.current, guards.changed, guards.members)
+    return accepted
+
+
 class GroupCommitter:
     def __init__(self, commit: Callable[[list[Unit]], None], name: str) -> None:
         self._commit = commit

@@ -17,7 +17,7 @@ from projections.wakeups import CHANNEL
 from service.eventstore import common
 from service.eventstore import guards as guard_rows
 from service.eventstore.common import EVENTS_TABLE, GroupCommits, ImportRow, LogQueries
-from service.eventstore.groupcommit import GuardPlan, Unit, guard_names, plan
+from service.eventstore.groupcommit import Unit, plan_with_guards
 from service.eventstore.guards import Rebuilt
 from service.eventstore.pgfactory import LOST, lost, once, reached
 from service.eventstore.types import KeyAlreadyBound, StoreUnavailable, StreamConflict
@@ -110,14 +110,7 @@ class PostgresLedgerRecorder(GroupCommits, LogQueries, PostgresApplicationRecord
                     ([k[0] for k in keys], [k[1] for k in keys]),
                 )
                 taken = {(r["scope"], r["key"]) for r in cur.fetchall()}
-            guards = GuardPlan()
-            names = guard_names(units)
-            if names:
-                guards.current = guard_rows.read_guards(_runner(cur), self.P, names)
-            accepted = plan(units, heads, taken, guards)
-            if guards.changed:
-                guard_rows.write(_runner(cur), self.P, guards.current, guards.changed,
-                                 guards.members)
+            accepted = plan_with_guards(units, heads, taken, _runner(cur), self.P)
             events = [ev for u in accepted for ev in u.events]
             positions: list[int] = []
             if events:

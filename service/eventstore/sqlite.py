@@ -18,7 +18,7 @@ from domain.chain import format_timestamp
 from service.eventstore import common
 from service.eventstore import guards as guard_rows
 from service.eventstore.common import EVENTS_TABLE, GroupCommits, ImportRow, LogQueries
-from service.eventstore.groupcommit import GuardPlan, Unit, guard_names, plan
+from service.eventstore.groupcommit import Unit, plan_with_guards
 from service.eventstore.guards import Rebuilt
 from service.eventstore.types import KeyAlreadyBound, StoreUnavailable, StreamConflict
 
@@ -107,14 +107,7 @@ class SQLiteLedgerRecorder(GroupCommits, LogQueries, SQLiteApplicationRecorder):
             and conn.execute("SELECT 1 FROM idempotency_keys WHERE scope = ? AND key = ?",
                              (u.binding.scope, u.binding.key)).fetchone()
         }
-        guards = GuardPlan()
-        names = guard_names(units)
-        if names:
-            guards.current = guard_rows.read_guards(_runner(conn), self.P, names)
-        accepted = plan(units, heads, taken, guards)
-        if guards.changed:
-            guard_rows.write(_runner(conn), self.P, guards.current, guards.changed,
-                             guards.members)
+        accepted = plan_with_guards(units, heads, taken, _runner(conn), self.P)
         events = [ev for u in accepted for ev in u.events]
         positions: list[int] = []
         if events:
