@@ -161,46 +161,33 @@ class Program:
 
     # -- the rules of the program's events --------------------------------------------------
 
-    def check_taken(self, policy: PolicyVersion, today: date, *,
-                    retroactive: bool = False) -> None:
+    def check_new(self, policy: PolicyVersion, today: date, *, retroactive: bool = False,
+                  approving: bool = False) -> None:
         """``policy_retroactive``, ``policy_id_taken``, ``policy_date_taken``, in that
-        order: checked at a proposal and again at its approval (a pending proposal's id and
-        date count as taken, but for the one being approved). ``retroactive`` admits an
-        effective date in the past (a bootstrap file on a ledger with no deal event)."""
+        order: checked at a proposal (or a direct adoption) and again at its approval. A
+        pending proposal's id and date count as taken, but for the one being approved
+        (``approving``). ``retroactive`` admits an effective date in the past (a bootstrap
+        file on a ledger with no deal event)."""
         if not retroactive and policy.effective_from < today:
             raise RuleViolation(
                 "policy_retroactive",
                 f"policy {policy.id} would take effect on {policy.effective_from}, before "
                 f"today ({today}): a new policy never changes how past events were judged")
-        pending = [PolicyVersion.from_data(r.data) for r in self.proposals.values()
-                   if r.data["id"] != policy.id]
-        if self.book.by_id(policy.id) is not None or (
-                policy.id in self.proposals and not _same(self.proposals[policy.id], policy)):
+        pending = {r.data["id"]: PolicyVersion.from_data(r.data)
+                   for r in self.proposals.values()}
+        if approving:
+            pending.pop(policy.id)
+        if self.book.by_id(policy.id) is not None or policy.id in pending:
             raise RuleViolation("policy_id_taken",
                                 f"a policy {policy.id!r} was already adopted or proposed",
                                 status=409)
-        taken = next((v for v in (*self.book.versions, *pending)
+        taken = next((v for v in (*self.book.versions, *pending.values())
                       if v.effective_from == policy.effective_from), None)
         if taken is not None:
             raise RuleViolation(
                 "policy_date_taken",
                 f"policy {taken.id!r} already takes effect on {policy.effective_from} "
                 "(one version a day)", status=409)
-
-    def check_adoption(self, policy: PolicyVersion, today: date, *,
-                       retroactive: bool = False) -> None:
-        """A direct adoption (shipped versions, a bootstrap file on a ledger without deal
-        events): its id must not be proposed either."""
-        if policy.id in self.proposals:
-            raise RuleViolation("policy_id_taken", f"a policy {policy.id!r} is proposed",
-                                status=409)
-        self.check_taken(policy, today, retroactive=retroactive)
-
-    def check_proposal(self, policy: PolicyVersion, today: date) -> None:
-        if policy.id in self.proposals:
-            raise RuleViolation("policy_id_taken", f"a policy {policy.id!r} is proposed",
-                                status=409)
-        self.check_taken(policy, today)
 
     def pending(self, policy_id: str) -> Recorded:
         """The pending proposal of ``policy_id``, else ``policy_not_pending`` (404)."""
@@ -219,12 +206,8 @@ class Program:
                 "policy_self_approval",
                 f"policy {policy_id!r} was proposed by {approver!r}: another key must "
                 "approve it", status=403)
-        self.check_taken(PolicyVersion.from_data(proposal.data), today)
+        self.check_new(PolicyVersion.from_data(proposal.data), today, approving=True)
         return proposal
-
-
-def _same(proposal: Recorded, policy: PolicyVersion) -> bool:
-    return PolicyVersion.from_data(proposal.data).normal_form() == policy.normal_form()
 
 
 def check_program_vote(data: Mapping[str, Any], occurred_on: str) -> None:

@@ -12,7 +12,7 @@ from domain.chain import parse_timestamp
 from domain.errors import RuleViolation
 from domain.guards import Across
 from domain.money import format_money
-from domain.policy import SHIPPED_BOOK, PolicyBook, PolicyVersion
+from domain.policy import PolicyVersion
 from domain.program import Program
 from domain.state import DealState
 
@@ -24,8 +24,8 @@ class Judgement:
     """When and under which policy an event is judged. ``occurred_at`` is the business
     time the poster gave, or the server's clock; ``policy`` is the version in force then
     (stored on the event), ``policy_now`` the one in force at ``now``. ``actor`` is who
-    posts it; ``program``, ``book`` and ``across`` are what the rules that read beyond the
-    deal see: the program stream, the policy versions, the guards read for the write."""
+    posts it; ``program`` and ``across`` are what the rules that read beyond the deal see:
+    the program stream (its policy versions among it), the guards read for the write."""
 
     occurred_at: datetime
     now: datetime
@@ -33,7 +33,6 @@ class Judgement:
     policy_now: PolicyVersion
     actor: str = ""
     program: Program = field(default_factory=Program)
-    book: PolicyBook = SHIPPED_BOOK
     across: Across = field(default_factory=Across)
 
     @property

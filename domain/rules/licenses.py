@@ -77,7 +77,8 @@ def check_license_gate(deal: DealState, judgement: Judgement) -> None:
     says. Valid on the event's business date."""
     policies = list(judgement.compliance)
     if deal.financing_policy is not None:
-        policies.append(judgement.book.resolve(deal.financing_policy, judgement.occurred_at))
+        book = judgement.program.book
+        policies.append(book.resolve(deal.financing_policy, judgement.occurred_at))
     controlled = {e for policy in policies for e in policy.controlled(deal.eccns)}
     gate = deal.license_gate(controlled, judgement.occurred_on)
     if gate is not None:

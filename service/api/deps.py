@@ -106,14 +106,8 @@ def permit(event_type: str) -> Any:
     else 403 ``event_not_permitted``, naming the type and the role. Its value is the
     write's context."""
 
-    async def dependency(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-        idempotency_key: IdempotencyKey = None, source: SourceSystem = None,
-        correlation_id: CorrelationId = None,
-    ) -> Context:
-        key = await authenticate(request, credentials)
+    async def dependency(key: Poster, ctx: WriteContext) -> Context:
         check_may_post(key.role, event_type)
-        return Context(key.name, source, correlation_id, idempotency_key)
+        return ctx
 
     return Depends(dependency)

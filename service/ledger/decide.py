@@ -151,7 +151,7 @@ def _judge(command: Command, ctx: Context, facts: Facts, now: datetime
         )
     book = facts.program.book
     return Judgement(moment, now, book.at(moment), book.at(now), ctx.actor, facts.program,
-                     book, facts.across), format_timestamp(moment)
+                     facts.across), format_timestamp(moment)
 
 
 def _decide_one(command: Command, ctx: Context, facts: Facts, deals: dict[UUID, Deal],
@@ -222,7 +222,7 @@ def _program_event(command: Command, ctx: Context, program: Program,
     data: dict[str, Any]
     if command.type == POLICY_PROPOSED:
         version = PolicyVersion.from_data(command.data)
-        program.check_proposal(version, today)
+        program.check_new(version, today)
         data = {**version.normal_form(), "authority": command.data["authority"]}
     elif command.type == POLICY_ADOPTED and command.approval:
         proposal = program.check_approval(command.data["id"], ctx.actor, today)
@@ -230,7 +230,7 @@ def _program_event(command: Command, ctx: Context, program: Program,
                 "proposal_hash": proposal.hash, **_comment(command.data)}
     elif command.type == POLICY_ADOPTED:
         version = PolicyVersion.from_data(command.data)
-        program.check_adoption(version, today, retroactive=command.retroactive)
+        program.check_new(version, today, retroactive=command.retroactive)
         data = version.normal_form()
     elif command.type == POLICY_WITHDRAWN:
         program.pending(command.data["id"])

@@ -102,6 +102,8 @@ async def test_a_pending_proposal_holds_its_id_and_date_until_withdrawn(
     assert_problem(await propose(client, version("P-2", day(3)), "admin2"), 409,
                    "policy_date_taken")
     assert_problem(await propose(client, version("P-3", day(-1))), 422, "policy_retroactive")
+    # in SPEC's order: a retroactive date before a pending proposal's id
+    assert_problem(await propose(client, version("P-1", day(-1))), 422, "policy_retroactive")
     assert_problem(await decide(client, "P-9", "withdrawal", "admin"), 404,
                    "policy_not_pending")
     r = await decide(client, "P-1", "withdrawal", "admin2", {"comment": "superseded"})

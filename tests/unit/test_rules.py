@@ -6,6 +6,7 @@ The builders at the top are shared with the other unit test modules of the deal.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -30,19 +31,27 @@ def meta(occurred_at: str = ON) -> EventMeta:
     return EventMeta(event_id=str(uuid.uuid4()), occurred_at=occurred_at, actor="tests")
 
 
-AUTHORIZED = Program([Recorded("ProgramAuthorized", {
+AUTHORIZATION = Recorded("ProgramAuthorized", {
     "meeting_date": "2025-01-02", "votes_for": 3, "votes_against": 0, "abstentions": 0,
-    "effective_from": "2025-01-02", "total_limit": "1000000000000.00"}, 1, "board")])
+    "effective_from": "2025-01-02", "total_limit": "1000000000000.00"}, 1, "board")
+AUTHORIZED = Program([AUTHORIZATION])
+
+
+def authorized(book: PolicyBook) -> Program:
+    """A program stream that adopted ``book``'s versions, then was authorized without a
+    practical limit."""
+    adopted = [Recorded("PolicyAdopted", v.normal_form(), i, "system")
+               for i, v in enumerate(book.versions, start=1)]
+    return Program([*adopted, replace(AUTHORIZATION, stream_version=len(adopted) + 1)])
 
 
 def judged(at: str = ON, book: PolicyBook = SHIPPED_BOOK, now: datetime = NOW,
-           actor: str = "another-key", program: Program = AUTHORIZED,
-           across: Across | None = None) -> Judgement:
+           actor: str = "another-key", across: Across | None = None) -> Judgement:
     """An event judged at business time ``at`` with the clock at ``now``, posted by
-    ``actor``, on a program authorized without a practical limit (``across``: no other
-    deal, unless given)."""
+    ``actor``, on a program of ``book``'s versions (``across``: no other deal, unless
+    given)."""
     moment = parse_timestamp(at)
-    return Judgement(moment, now, book.at(moment), book.at(now), actor, program, book,
+    return Judgement(moment, now, book.at(moment), book.at(now), actor, authorized(book),
                      across if across is not None else Across(whole=True))
 
 
