@@ -58,7 +58,8 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
     # version 2 keeps no money_events: a snapshot taken before is upcast by dropping them;
     # version 3 adds the v3 facts (``migrate`` drops older snapshots: a fold gives them
     # exactly; one taken meanwhile by an older process gets what it can tell)
-    class_version = 3
+    # version 4 (v3 part 2) adds the end user and the screenings
+    class_version = 4
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -71,6 +72,11 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
         state.setdefault("board_terms", None)
         state.setdefault("notice", None)
         state.setdefault("financing_policy", None)
+
+    @staticmethod
+    def upcast_v3_v4(state: dict[str, Any]) -> None:
+        state.setdefault("end_user", None)
+        state.setdefault("screenings", {})
 
     class Event(Aggregate.Event):
         TOPIC: ClassVar[str]
@@ -123,6 +129,9 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
         pass
 
     class CongressionalNotified(Event):
+        pass
+
+    class PartyScreened(Event):
         pass
 
     class DealFinanced(Event):
@@ -197,13 +206,14 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
     def amend(self, data: Data, judgement: rules.Judgement) -> None:
         rules.check_not_financed(self)
         terms = {**self.terms(), **{k: v for k, v in data.items() if k != "reason"}}
-        rules.check_terms({**terms, "buyer": self.buyer, "instrument": self.instrument,
-                           "term": self.term}, judgement.compliance)
+        rules.check_terms({**terms, "buyer": self.buyer, "end_user": self.end_party,
+                           "instrument": self.instrument, "term": self.term},
+                          judgement.compliance)
 
     def request_license(self, data: Data, judgement: rules.Judgement) -> None:
         """A BIS application control number identifies one application, so reusing an
-        ``application_ref`` is refused with ``license_already_requested``."""
-        rules.check_not_financed(self)
+        ``application_ref`` is refused with ``license_already_requested``. (v3) A renewal or
+        a replacement may be requested after financing."""
         rules.check_eccns_in_deal(self, data["eccns"])
         rules.check_license_ref_unused(self, data["application_ref"])
 
@@ -212,6 +222,9 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
         rules.check_license_undecided(license_)
         rules.check_eccns_in_deal(self, data["eccns"])
         rules.check_eccns_in_request(license_, data["eccns"])
+        rules.check_license_number_free(self, str(self.id), data["license_number"], judgement)
+        rules.check_license_validity(data, judgement)
+        rules.check_consignee(self, data)
 
     def deny_license(self, data: Data, judgement: rules.Judgement) -> None:
         license_ = rules.check_license_requested(self, data["application_ref"])
@@ -219,7 +232,12 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
 
     def revoke_license(self, data: Data, judgement: rules.Judgement) -> None:
         """Allowed after financing: BIS can revoke at any time."""
-        rules.check_license_not_revoked(rules.check_license_found(self, data["license_number"]))
+        found = rules.check_license_found(self, data["license_number"])
+        rules.check_license_not_revoked(found, data, judgement.occurred_on)
+
+    def screen_party(self, data: Data, judgement: rules.Judgement) -> None:
+        """Allowed after financing: a party is screened again before each disbursement."""
+        rules.check_screening_date(data, judgement.occurred_on)
 
     def vote(self, data: Data, judgement: rules.Judgement) -> None:
         rules.check_not_financed(self)
@@ -240,10 +258,11 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
         rules.check_amount_within_approval(self, data)
         rules.check_instrument_matches(self, data)
         rules.check_license_gate(self, judgement)
-        country = self.buyer["country"]
-        rules.check_destination_not_embargoed(country, judgement.compliance)
-        rules.check_destination_designated(country, judgement.compliance)
-        rules.check_controlled_items_allowed(country, self.eccns, judgement.compliance)
+        rules.check_parties_screened(self, judgement)
+        countries = self.destinations()
+        rules.check_destination_not_embargoed(countries, judgement.compliance)
+        rules.check_destination_designated(countries, judgement.compliance)
+        rules.check_controlled_items_allowed(countries, self.eccns, judgement.compliance)
         rules.check_program(self, data, judgement)
         rules.check_maturity(self, data, judgement.occurred_on)
 
@@ -253,9 +272,10 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
         rules.check_financed(self)
         rules.check_disbursement(self, data)
         rules.check_license_gate(self, judgement)
-        country = self.buyer["country"]
-        rules.check_destination_not_embargoed(country, judgement.compliance)
-        rules.check_controlled_items_allowed(country, self.eccns, judgement.compliance)
+        rules.check_parties_screened(self, judgement)
+        countries = self.destinations()
+        rules.check_destination_not_embargoed(countries, judgement.compliance)
+        rules.check_controlled_items_allowed(countries, self.eccns, judgement.compliance)
 
     def receive_repayment(self, data: Data, judgement: rules.Judgement) -> None:
         rules.check_financed(self)
@@ -298,7 +318,7 @@ class Deal(Aggregate, DealState, created_event_name="DealApplied"):
         return other
 
     def view(self, book: PolicyBook) -> dict[str, Any]:
-        return self.view_under(self.policy_in(book), str(self.id), self.version)
+        return self.view_in(book, str(self.id), self.version)
 
 
 _TARGETS = "_reversal_targets"  # the transient attribute ``supplying`` sets
@@ -328,6 +348,7 @@ _COMMANDS: dict[str, Callable[[Deal, Data, rules.Judgement], None]] = {
     "CommerceLicenseRevoked": Deal.revoke_license,
     "BoardVoted": Deal.vote,
     "CongressionalNotified": Deal.notify_congress,
+    "PartyScreened": Deal.screen_party,
     "DealFinanced": Deal.finance,
     "FundsDisbursed": Deal.disburse,
     "RepaymentReceived": Deal.receive_repayment,

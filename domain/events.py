@@ -33,6 +33,13 @@ class Item(TypedDict):
     eccn: str
     quantity: int
     value: str
+    classification_ref: NotRequired[str]  # v3: an uncontrolled accelerator's BIS ruling
+
+
+class LicenseLine(TypedDict):
+    eccn: str
+    quantity: int
+    value: str
 
 
 class DealAppliedData(TypedDict):
@@ -45,7 +52,8 @@ class DealAppliedData(TypedDict):
     financed_amount: str
     tenor_years: int
     items: list[Item]
-    us_content_pct: NotRequired[str]
+    us_content_pct: NotRequired[str]  # v3: required in a new application
+    end_user: NotRequired[Party]  # v3: default the buyer
 
 
 class DealAmendedData(TypedDict):
@@ -70,6 +78,8 @@ class CommerceLicenseApprovedData(TypedDict):
     eccns: list[str]
     valid_until: str
     conditions: NotRequired[list[str]]
+    consignee: NotRequired[Party]  # v3: required in a new approval, as are the lines
+    lines: NotRequired[list[LicenseLine]]
 
 
 class CommerceLicenseDeniedData(TypedDict):
@@ -125,6 +135,14 @@ class RecoveryReceivedData(TypedDict):
 class CongressionalNotifiedData(TypedDict):
     notified_on: str
     amount: str
+    reference: str
+
+
+class PartyScreenedData(TypedDict):
+    party: str
+    list: str
+    list_date: str
+    result: str
     reference: str
 
 
@@ -212,7 +230,8 @@ class EventType:
 ON_A_DEAL = ("validation_error", "not_found", "version_conflict",
              "deal_closed", "occurred_before_previous_event", "backdated_beyond_window")
 LICENSE_GATE = ("commerce_license_required", "commerce_license_revoked",
-                "commerce_license_expired")
+                "commerce_license_expired", "license_quantity_exceeded")
+PARTY_RULES = ("party_not_screened", "denied_party", "party_screening_stale")
 COUNTRY_RULES = ("destination_embargoed", "destination_not_designated",
                  "controlled_items_to_restricted_destination")
 NOTICE = ("congressional_notice_required", "notice_period_not_elapsed",
@@ -222,7 +241,8 @@ PROGRAM_LIMITS = ("program_not_authorized", "program_limit_exceeded",
 POLICY_DATES = ("policy_retroactive", "policy_id_taken", "policy_date_taken")
 TERMS = ("buyer_not_foreign", "instrument_not_offered_for_term", "term_mismatch",
          "financed_share_exceeds_limit", "financed_exceeds_us_content",
-         "items_do_not_sum_to_contract_value", *COUNTRY_RULES)
+         "items_do_not_sum_to_contract_value", *COUNTRY_RULES,
+         "classification_evidence_required")
 
 
 def _table(*types: EventType) -> dict[str, EventType]:
@@ -240,17 +260,19 @@ EVENT_TYPES: dict[str, EventType] = _table(
               (*ON_A_DEAL, "already_financed", *TERMS)),
     EventType("LicenseRequested", LicenseRequestedData,
               "An export license applied for at Commerce (BIS) for some of the deal's ECCNs.",
-              (*ON_A_DEAL, "already_financed", "eccn_not_in_deal",
-               "license_already_requested")),
+              (*ON_A_DEAL, "eccn_not_in_deal", "license_already_requested")),
     EventType("CommerceLicenseApproved", CommerceLicenseApprovedData,
-              "Commerce approved a requested license, for some of its ECCNs, until a date.",
+              "Commerce approved a requested license, for some of its ECCNs, until a date: "
+              "its number, its consignee, and its lines (quantity and value per ECCN).",
               (*ON_A_DEAL, "license_not_requested", "license_already_decided",
-               "eccn_not_in_deal")),
+               "eccn_not_in_deal", "license_number_taken", "license_validity_invalid",
+               "license_consignee_mismatch")),
     EventType("CommerceLicenseDenied", CommerceLicenseDeniedData,
               "Commerce denied a requested license.",
               (*ON_A_DEAL, "license_not_requested", "license_already_decided")),
     EventType("CommerceLicenseRevoked", CommerceLicenseRevokedData,
-              "Commerce revoked an approved license from a date; allowed after financing.",
+              "Commerce revoked an approved license from a date; allowed after financing. An "
+              "earlier date replaces a later one.",
               (*ON_A_DEAL, "license_not_found", "license_already_revoked")),
     EventType("BoardVoted", BoardVotedData,
               "The board's vote on the deal, at a meeting that took place; a later meeting's "
@@ -264,17 +286,23 @@ EVENT_TYPES: dict[str, EventType] = _table(
               "EXIM notified Congress of a long-term deal before the board's final "
               "consideration (12 U.S.C. 635a(c)(10)).",
               (*ON_A_DEAL, "already_financed", "notice_in_future")),
+    EventType("PartyScreened", PartyScreenedData,
+              "The buyer or the end user screened against a denied-party list (e.g. the "
+              "Consolidated Screening List); allowed after financing.",
+              (*ON_A_DEAL, "screening_in_future")),
     EventType("DealFinanced", DealFinancedData,
               "EXIM committed to the deal: the instrument, the amount, the fee and the final "
               "maturity.",
               (*ON_A_DEAL, "already_financed", "board_approval_required",
                "board_approval_stale", "amount_exceeds_board_approval",
-               "instrument_mismatch", *LICENSE_GATE, *COUNTRY_RULES, *PROGRAM_LIMITS,
+               "instrument_mismatch", *LICENSE_GATE, *PARTY_RULES, *COUNTRY_RULES,
+               *PROGRAM_LIMITS,
                "maturity_outside_tenor")),
     EventType("FundsDisbursed", FundsDisbursedData,
               "Money paid out under the commitment.",
               (*ON_A_DEAL, "not_financed", "disbursement_exceeds_commitment", *LICENSE_GATE,
-               "destination_embargoed", "controlled_items_to_restricted_destination")),
+               *PARTY_RULES, "destination_embargoed",
+               "controlled_items_to_restricted_destination")),
     EventType("RepaymentReceived", RepaymentReceivedData,
               "Principal and interest repaid by the buyer.",
               (*ON_A_DEAL, "not_financed", "repayment_exceeds_outstanding")),

@@ -1,18 +1,20 @@
 """Facts across deals that a decision reads, and the guards that keep them exact.
 
-Two rules read across deals: the program's limits (``DealFinanced``: the committed total,
-overall and by country, is the sum over financed deals of committed − cancelled) and
+Three rules read across deals: the program's limits (``DealFinanced``: the committed
+total, overall and by country, is the sum over financed deals of committed − cancelled),
 congressional notice (an approving ``BoardVoted`` adds up the approvals of the other
-long-term deals with the same buyer). A decision reads them as ``Across``, loaded with the
+long-term deals with the same buyer) and license numbers (``CommerceLicenseApproved``:
+one license, one deal). A decision reads them as ``Across``, loaded with the
 version of each guard it read; the write that follows carries ``GuardWrites``: what it
 adds to a total, which approval rows it puts or removes, and the versions it expects.
 The store applies them in the commit's transaction and refuses a write whose expected
 version moved (a conflict: the write is decided again on facts read again), so two racing
-financings never both pass a limit and two racing approvals never both escape a notice.
+financings never both pass a limit, two racing approvals never both escape a notice,
+and two racing approvals of one license number never both pass.
 Guards are not events: they are rebuilt from the deals' states (``rebuild``).
 
 What a deal contributes is a function of its state alone (``contribution``,
-``approval_row``): a decision diffs the state before and after its events, and a rebuild
+``approval_row``, ``license_numbers``): a decision diffs the state before and after its events, and a rebuild
 sums the states, so both give the same guards.
 """
 
@@ -24,6 +26,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from domain.licensing import license_key, party_key
 from domain.money import ZERO, format_money
 from domain.state import DealState
 
@@ -39,7 +42,12 @@ def committed_in(country: str) -> str:
 def buyer_key(buyer: Mapping[str, str]) -> str:
     """Buyers are the same when their country is and their names are, compared without
     regard to case and to outer spaces."""
-    return f"{buyer['country']}:{buyer['name'].strip().casefold()}"
+    return party_key(buyer)
+
+
+def license_guard(number: str) -> str:
+    """The guard of one license number: its members are the deals that hold it."""
+    return f"license:{license_key(number)}"
 
 
 def approvals_of(buyer: Mapping[str, str]) -> str:
@@ -105,6 +113,7 @@ class Across:
     versions: dict[str, int] = field(default_factory=dict)
     totals: dict[str, Decimal] = field(default_factory=dict)
     members: dict[str, dict[str, Approval]] = field(default_factory=dict)
+    holders: dict[str, set[str]] = field(default_factory=dict)
     writes: GuardWrites = field(default_factory=GuardWrites)
     whole: bool = False  # every guard is here: one not read is empty (a world of its own)
 
@@ -112,6 +121,12 @@ class Across:
         name = COMMITTED if country is None else committed_in(country)
         self._read(name)
         return self.totals.get(name, ZERO)
+
+    def license_holders(self, number: str) -> list[str]:
+        """The deals that hold license ``number``."""
+        name = license_guard(number)
+        self._read(name)
+        return sorted(self.holders.get(name, ()))
 
     def approvals(self, buyer: Mapping[str, str], except_deal: str) -> dict[str, Approval]:
         name = approvals_of(buyer)
@@ -142,15 +157,21 @@ class Across:
             else:
                 rows[deal_id] = after[1]
             self.writes.put[(name, deal_id)] = None if after[1] is None else after[1].dump()
+        for number in sorted(after[2] - before[2]):
+            name = license_guard(number)
+            self.holders.setdefault(name, set()).add(deal_id)
+            self.writes.put[(name, deal_id)] = {"license_number": number}
 
 
-View = tuple[Decimal, Approval | None]
-NOTHING: View = (ZERO, None)
+View = tuple[Decimal, Approval | None, frozenset[str]]
+NOTHING: View = (ZERO, None, frozenset())
 
 
 def view(state: DealState | None) -> View:
-    """What a deal adds to the guards."""
-    return contribution(state), approval_row(state)
+    """What a deal adds to the guards: to the committed totals, to its buyer's approvals,
+    and the license numbers it holds."""
+    numbers = state.license_numbers if state is not None else frozenset()
+    return contribution(state), approval_row(state), numbers
 
 
 def within_window(one: str, other: str) -> bool:
@@ -160,7 +181,8 @@ def within_window(one: str, other: str) -> bool:
 
 def rebuild(states: Iterable[tuple[str, DealState]]
             ) -> tuple[dict[str, Decimal], dict[tuple[str, str], dict[str, Any]]]:
-    """Every guard from the deals' states: the totals, and the approval rows."""
+    """Every guard from the deals' states: the totals, the approval rows, the license
+    numbers' holders (a number held by two deals approved before v3 stays on both)."""
     totals: dict[str, Decimal] = {COMMITTED: ZERO}
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for deal_id, state in states:
@@ -171,4 +193,6 @@ def rebuild(states: Iterable[tuple[str, DealState]]
         approval = approval_row(state)
         if approval is not None:
             rows[(approvals_of(state.buyer), deal_id)] = approval.dump()
+        for number in state.license_numbers:
+            rows[(license_guard(number), deal_id)] = {"license_number": number}
     return totals, rows

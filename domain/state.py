@@ -21,6 +21,16 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, get_type_hints
 
+from domain.licensing import (
+    covering,
+    latest_screenings,
+    license_gate,
+    license_key,
+    license_status,
+    party_key,
+    revocation,
+    screening_key,
+)
 from domain.money import (
     FIGURES,
     MONEY_EFFECTS,
@@ -94,6 +104,8 @@ class DealState:
     board_terms: dict[str, Any] | None = None  # what the latest approval covered
     notice: dict[str, Any] | None = None  # the latest CongressionalNotified
     financing_policy: str | None = None  # the policy version stored on DealFinanced
+    end_user: dict[str, str] | None = None  # None: the buyer is the end user
+    screenings: dict[str, dict[str, Any]] = {}  # noqa: RUF012 - (party|list) -> the latest
 
     def evolve(self, type_name: str, data: Mapping[str, Any], stamp: Stamp,
                target: ReversalTarget | None = None) -> None:
@@ -113,6 +125,8 @@ class DealState:
         elif type_name == "DealFinanced":
             self._on_deal_financed(data)
             self.financing_policy = stamp.policy_version
+        elif type_name == "PartyScreened":
+            self._on_party_screened(data, stamp.version)
         else:
             _HANDLERS[type_name](self, data)
         self.latest_occurred_at = max(self.latest_occurred_at, stamp.occurred_at)
@@ -122,11 +136,12 @@ class DealState:
 
     def own_mutables(self) -> None:
         """After a shallow copy: take copies of what ``evolve`` changes in place (the lists
-        it appends to, the licenses it updates). Every other value ``evolve`` only ever
-        replaces, so a shallow copy may share it."""
+        it appends to, the licenses it updates, the screenings it keeps). Every other value
+        ``evolve`` only ever replaces, so a shallow copy may share it."""
         self.amendments = list(self.amendments)
         self.licenses = [dict(license_) for license_ in self.licenses]
         self.reversed_versions = list(self.reversed_versions)
+        self.screenings = dict(self.screenings)
 
     # -- persistent fields ---------------------------------------------------------------
 
@@ -161,6 +176,8 @@ class DealState:
         self.application_number = data["application_number"]
         self.exporter = dict(data["exporter"])
         self.buyer = dict(data["buyer"])
+        self.end_user = dict(data["end_user"]) if "end_user" in data else None
+        self.screenings = {}
         self.instrument = data["instrument"]
         self.term = data["term"]
         self._set_terms(data)
@@ -206,11 +223,16 @@ class DealState:
     def _on_license_approved(self, data: Mapping[str, Any]) -> None:
         license_ = self.license(data["application_ref"])
         if license_ is not None:
-            license_.update(status="approved", license_number=data["license_number"],
+            license_.update(status="approved", license_number=license_key(data["license_number"]),
                             eccns=[e.upper() for e in data["eccns"]],
                             valid_until=data["valid_until"])
-            if "conditions" in data:
-                license_["conditions"] = list(data["conditions"])
+            for name in ("conditions", "lines"):
+                if name in data:
+                    license_[name] = copy.deepcopy(list(data[name]))
+            if "lines" in data:
+                license_["lines"] = normal_items(license_["lines"])
+            if "consignee" in data:
+                license_["consignee"] = dict(data["consignee"])
         self.last_license_status = "approved"
 
     def _on_license_denied(self, data: Mapping[str, Any]) -> None:
@@ -220,11 +242,16 @@ class DealState:
         self.last_license_status = "denied"
 
     def _on_license_revoked(self, data: Mapping[str, Any], occurred_on: str) -> None:
-        """Without ``effective_date`` a revocation takes effect on its own date."""
+        """Without ``effective_date`` a revocation takes effect on its own date; (v3) one
+        with an earlier date than the license's current one replaces it."""
         effective = data.get("effective_date", occurred_on)
         for license_ in self.licenses_numbered(data["license_number"]):
-            if "revoked" not in license_:
+            if revocation(license_, effective):
                 license_["revoked"] = {"effective_date": effective, "reason": data["reason"]}
+
+    def _on_party_screened(self, data: Mapping[str, Any], version: int) -> None:
+        self.screenings = {**self.screenings, screening_key(data["party"], data["list"]): {
+            **data, "version": version}}
 
     def _on_board_voted(self, data: Mapping[str, Any]) -> None:
         self.board_vote = copy.deepcopy(dict(data))
@@ -308,8 +335,40 @@ class DealState:
                     None)
 
     def licenses_numbered(self, license_number: str) -> list[dict[str, Any]]:
+        number = license_key(license_number)
         return [lic for lic in self.licenses
-                if lic["status"] == "approved" and lic["license_number"] == license_number]
+                if lic["status"] == "approved" and license_key(lic["license_number"]) == number]
+
+    @property
+    def license_numbers(self) -> frozenset[str]:
+        """The numbers of the licenses approved on the deal, upper case."""
+        return frozenset(license_key(lic["license_number"]) for lic in self.licenses
+                         if lic["status"] == "approved")
+
+    @property
+    def end_party(self) -> dict[str, str]:
+        """The end user: the buyer unless the application named another."""
+        return self.end_user if self.end_user is not None else self.buyer
+
+    @property
+    def one_party(self) -> bool:
+        """Whether the end user is the buyer (by default, or named alike)."""
+        return self.end_user is None or party_key(self.end_user) == party_key(self.buyer)
+
+    def parties(self) -> list[tuple[str, dict[str, str]]]:
+        """The parties screened and judged by destination: the buyer, and the end user
+        when it is another."""
+        if self.one_party:
+            return [("buyer", self.buyer)]
+        assert self.end_user is not None
+        return [("buyer", self.buyer), ("end_user", self.end_user)]
+
+    def destinations(self) -> list[str]:
+        """The countries the destination rules judge: the buyer's and the end user's."""
+        return list(dict.fromkeys(party["country"] for _, party in self.parties()))
+
+    def latest_screenings(self, party: str) -> list[dict[str, Any]]:
+        return [dict(s) for s in latest_screenings(self.screenings, party, self.one_party)]
 
     def reversal_effects(self, effects: Mapping[str, str]) -> dict[str, Decimal]:
         """The figures a money event's reversal leaves (its amounts taken back out), given
@@ -350,40 +409,39 @@ class DealState:
         return book.resolve(self.last_policy_version, day)
 
     def covering(self, eccn: str) -> list[dict[str, Any]]:
-        return [lic for lic in self.licenses if lic["status"] == "approved"
-                and eccn in lic["eccns"]]
+        return [dict(lic) for lic in covering(self.licenses, eccn)]
 
-    def license_gate(self, controlled: Iterable[str], on: str) -> tuple[str, str] | None:
-        """SPEC's license gate for the ``controlled`` ECCNs on date ``on``: the first of
-        ``commerce_license_required``, ``_revoked``, ``_expired`` that applies (with a
-        detail), or None when every controlled ECCN has a valid covering license."""
-        controlled = sorted(controlled)
-        uncovered = [e for e in controlled if not self.covering(e)]
-        if uncovered:
-            return ("commerce_license_required",
-                    f"no approved Commerce license covers controlled ECCN(s) "
-                    f"{', '.join(uncovered)}")
-        invalid = [e for e in controlled
-                   if not any(_valid_on(lic, on) for lic in self.covering(e))]
-        revoked = [e for e in invalid if any(_revoked_by(lic, on) for lic in self.covering(e))]
-        if revoked:
-            return ("commerce_license_revoked",
-                    f"no license covering {', '.join(revoked)} is valid on {on}: revoked")
-        if invalid:
-            return ("commerce_license_expired",
-                    f"every license covering {', '.join(invalid)} expired before {on}")
-        return None
+    def financing_policy_in(self, book: PolicyBook) -> PolicyVersion | None:
+        """The version stored on the deal's ``DealFinanced``, if financed."""
+        if self.financing_policy is None:
+            return None
+        return book.resolve(self.financing_policy, date.fromisoformat(self.last_occurred_at[:10]))
 
-    def license_status_under(self, policy: PolicyVersion) -> str:
-        controlled = policy.controlled(self.eccns)
-        if not controlled:
-            return "not_required"
-        gate = self.license_gate(controlled, self.last_occurred_at[:10])
-        if gate is not None and gate[0] == "commerce_license_revoked":
-            return "revoked"
-        return self.last_license_status or "required"
+    def gated(self, *policies: PolicyVersion | None) -> list[str]:
+        """The deal's ECCNs controlled under any of ``policies``."""
+        return sorted({e for p in policies if p is not None for e in p.controlled(self.eccns)})
 
-    def stage_under(self, policy: PolicyVersion) -> str:
+    def license_gate(self, controlled: Iterable[str], *dates: str) -> tuple[str, str] | None:
+        """SPEC's license gate for the ``controlled`` ECCNs, valid on each of ``dates``."""
+        return license_gate(self.licenses, self.items, controlled, dates)
+
+    def license_status_under(self, policy: PolicyVersion,
+                             at_financing: PolicyVersion | None = None) -> str:
+        """Judged on the deal's latest event date, under the policy of that event and (v3)
+        the one stored on its financing: what was gated at financing stays gated."""
+        return license_status(self.licenses, self.items, self.gated(policy, at_financing),
+                              self.last_occurred_at[:10], self.last_license_status)
+
+    def stage_in(self, book: PolicyBook) -> str:
+        return self.stage_under(self.policy_in(book), self.financing_policy_in(book))
+
+    def view_in(self, book: PolicyBook, deal_id: str, version: int, *,
+                shared: bool = False) -> dict[str, Any]:
+        return self.view_under(self.policy_in(book), deal_id, version, shared=shared,
+                               at_financing=self.financing_policy_in(book))
+
+    def stage_under(self, policy: PolicyVersion,
+                    at_financing: PolicyVersion | None = None) -> str:
         if self.closed or (self.financed and not self.disbursed and not self.undisbursed):
             return "cancelled"
         if self.financed:
@@ -394,10 +452,11 @@ class DealState:
             return "disbursing" if self.disbursed else "financed"
         if self.board_status != "pending":
             return f"board_{self.board_status}"
-        return _LICENSE_STAGES.get(self.license_status_under(policy), "applied")
+        return _LICENSE_STAGES.get(self.license_status_under(policy, at_financing), "applied")
 
     def view_under(self, policy: PolicyVersion, deal_id: str, version: int, *,
-                   shared: bool = False) -> dict[str, Any]:
+                   shared: bool = False, at_financing: PolicyVersion | None = None
+                   ) -> dict[str, Any]:
         """The API's view of the deal. With ``shared`` its nested lists and dicts are the
         state's own, not copies: for a caller that serialises the view at once."""
         dup = _shared if shared else _copy
@@ -405,19 +464,21 @@ class DealState:
             "deal_id": deal_id,
             "application_number": self.application_number,
             "version": version,
-            "stage": self.stage_under(policy),
-            "license_status": self.license_status_under(policy),
+            "stage": self.stage_under(policy, at_financing),
+            "license_status": self.license_status_under(policy, at_financing),
             "board_status": self.board_status,
             "exporter": dict(self.exporter),
             "buyer": dict(self.buyer),
             "buyer_country": self.buyer["country"],
+            "end_user": dict(self.end_party),
+            "screenings": {party: self.latest_screenings(party) for party, _ in self.parties()},
             "instrument": self.instrument,
             "term": self.term,
             "tenor_years": self.tenor_years,
             "contract_value": format_money(self.contract_value),
             "us_content_pct": self.us_content_pct,
             "eccns": self.eccns,
-            "controlled_eccns": policy.controlled(self.eccns),
+            "controlled_eccns": self.gated(policy, at_financing),
             "categories": self.categories,
             "items": dup(self.items),
             "amendments": dup(self.amendments),
@@ -447,15 +508,6 @@ def _copy(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-def _valid_on(license_: Mapping[str, Any], on: str) -> bool:
-    return bool(license_["valid_until"] >= on and not _revoked_by(license_, on))
-
-
-def _revoked_by(license_: Mapping[str, Any], on: str) -> bool:
-    revoked = license_.get("revoked")
-    return revoked is not None and bool(revoked["effective_date"] <= on)
-
-
 STATE_BYTES = 8_192  # a state's fixed part in memory: its attributes, parties, items
 ENTRY_BYTES = 400  # each entry of a collection it holds (measured: 370 B a money event)
 
@@ -473,6 +525,8 @@ def estimated_bytes(state: DealState) -> int:
 
 _LICENSE_STAGES = {
     "revoked": "license_revoked",
+    "expired": "license_expired",
+    "partially_approved": "license_partial",
     "denied": "license_denied",
     "approved": "license_approved",
     "requested": "license_pending",

@@ -68,10 +68,9 @@ class DealsProjection(DealStateProjection):
 
 def _row(ev: Envelope, state: DealState, applied_position: int,
          book: PolicyBook) -> dict[str, Any]:
-    policy = state.policy_in(book)
-    f = {**figures(state), "stage": state.stage_under(policy)}
     deal_id, version = str(ev["deal_id"]), int(ev["version"])
-    view = state.view_under(policy, deal_id, version, shared=True)  # dumped at once
+    view = state.view_in(book, deal_id, version, shared=True)  # dumped at once
+    f = {**figures(state), "stage": view["stage"]}
     return {
         "deal_id": deal_id,
         "application_number": state.application_number,

@@ -47,7 +47,7 @@ def define(metadata: sa.MetaData, slot: str) -> dict[str, sa.Table]:
 
 def contributions(state: DealState, book: PolicyBook) -> dict[tuple[str, str], dict[str, int]]:
     """What one deal adds to each portfolio row."""
-    f = {**figures(state), "stage": state.stage_under(state.policy_in(book))}
+    f = {**figures(state), "stage": state.stage_in(book)}
     money_part = {k: f[k] for k in SUMS}
     out: dict[tuple[str, str], dict[str, int]] = {
         ("total", ""): {"deals": 1, **money_part},

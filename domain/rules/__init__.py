@@ -13,6 +13,7 @@ from domain.rules.application import (
     MEDIUM_TERM_MAX_AMOUNT,
     MEDIUM_TERM_MAX_TENOR,
     check_buyer_is_foreign,
+    check_classification_evidence,
     check_controlled_items_allowed,
     check_destination_designated,
     check_destination_not_embargoed,
@@ -55,13 +56,17 @@ from domain.rules.financing import (
 from domain.rules.licenses import (
     check_eccns_in_deal,
     check_eccns_in_request,
+    check_consignee,
     check_license_found,
     check_license_gate,
     check_license_not_revoked,
+    check_license_number_free,
+    check_license_validity,
     check_license_ref_unused,
     check_license_requested,
     check_license_undecided,
 )
+from domain.rules.parties import check_parties_screened, check_screening_date
 from domain.rules.servicing import (
     check_cancellation,
     check_claim,
@@ -75,6 +80,12 @@ from domain.rules.servicing import (
 )
 
 __all__ = [
+    "check_classification_evidence",
+    "check_consignee",
+    "check_license_number_free",
+    "check_license_validity",
+    "check_parties_screened",
+    "check_screening_date",
     "check_reversal_four_eyes",
     "check_program",
     "check_notice_date",

@@ -1,5 +1,5 @@
 """``DealApplied`` and ``DealAmended``: the deal's parties and terms, and the destination
-rules a deal's buyer country is checked against.
+rules the buyer's and (v3) the end user's countries are checked against.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from domain.policy import PolicyVersion
 MEDIUM_TERM_MAX_AMOUNT = Decimal("10000000.00")
 MEDIUM_TERM_MAX_TENOR = 7
 MAX_FINANCED_SHARE = Decimal("0.85")
+# v3: the U.S. territories count as the United States
+UNITED_STATES = frozenset({"US", "PR", "VI", "GU", "AS", "MP", "UM"})
 INSTRUMENTS_BY_TERM = {
     "medium": ("insurance", "loan_guarantee"),
     "long": ("direct_loan", "loan_guarantee"),
@@ -23,14 +25,19 @@ INSTRUMENTS_BY_TERM = {
 
 def check_exporter_is_us(data: Mapping[str, Any]) -> None:
     country = data["exporter"]["country"]
-    if country != "US":
-        raise RuleViolation("exporter_not_us", f"exporter country is {country}, not US")
+    if country not in UNITED_STATES:
+        raise RuleViolation(
+            "exporter_not_us",
+            f"exporter country is {country}, not the United States or one of its territories "
+            f"({', '.join(sorted(UNITED_STATES))})")
 
 
 def check_buyer_is_foreign(data: Mapping[str, Any]) -> None:
-    if data["buyer"]["country"] == "US":
+    country = data["buyer"]["country"]
+    if country in UNITED_STATES:
         raise RuleViolation("buyer_not_foreign",
-                            "the buyer is in the US: the program finances foreign purchases")
+                            f"the buyer is in {country}, part of the United States: the program "
+                            "finances foreign purchases")
 
 
 def check_instrument_offered_for_term(data: Mapping[str, Any]) -> None:
@@ -91,37 +98,66 @@ def check_items_sum(data: Mapping[str, Any]) -> None:
         )
 
 
-def check_destination_not_embargoed(country: str, policies: Sequence[PolicyVersion]) -> None:
-    for policy in policies:
-        if country in policy.embargoed:
-            raise RuleViolation(
-                "destination_embargoed",
-                f"buyer country {country} is embargoed under policy {policy.id}",
-            )
+def check_destination_not_embargoed(countries: Sequence[str],
+                                    policies: Sequence[PolicyVersion]) -> None:
+    """``countries``: the buyer's and (v3) the end user's."""
+    for country in countries:
+        for policy in policies:
+            if country in policy.embargoed:
+                raise RuleViolation(
+                    "destination_embargoed",
+                    f"destination {country} is embargoed under policy {policy.id}",
+                )
 
 
-def check_destination_designated(country: str, policies: Sequence[PolicyVersion]) -> None:
-    for policy in policies:
-        if not policy.designates(country):
-            raise RuleViolation(
-                "destination_not_designated",
-                f"buyer country {country} is not among the destinations designated by "
-                f"policy {policy.id}",
-            )
+def check_destination_designated(countries: Sequence[str],
+                                 policies: Sequence[PolicyVersion]) -> None:
+    for country in countries:
+        for policy in policies:
+            if not policy.designates(country):
+                raise RuleViolation(
+                    "destination_not_designated",
+                    f"destination {country} is not among the destinations designated by "
+                    f"policy {policy.id}",
+                )
 
 
 def check_controlled_items_allowed(
-    country: str, eccns: Iterable[str], policies: Sequence[PolicyVersion]
+    countries: Sequence[str], eccns: Iterable[str], policies: Sequence[PolicyVersion]
 ) -> None:
     eccns = list(eccns)
-    for policy in policies:
-        controlled = policy.controlled(eccns)
-        if controlled and country in policy.restricted_for_controlled:
+    for country in countries:
+        for policy in policies:
+            controlled = policy.controlled(eccns)
+            if controlled and country in policy.restricted_for_controlled:
+                raise RuleViolation(
+                    "controlled_items_to_restricted_destination",
+                    f"controlled ECCN(s) {', '.join(controlled)} may not go to {country} "
+                    f"under policy {policy.id}",
+                )
+
+
+def check_classification_evidence(items: Iterable[Mapping[str, Any]],
+                                  policies: Sequence[PolicyVersion]) -> None:
+    """v3 ``classification_evidence_required``: an accelerator whose ECCN no policy version
+    controls needs the BIS classification ruling (CCATS) that says so."""
+    for index, item in enumerate(items):
+        if (item["category"] == "accelerator" and "classification_ref" not in item
+                and not any(policy.is_controlled(item["eccn"]) for policy in policies)):
             raise RuleViolation(
-                "controlled_items_to_restricted_destination",
-                f"controlled ECCN(s) {', '.join(controlled)} may not go to {country} "
-                f"under policy {policy.id}",
-            )
+                "classification_evidence_required",
+                f"items[{index}] is an accelerator with ECCN {item['eccn']}, which is not "
+                "controlled: its classification_ref (the BIS classification ruling) is "
+                "required")
+
+
+def destinations(data: Mapping[str, Any]) -> list[str]:
+    """The countries the destination rules judge: the buyer's and the end user's."""
+    countries = [data["buyer"]["country"]]
+    end_user = data.get("end_user")
+    if end_user is not None:
+        countries.append(end_user["country"])
+    return list(dict.fromkeys(countries))
 
 
 def check_terms(data: Mapping[str, Any], policies: Sequence[PolicyVersion]) -> None:
@@ -132,7 +168,9 @@ def check_terms(data: Mapping[str, Any], policies: Sequence[PolicyVersion]) -> N
     check_financed_share(data)
     check_us_content(data)
     check_items_sum(data)
-    country = data["buyer"]["country"]
-    check_destination_not_embargoed(country, policies)
-    check_destination_designated(country, policies)
-    check_controlled_items_allowed(country, [item["eccn"] for item in data["items"]], policies)
+    countries = destinations(data)
+    check_destination_not_embargoed(countries, policies)
+    check_destination_designated(countries, policies)
+    check_controlled_items_allowed(countries, [item["eccn"] for item in data["items"]],
+                                   policies)
+    check_classification_evidence(data["items"], policies)

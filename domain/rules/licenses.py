@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
 from typing import Any
 
 from domain.errors import RuleViolation
+from domain.licensing import add_years, license_key, revocation
 from domain.rules.common import Judgement
 from domain.state import DealState
 
@@ -62,24 +64,67 @@ def check_license_found(deal: DealState, license_number: str) -> list[dict[str, 
     return found
 
 
-def check_license_not_revoked(licenses: Sequence[Mapping[str, Any]]) -> None:
-    if all("revoked" in lic for lic in licenses):
+def check_license_not_revoked(licenses: Sequence[Mapping[str, Any]],
+                               data: Mapping[str, Any], occurred_on: str) -> None:
+    """v3: ``license_already_revoked`` only when the license is already revoked from the
+    new revocation's ``effective_date`` or earlier; an earlier date replaces a later one."""
+    effective = data.get("effective_date", occurred_on)
+    if not any(revocation(lic, effective) for lic in licenses):
         revoked = licenses[0]["revoked"]
         raise RuleViolation(
             "license_already_revoked",
-            f"license {licenses[0]['license_number']} was already revoked "
-            f"(effective {revoked['effective_date']})")
+            f"license {licenses[0]['license_number']} is already revoked from "
+            f"{revoked['effective_date']}, not later than {effective}")
+
+
+def check_license_number_free(deal: DealState, deal_id: str, number: str,
+                              judgement: Judgement) -> None:
+    """v3 ``license_number_taken``: one license, one deal; a number approved before, on any
+    deal (this one included), is taken."""
+    key = license_key(number)
+    holders = set(judgement.across.license_holders(key))
+    if key in deal.license_numbers:
+        holders.add(deal_id)
+    if holders:
+        raise RuleViolation(
+            "license_number_taken",
+            f"license number {key} was already approved on deal {', '.join(sorted(holders))}: "
+            "one license, one deal", status=409)
+
+
+def check_license_validity(data: Mapping[str, Any], judgement: Judgement) -> None:
+    """v3 ``license_validity_invalid``: ``valid_until`` after the event's date and no more
+    than the policy's ``max_license_years`` after it (the stricter of the two versions)."""
+    start = date.fromisoformat(judgement.occurred_on)
+    years = min(policy.max_license_years for policy in judgement.compliance)
+    latest = add_years(start, years)
+    until = date.fromisoformat(data["valid_until"])
+    if not start < until <= latest:
+        raise RuleViolation(
+            "license_validity_invalid",
+            f"valid_until {until} must be after {start} and no later than {latest} "
+            f"({years} years)")
+
+
+def check_consignee(deal: DealState, data: Mapping[str, Any]) -> None:
+    """v3 ``license_consignee_mismatch``: the ultimate consignee is the end user."""
+    consignee, end_user = data["consignee"]["country"], deal.end_party["country"]
+    if consignee != end_user:
+        raise RuleViolation(
+            "license_consignee_mismatch",
+            f"the license's consignee is in {consignee}; the deal's end user is in {end_user}")
 
 
 def check_license_gate(deal: DealState, judgement: Judgement) -> None:
     """Controlled under either version, or (v3) under the version stored on the deal's
     ``DealFinanced``: what was gated at financing stays gated, whatever a later policy
-    says. Valid on the event's business date."""
+    says. Valid on the event's business date and (v3) on the day it is recorded; then
+    (v3) the valid licenses' lines cover the deal's quantities and values."""
     policies = list(judgement.compliance)
     if deal.financing_policy is not None:
         book = judgement.program.book
         policies.append(book.resolve(deal.financing_policy, judgement.occurred_at))
-    controlled = {e for policy in policies for e in policy.controlled(deal.eccns)}
-    gate = deal.license_gate(controlled, judgement.occurred_on)
+    gate = deal.license_gate(deal.gated(*policies), judgement.occurred_on,
+                             judgement.today.isoformat())
     if gate is not None:
         raise RuleViolation(*gate)

@@ -1,5 +1,5 @@
 """Loading what the rules across deals read (SPEC v3: the program's limits, congressional
-notice), and rebuilding the guards that keep it exact (``domain.guards``)."""
+notice, license numbers), and rebuilding the guards that keep it exact (``domain.guards``)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,20 @@ from typing import Any
 from uuid import UUID
 
 from domain.deal import Deal
-from domain.guards import COMMITTED, Across, Approval, approvals_of, committed_in, rebuild
+from domain.guards import (
+    COMMITTED,
+    Across,
+    Approval,
+    approvals_of,
+    committed_in,
+    license_guard,
+    rebuild,
+)
 from domain.program import PROGRAM_ID
 from service.eventstore import LedgerRecorder
 from service.ledger.commands import Command, deal_id_for
 
-READS_ACROSS = frozenset({"DealFinanced", "BoardVoted"})  # their rules read guards
+READS_ACROSS = frozenset({"DealFinanced", "BoardVoted", "CommerceLicenseApproved"})
 
 
 def load_across(store: LedgerRecorder, commands: Sequence[Command],
@@ -27,8 +35,14 @@ def load_across(store: LedgerRecorder, commands: Sequence[Command],
     member_guards: set[str] = set()
     applied = {deal_id_for(c.data["application_number"]): c.data for c in commands
                if c.type == "DealApplied" and isinstance(c.data.get("application_number"), str)}
+    numbers: set[str] = set()
     for command in commands:
         if command.type not in READS_ACROSS:
+            continue
+        if command.type == "CommerceLicenseApproved":
+            number = command.data.get("license_number")
+            if isinstance(number, str):
+                numbers.add(license_guard(number))
             continue
         deal_id = command.target()
         if deal_id is None:
@@ -41,14 +55,16 @@ def load_across(store: LedgerRecorder, commands: Sequence[Command],
             totals |= {COMMITTED, committed_in(buyer["country"])}
         else:
             member_guards.add(approvals_of(buyer))
-    if not totals and not member_guards:
+    if not totals and not member_guards and not numbers:
         return Across()
-    stored = store.read_guards(totals | member_guards)
+    stored = store.read_guards(totals | member_guards | numbers)
     across = Across(versions={n: g.version for n, g in stored.items()},
                     totals={n: stored[n].total for n in totals})
     for name in member_guards:
         across.members[name] = {member: Approval.load(data)
                                 for member, data in store.read_members(name).items()}
+    for name in numbers:
+        across.holders[name] = set(store.read_members(name))
     return across
 
 

@@ -32,7 +32,8 @@ APPLICATION_NUMBER = re.compile(r"[A-Z0-9-]{3,32}", re.ASCII)
 _MONEY = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]{1,2})?", re.ASCII)
 _PCT = re.compile(r"[0-9]{1,3}(\.[0-9]{1,4})?", re.ASCII)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
-_ECCN = re.compile(r"[0-9A-Za-z][0-9A-Za-z.\-]{0,31}", re.ASCII)
+_ECCN = re.compile(r"[Ee][Aa][Rr]99|[0-9][A-Ea-e][0-9]{3}(?:\.[A-Za-z0-9]+)*", re.ASCII)
+LICENSE_NUMBER = re.compile(r"[A-Za-z0-9-]{1,40}", re.ASCII)
 _ECCN_PATTERN = re.compile(r"[0-9A-Za-z.*?\-]{1,32}", re.ASCII)
 _COUNTRY = re.compile(r"[A-Z]{2}", re.ASCII)
 _A_MONEY, _A_PCT = 'a decimal string like "1250000.00"', 'a decimal string like "2.5"'
@@ -238,9 +239,18 @@ Name = Annotated[str, Field(max_length=NAME_MAX), *_string(
     "a string", _text, maxLength=NAME_MAX, **_TEXT_DOC)]
 Reason = Annotated[str, Field(max_length=TEXT_MAX), *_string(
     "a string", _text, maxLength=TEXT_MAX, **_TEXT_DOC)]
-Eccn = Annotated[str, *_string("a string", lambda text: _matching(
-    _ECCN, 'must be an ECCN like "3A090.a" or "EAR99" (1-32 characters)', text).upper(),
-    pattern=anchored(_ECCN), description="compared without regard to case, stored upper case")]
+Eccn = Annotated[str, Field(max_length=64), *_string("a string", lambda text: _matching(
+    _ECCN, 'must be an ECCN like "3A090.a" (a digit, a letter A-E, three digits, then '
+    '".part"s) or "EAR99"', text).upper(),
+    pattern=anchored(_ECCN), maxLength=64,
+    description="compared without regard to case, stored upper case")]
+LicenseNumber = Annotated[str, *_string("a string", lambda text: _matching(
+    LICENSE_NUMBER, "must be 1-40 characters of A-Z, a-z, 0-9 and -", text).upper(),
+    pattern=anchored(LICENSE_NUMBER), description="compared without regard to case, stored "
+    "upper case")]
+# a revocation may name a license approved before v3, whose number was any name
+LicenseNumberRef = Annotated[str, Field(max_length=NAME_MAX), *_string(
+    "a string", lambda text: _text(text).upper(), maxLength=NAME_MAX, **_TEXT_DOC)]
 ApplicationNumber = Annotated[str, *_string("a string", partial(
     _matching, APPLICATION_NUMBER, "must be 3-32 characters of A-Z, 0-9 and -"),
     pattern=anchored(APPLICATION_NUMBER))]

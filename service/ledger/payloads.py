@@ -39,6 +39,8 @@ from service.ledger.fields import (
     EccnPattern,
     Eccns,
     Instrument,
+    LicenseNumber,
+    LicenseNumberRef,
     Money,
     MoneyOrZero,
     Name,
@@ -82,6 +84,15 @@ class Item(Strict):
     eccn: Eccn
     quantity: Annotated[int, Field(ge=1, le=QUANTITY_MAX)]
     value: Money
+    classification_ref: Name | MISSING = Field(
+        MISSING, description="the BIS classification ruling (CCATS): required for an "
+                             "accelerator whose ECCN is not controlled")
+
+
+class LicenseLine(Strict):
+    eccn: Eccn
+    quantity: Annotated[int, Field(ge=1, le=QUANTITY_MAX)]
+    value: Money
 
 
 class DealAppliedData(Strict):
@@ -94,7 +105,9 @@ class DealAppliedData(Strict):
     financed_amount: Money
     tenor_years: Annotated[int, Field(ge=1, le=18)]
     items: Annotated[list[Item], Field(min_length=1, max_length=200)]
-    us_content_pct: Pct | MISSING = MISSING
+    us_content_pct: Pct
+    end_user: Party | MISSING = Field(MISSING, description="the ultimate end user; default "
+                                                           "the buyer")
 
 
 class LicenseRequestedData(Strict):
@@ -103,11 +116,25 @@ class LicenseRequestedData(Strict):
 
 
 class CommerceLicenseApprovedData(Strict):
+    """Every ECCN of eccns has exactly one line, and every line's ECCN is in eccns."""
+
     application_ref: Name
-    license_number: Name
+    license_number: LicenseNumber
     eccns: Eccns
     valid_until: Date
     conditions: Conditions | MISSING = MISSING
+    consignee: Party
+    lines: Annotated[list[LicenseLine], Field(min_length=1, max_length=200)]
+
+    @model_validator(mode="after")
+    def _a_line_per_eccn(self) -> Self:
+        named = [line.eccn for line in self.lines]
+        for index, eccn in enumerate(named):
+            _require(eccn in self.eccns, f"{eccn} is not among eccns", at="lines")
+            _require(eccn not in named[:index], f"{eccn} has more than one line", at="lines")
+        missing = [eccn for eccn in self.eccns if eccn not in named]
+        _require(not missing, f"no line for {', '.join(missing)}", at="lines")
+        return self
 
 
 class CommerceLicenseDeniedData(Strict):
@@ -196,7 +223,7 @@ class DealCancelledData(Strict):
 class CommerceLicenseRevokedData(Strict):
     """effective_date defaults to the date the revocation occurred."""
 
-    license_number: Name
+    license_number: LicenseNumberRef
     reason: Reason
     effective_date: Date | MISSING = MISSING
 
@@ -231,6 +258,15 @@ class CongressionalNotifiedData(Strict):
     reference: Name
 
 
+class PartyScreenedData(Strict):
+    party: Literal["buyer", "end_user"]
+    list: Annotated[Name, Field(description='the denied-party list, e.g. "CSL" (the '
+                                            'Consolidated Screening List)')]
+    list_date: Date
+    result: Literal["clear", "match"]
+    reference: Name
+
+
 class EventReversedData(Strict):
     version: Annotated[int, Field(ge=1, le=2**62, description="the money event to reverse")]
     reason: Reason
@@ -242,7 +278,7 @@ class EventReversedData(Strict):
 EVENT_DATA: dict[str, type[Strict]] = {m.__name__.removesuffix("Data"): m for m in (
     DealAppliedData, DealAmendedData, LicenseRequestedData, CommerceLicenseApprovedData,
     CommerceLicenseDeniedData, CommerceLicenseRevokedData, BoardVotedData,
-    CongressionalNotifiedData, DealFinancedData,
+    CongressionalNotifiedData, PartyScreenedData, DealFinancedData,
     FundsDisbursedData, RepaymentReceivedData, ClaimPaidData, RecoveryReceivedData,
     EventReversedData, DealCancelledData)}
 

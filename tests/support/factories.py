@@ -31,6 +31,7 @@ def application(**changes: Any) -> dict[str, Any]:
         "contract_value": "10000000.00",
         "financed_amount": "8500000.00",
         "tenor_years": 5,
+        "us_content_pct": "90",
         "items": [
             {"description": "AI accelerators", "category": "accelerator", "eccn": "3A090.a",
              "quantity": 64, "value": "8000000.00"},
@@ -47,18 +48,49 @@ def event(type_name: str, **data: Any) -> dict[str, Any]:
 
 
 LICENSE_REQUESTED = {"application_ref": "Z-1001", "eccns": ["3A090.a"]}
+# the lines cover application()'s accelerators; a license number is taken once per ledger
 LICENSE_APPROVED = {"application_ref": "Z-1001", "license_number": "D-555", "eccns": ["3A090.a"],
-                    "valid_until": "2030-12-31"}
+                    "valid_until": "2030-12-31",
+                    "consignee": {"name": "Rheinland Rechenzentrum GmbH", "country": "DE"},
+                    "lines": [{"eccn": "3A090.a", "quantity": 64, "value": "8000000.00"}]}
+_licenses = itertools.count(1)
+
+
+def license_approved(body: dict[str, Any] | None = None, **changes: Any) -> dict[str, Any]:
+    """LICENSE_APPROVED under a number of its own, its consignee the end user of ``body``
+    (an application) when given."""
+    data = {**copy.deepcopy(LICENSE_APPROVED), "license_number": f"D-{next(_licenses):05d}"}
+    if body is not None:
+        data["consignee"] = dict(body.get("end_user") or body["buyer"])
+    data.update(copy.deepcopy(changes))
+    return data
+
+
+def today() -> str:
+    """Today's date, UTC."""
+    return days_ago(0)[:10]
+
+
+def screening(party: str = "buyer", **changes: Any) -> dict[str, Any]:
+    """A clear screening against the Consolidated Screening List, listed today."""
+    return {"party": party, "list": "CSL", "list_date": today(), "result": "clear",
+            "reference": f"CSL-{party}-{next(_numbers)}", **changes}
 BOARD_APPROVED = {"meeting_date": "2026-06-01", "votes_for": 4, "votes_against": 1,
                   "abstentions": 0, "decision": "approved", "approved_amount": "8500000.00"}
 FINANCED = {"instrument": "loan_guarantee", "amount": "8500000.00", "exposure_fee_pct": "2.25",
             "final_maturity_date": "2031-06-30"}
 
 
-def lifecycle_to_financed() -> list[dict[str, Any]]:
+def lifecycle_to_financed(body: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """License, screening, board and financing of ``body`` (default: ``application()``'s
+    parties); the end user is screened too when the application names one."""
+    screenings = [event("PartyScreened", **screening())]
+    if body is not None and body.get("end_user"):
+        screenings.append(event("PartyScreened", **screening("end_user")))
     return [
         event("LicenseRequested", **LICENSE_REQUESTED),
-        event("CommerceLicenseApproved", **LICENSE_APPROVED),
+        event("CommerceLicenseApproved", **license_approved(body)),
+        *screenings,
         event("BoardVoted", **BOARD_APPROVED),
         event("DealFinanced", **FINANCED),
     ]
@@ -248,7 +280,7 @@ async def financed_deal(client: Any, body: dict[str, Any] | None = None) -> str:
     """A deal taken through license, board and financing; its id."""
     body = body or application()
     deal_id: str = (await apply_deal(client, body))["deal_id"]
-    await append_all(client, deal_id, lifecycle_to_financed()[:-1] + [
+    await append_all(client, deal_id, lifecycle_to_financed(body)[:-1] + [
         event("DealFinanced", **financing_for(body["instrument"])),
     ])
     return deal_id

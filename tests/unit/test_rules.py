@@ -16,6 +16,8 @@ from domain.chain import parse_timestamp
 from domain.deal import Deal, EventMeta
 from domain.errors import RuleViolation
 from domain.guards import Across
+from domain.licensing import totals_by_eccn
+from domain.money import format_money
 from domain.policy import SHIPPED, SHIPPED_BOOK, PolicyBook, PolicyVersion
 from domain.program import Program, Recorded
 from domain.rules import Judgement
@@ -70,6 +72,7 @@ def application(**changes: Any) -> dict[str, Any]:
         "contract_value": "1000000.00",
         "financed_amount": "850000.00",
         "tenor_years": 5,
+        "us_content_pct": "100",
         "items": [
             {
                 "description": "AI accelerators",
@@ -110,17 +113,28 @@ def request_license(deal: Deal, ref: str = "BIS-1", eccns: list[str] | None = No
     return post(deal, "LicenseRequested", application_ref=ref, eccns=eccns or [CHIP])
 
 
+def lines_for(deal: Deal, eccns: list[str]) -> list[dict[str, Any]]:
+    """License lines that cover exactly the deal's items of ``eccns``."""
+    totals = totals_by_eccn(deal.items)
+    return [{"eccn": e, "quantity": max(totals[e][0], 1) if e in totals else 1,
+             "value": format_money(totals[e][1]) if e in totals else "1.00"} for e in eccns]
+
+
 def approve_license(
-    deal: Deal, ref: str = "BIS-1", eccns: list[str] | None = None, valid_until: str = "2026-12-31"
+    deal: Deal, ref: str = "BIS-1", eccns: list[str] | None = None, valid_until: str = "2026-12-31",
+    **changes: Any,
 ) -> Deal:
-    return post(
-        deal,
-        "CommerceLicenseApproved",
-        application_ref=ref,
-        license_number=f"L-{ref}",
-        eccns=eccns or [CHIP],
-        valid_until=valid_until,
-    )
+    eccns = [e.upper() for e in (eccns or [CHIP])]
+    data = {"application_ref": ref, "license_number": f"L-{ref}", "eccns": eccns,
+            "valid_until": valid_until, "consignee": dict(deal.end_party),
+            "lines": lines_for(deal, eccns), **changes}
+    return post(deal, "CommerceLicenseApproved", **data)
+
+
+def screen(deal: Deal, party: str = "buyer", result: str = "clear", at: str = ON,
+           list_date: str | None = None, list_name: str = "CSL") -> Deal:
+    return post(deal, "PartyScreened", at=at, party=party, list=list_name,
+                list_date=list_date or at[:10], result=result, reference=f"S-{party}")
 
 
 def deny_license(deal: Deal, ref: str = "BIS-1") -> Deal:
@@ -158,6 +172,9 @@ def finance_data(**changes: Any) -> dict[str, Any]:
 
 
 def finance(deal: Deal, at: str = ON, **changes: Any) -> Deal:
+    """Financed at ``at``; the parties are screened first when they have not been."""
+    if not deal.screenings:
+        screen(deal, at=max(at, deal.latest_occurred_at))
     return post(deal, "DealFinanced", at=at, **finance_data(**changes))
 
 
