@@ -220,6 +220,8 @@ class EventType:
     description: str
     codes: tuple[str, ...]
     stream: Literal["deal", "program"] = "deal"
+    # (v3) fields a new post must give that events stored before may lack
+    required_in_posts: tuple[str, ...] = ()
 
     @property
     def doc(self) -> str:
@@ -254,7 +256,8 @@ EVENT_TYPES: dict[str, EventType] = _table(
               "An application for financing: the parties, the instrument, the terms and the "
               "items; it opens the deal.",
               ("validation_error", "version_conflict", "backdated_beyond_window",
-               "exporter_not_us", *TERMS, "duplicate_application")),
+               "exporter_not_us", *TERMS, "duplicate_application"),
+              required_in_posts=("us_content_pct",)),
     EventType("DealAmended", DealAmendedData,
               "Terms corrected before financing, judged again by the application's rules.",
               (*ON_A_DEAL, "already_financed", *TERMS)),
@@ -266,7 +269,8 @@ EVENT_TYPES: dict[str, EventType] = _table(
               "its number, its consignee, and its lines (quantity and value per ECCN).",
               (*ON_A_DEAL, "license_not_requested", "license_already_decided",
                "eccn_not_in_deal", "license_number_taken", "license_validity_invalid",
-               "license_consignee_mismatch")),
+               "license_consignee_mismatch"),
+              required_in_posts=("consignee", "lines")),
     EventType("CommerceLicenseDenied", CommerceLicenseDeniedData,
               "Commerce denied a requested license.",
               (*ON_A_DEAL, "license_not_requested", "license_already_decided")),

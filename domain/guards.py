@@ -14,8 +14,8 @@ and two racing approvals of one license number never both pass.
 Guards are not events: they are rebuilt from the deals' states (``rebuild``).
 
 What a deal contributes is a function of its state alone (``contribution``,
-``approval_row``, ``license_numbers``): a decision diffs the state before and after its events, and a rebuild
-sums the states, so both give the same guards.
+``approval_row``, ``license_numbers``): a decision diffs the state before and after its
+events, and a rebuild sums the states, so both give the same guards.
 """
 
 from __future__ import annotations

@@ -54,17 +54,17 @@ from domain.rules.financing import (
     check_program,
 )
 from domain.rules.licenses import (
+    check_consignee,
     check_eccns_in_deal,
     check_eccns_in_request,
-    check_consignee,
     check_license_found,
     check_license_gate,
     check_license_not_revoked,
     check_license_number_free,
-    check_license_validity,
     check_license_ref_unused,
     check_license_requested,
     check_license_undecided,
+    check_license_validity,
 )
 from domain.rules.parties import check_parties_screened, check_screening_date
 from domain.rules.servicing import (

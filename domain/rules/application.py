@@ -154,9 +154,8 @@ def check_classification_evidence(items: Iterable[Mapping[str, Any]],
 def destinations(data: Mapping[str, Any]) -> list[str]:
     """The countries the destination rules judge: the buyer's and the end user's."""
     countries = [data["buyer"]["country"]]
-    end_user = data.get("end_user")
-    if end_user is not None:
-        countries.append(end_user["country"])
+    if "end_user" in data:
+        countries.append(data["end_user"]["country"])
     return list(dict.fromkeys(countries))
 
 

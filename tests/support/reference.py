@@ -52,8 +52,10 @@ class License:
     revoked_from: str | None = None
 
     def valid_on(self, day: str) -> bool:
-        revoked = self.revoked_from is not None and self.revoked_from <= day
-        return self.status == "approved" and self.valid_until >= day and not revoked
+        return self.status == "approved" and self.valid_until >= day and not self.revoked_by(day)
+
+    def revoked_by(self, day: str) -> bool:
+        return self.revoked_from is not None and self.revoked_from <= day
 
 
 @dataclass
@@ -81,16 +83,20 @@ class ReferenceDeal:
     reversed: set[int] = field(default_factory=set)
     version: int = 1
     last_day: str = ""
+    end_user: str | None = None  # "country:name" of an end user other than the buyer
+    # (party, LIST) -> result of the latest screening recorded, in recording order
+    screenings: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @classmethod
     def applied(cls, data: Mapping[str, Any], day: str = "") -> ReferenceDeal:
         """The deal a ``DealApplied`` with ``data`` creates (on ``day``)."""
         items = [(i["category"], i["eccn"].upper(), cents(i["value"])) for i in data["items"]]
+        buyer, end_user = _party(data["buyer"]), _party(data.get("end_user") or data["buyer"])
         return cls(data["application_number"], data["buyer"]["country"], data["instrument"],
                    data["term"], cents(data["financed_amount"]), items,
                    quantities=_quantities(data["items"]),
                    contract=cents(data["contract_value"]), tenor=data["tenor_years"],
-                   last_day=day)
+                   last_day=day, end_user=None if end_user == buyer else end_user)
 
     def apply(self, type_name: str, data: Mapping[str, Any], day: str = "") -> None:
         """One more accepted event, which happened on ``day`` (``YYYY-MM-DD``)."""
@@ -98,10 +104,17 @@ class ReferenceDeal:
         self.last_day = day
         if type_name in LICENSE_DECISIONS:
             self._license(type_name, data)
-        elif type_name == "CommerceLicenseRevoked":
+        elif type_name == "CommerceLicenseRevoked":  # SPEC v3: an earlier date replaces
+            effective = data.get("effective_date", day)
             for lic in self.licenses.values():
-                if lic.number == data["license_number"] and lic.status == "approved":
-                    lic.revoked_from = lic.revoked_from or data.get("effective_date", day)
+                if lic.number == data["license_number"].upper() and lic.status == "approved":
+                    lic.revoked_from = min(lic.revoked_from or effective, effective)
+        elif type_name == "PartyScreened":
+            # the buyer's screening serves both when the end user is the buyer
+            party = data["party"] if self.end_user is not None else "buyer"
+            key = (party, data["list"].strip().upper())
+            self.screenings.pop(key, None)  # kept in recording order
+            self.screenings[key] = data["result"]
         elif type_name == "DealAmended":
             if "financed_amount" in data:
                 self.requested = cents(data["financed_amount"])
@@ -155,7 +168,7 @@ class ReferenceDeal:
         lic = self.licenses[data["application_ref"]]
         lic.status = status
         if type_name == "CommerceLicenseApproved":
-            lic.eccns, lic.number, lic.valid_until = eccns, data["license_number"], data[
+            lic.eccns, lic.number, lic.valid_until = eccns, data["license_number"].upper(), data[
                 "valid_until"]
 
     def _sum(self, figure: str) -> int:
@@ -202,17 +215,26 @@ class ReferenceDeal:
     def exposure(self) -> int:
         return self.outstanding + self.undisbursed
 
+    def _covering(self, eccn: str) -> list[License]:
+        return [lic for lic in self.licenses.values()
+                if lic.status == "approved" and eccn in lic.eccns]
+
     @property
     def license_status(self) -> str:
+        """SPEC v3: revoked, expired (as the gate would answer on the latest event's date),
+        partially_approved, then the latest decision or request."""
         if not self.controlled:
             return "not_required"
-        for eccn in self.controlled:
-            covering = [lic for lic in self.licenses.values()
-                        if lic.status == "approved" and eccn in lic.eccns]
-            if covering and not any(lic.valid_on(self.last_day) for lic in covering) and any(
-                    lic.revoked_from is not None and lic.revoked_from <= self.last_day
-                    for lic in covering):
+        covered = [e for e in self.controlled if self._covering(e)]
+        if len(covered) == len(self.controlled):  # else the gate answers "required"
+            invalid = [e for e in covered
+                       if not any(lic.valid_on(self.last_day) for lic in self._covering(e))]
+            if any(lic.revoked_by(self.last_day) for e in invalid for lic in self._covering(e)):
                 return "revoked"
+            if invalid:
+                return "expired"
+        if covered and len(covered) < len(self.controlled):
+            return "partially_approved"
         return self.last_license or "required"
 
     @property
@@ -228,7 +250,8 @@ class ReferenceDeal:
             return "disbursing" if self.disbursed > 0 else "financed"
         if self.board != "pending":
             return f"board_{self.board}"
-        return {"revoked": "license_revoked", "denied": "license_denied",
+        return {"revoked": "license_revoked", "expired": "license_expired",
+                "partially_approved": "license_partial", "denied": "license_denied",
                 "approved": "license_approved",
                 "requested": "license_pending"}.get(self.license_status, "applied")
 
@@ -248,7 +271,17 @@ class ReferenceDeal:
                 "license_status": self.license_status, "board_status": self.board,
                 "closed": self.closed, "financed": self.financed,
                 **{name: text(value) for name, value in self.figures().items()},
-                "licenses": {ref: lic.status for ref, lic in self.licenses.items()}}
+                "licenses": {ref: lic.status for ref, lic in self.licenses.items()},
+                "screenings": self._latest_screenings()}
+
+    def _latest_screenings(self) -> dict[str, dict[str, str]]:
+        parties = ["buyer"] if self.end_user is None else ["buyer", "end_user"]
+        return {party: {list_name: result for (who, list_name), result in self.screenings.items()
+                        if who == party} for party in parties}
+
+
+def _party(party: Mapping[str, str]) -> str:
+    return f"{party['country']}:{party['name'].strip().casefold()}"
 
 
 def _quantities(items: Sequence[Mapping[str, Any]]) -> dict[str, int]:
@@ -260,9 +293,12 @@ def _quantities(items: Sequence[Mapping[str, Any]]) -> dict[str, int]:
 
 
 def comparable(view: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of a real deal view the reference predicts, licenses by application_ref."""
+    """The part of a real deal view the reference predicts, licenses by application_ref,
+    the latest screening of each party against each list by its result."""
     return {**{key: view[key] for key in VIEW_KEYS},
-            "licenses": {lic["application_ref"]: lic["status"] for lic in view["licenses"]}}
+            "licenses": {lic["application_ref"]: lic["status"] for lic in view["licenses"]},
+            "screenings": {party: {s["list"].strip().upper(): s["result"] for s in latest}
+                           for party, latest in view["screenings"].items()}}
 
 
 # ---- RFC 6962 §2.1 ----------------------------------------------------------------------

@@ -98,20 +98,40 @@ def amendments(draw: st.DrawFn) -> dict[str, Any]:
     return data
 
 
+@st.composite
+def approvals(draw: st.DrawFn) -> dict[str, Any]:
+    """A license approval with a line per ECCN: quantities and values around the items'
+    (some short of them), a consignee mostly in the buyer's country."""
+    eccns = draw(st.one_of(st.just([CHIP]), eccn_lists))
+    lines = [{"eccn": e, "quantity": draw(st.sampled_from([1, 1, 2, 100])),
+              "value": draw(st.sampled_from(["1000.00", "1000.00", "600.00", "0.01"]))}
+             for e in eccns]
+    country = draw(st.sampled_from(["DE", "DE", "DE", "FR"]))
+    return {"application_ref": draw(refs),
+            "license_number": draw(st.sampled_from(["L-1", "L-2", "l-1"])),
+            "eccns": eccns, "valid_until": draw(st.sampled_from(
+                ["2025-12-31", "2026-12-31", "2029-01-01", "2031-01-01"])),
+            "consignee": {"name": "Datacenter GmbH", "country": country}, "lines": lines}
+
+
 SAME = "the deal's instrument"
 payloads: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "DealAmended": amendments(),
     "LicenseRequested": st.fixed_dictionaries(
         {"application_ref": refs, "eccns": st.one_of(st.just([CHIP]), eccn_lists)}),
-    "CommerceLicenseApproved": st.fixed_dictionaries({
-        "application_ref": refs, "license_number": st.sampled_from(["L-1", "L-2"]),
-        "eccns": st.one_of(st.just([CHIP]), eccn_lists),
-        "valid_until": st.sampled_from(["2026-12-31", "2030-01-01"])}),
+    "CommerceLicenseApproved": approvals(),
     "CommerceLicenseDenied": st.fixed_dictionaries(
         {"application_ref": refs, "reason": st.just("risk")}),
     "CommerceLicenseRevoked": st.fixed_dictionaries(
-        {"license_number": st.sampled_from(["L-1", "L-2"]), "reason": st.just("diversion")},
-        optional={"effective_date": st.sampled_from(["2025-01-01", "2026-06-01", "2031-01-01"])}),
+        {"license_number": st.sampled_from(["L-1", "L-2", "l-2"]), "reason": st.just("diversion")},
+        optional={"effective_date": st.sampled_from(
+            ["2025-01-01", "2026-06-01", "2027-06-01", "2031-01-01"])}),
+    "PartyScreened": st.fixed_dictionaries({
+        "party": st.sampled_from(["buyer", "buyer", "end_user"]),
+        "list": st.sampled_from(["CSL", "EL", "csl "]),
+        "list_date": st.sampled_from(["2025-03-01", "2025-06-01", "2026-03-01", "2027-06-01"]),
+        "result": st.sampled_from(["clear", "clear", "clear", "match"]),
+        "reference": st.just("S")}),
     "BoardVoted": votes(),
     "DealFinanced": st.fixed_dictionaries({
         "instrument": st.sampled_from([SAME, SAME, "insurance", "direct_loan"]),
@@ -137,7 +157,11 @@ commands: st.SearchStrategy[Command] = st.sampled_from(WEIGHTED).flatmap(
 HAPPY_PATH: list[Command] = [
     ("LicenseRequested", {"application_ref": "BIS-1", "eccns": [CHIP]}),
     ("CommerceLicenseApproved", {"application_ref": "BIS-1", "license_number": "L-1",
-                                 "eccns": [CHIP], "valid_until": "2030-01-01"}),
+                                 "eccns": [CHIP], "valid_until": "2029-01-01",
+                                 "consignee": {"name": "Datacenter GmbH", "country": "DE"},
+                                 "lines": [{"eccn": CHIP, "quantity": 1, "value": "1000.00"}]}),
+    ("PartyScreened", {"party": "buyer", "list": "CSL", "list_date": "2025-06-01",
+                       "result": "clear", "reference": "S"}),
     ("BoardVoted", {"meeting_date": "2025-06-01", "votes_for": 3, "votes_against": 0,
                     "abstentions": 0, "decision": "approved", "approved_amount": "850.00"}),
     ("DealFinanced", {"instrument": SAME, "amount": "850.00", "exposure_fee_pct": "1",
@@ -160,6 +184,11 @@ applications = st.sampled_from([
                 items=[{**_CHIP, "value": "1000.00"}]),
     application(term="long", instrument="direct_loan", tenor_years=10),
     uncontrolled_application(term="long", instrument="loan_guarantee", tenor_years=9),
+    application(contract_value="1000.00", financed_amount="850.00",
+                items=[{**_CHIP, "value": "500.00"}, {**_OTHER, "value": "500.00"}]),
+    application(contract_value="1000.00", financed_amount="850.00",
+                end_user={"name": "Rechenzentrum SARL", "country": "FR"},
+                items=[{**_CHIP, "value": "1000.00"}]),
 ])
 
 
@@ -196,6 +225,7 @@ def test_the_view_is_the_fold_of_the_accepted_events(data: dict[str, Any],
     view = deal.view(SHIPPED_BOOK)
     assert comparable(view) == model.view()
     event(view["stage"])
+    event(f"license_status {view['license_status']}")
     assert all(Decimal(view[name]) >= 0 for name in FIGURES)
 
 

@@ -90,11 +90,14 @@ def test_a_write_may_reverse_a_money_event_it_decides_itself():
         Command("BoardVoted", {"meeting_date": NOW.date().isoformat(), "votes_for": 3,
                                "votes_against": 0, "abstentions": 0, "decision": "approved",
                                "approved_amount": data["financed_amount"]}, deal_id=deal_id),
+        Command("PartyScreened", {"party": "buyer", "list": "CSL", "result": "clear",
+                                  "list_date": NOW.date().isoformat(), "reference": "S-1"},
+                deal_id=deal_id),
         Command("DealFinanced", {"instrument": data["instrument"],
                                  "amount": data["financed_amount"], "exposure_fee_pct": "1.00",
                                  "final_maturity_date": maturity}, deal_id=deal_id),
         Command("FundsDisbursed", {"amount": "100.00", "reference": "W-1"}, deal_id=deal_id),
-        Command("EventReversed", {"version": 4, "reason": "sent twice",
+        Command("EventReversed", {"version": 5, "reason": "sent twice",
                                   "return_reference": "RET-1"}, deal_id=deal_id),
     ]
     with pytest.raises(RuleViolation, match="^reversal_by_same_actor:"):  # v3: four eyes

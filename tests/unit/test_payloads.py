@@ -81,7 +81,11 @@ VALID: dict[str, dict[str, Any]] = {
         "application_ref": "Z1234567", "license_number": "D1234567",
         "eccns": ["3A090.a"], "valid_until": "2028-02-29",
         "conditions": ["No re-export without BIS authorization."],
+        "consignee": {"name": "Nordic Compute AB", "country": "SE"},
+        "lines": [{"eccn": "3a090.A", "quantity": 4000, "value": "100000000"}],
     },
+    "PartyScreened": {"party": "buyer", "list": "CSL", "list_date": "2026-12-01",
+                      "result": "clear", "reference": "CSL-2026-12-01-77"},
     "CommerceLicenseDenied": {"application_ref": "Z1234567", "reason": "Diversion risk."},
     "BoardVoted": {
         "meeting_date": "2026-03-12", "votes_for": 3, "votes_against": 1, "abstentions": 0,
@@ -169,10 +173,46 @@ def test_keys_come_back_in_schema_order_whatever_order_they_were_sent_in() -> No
 
 
 def test_optional_fields_are_absent_when_not_given() -> None:
+    assert "end_user" not in parse_event_data("DealApplied", valid("DealApplied"))
+    assert parse_event_data("DealCancelled", {"reason": "Withdrawn."}) == {"reason": "Withdrawn."}
+
+
+def test_us_content_is_required_in_an_application() -> None:  # v3
     data = valid("DealApplied")
     del data["us_content_pct"]
-    assert "us_content_pct" not in parse_event_data("DealApplied", data)
-    assert parse_event_data("DealCancelled", {"reason": "Withdrawn."}) == {"reason": "Withdrawn."}
+    assert fields_of("DealApplied", data) == ["us_content_pct"]
+
+
+@pytest.mark.parametrize(("lines", "why"), [
+    ([], "must not be empty"),
+    ([{"eccn": "4A090", "quantity": 1, "value": "1"}], "not among eccns"),
+    ([{"eccn": "3A090.A", "quantity": 1, "value": "1"},
+      {"eccn": "3a090.a", "quantity": 1, "value": "1"}], "more than one line"),
+    ([{"eccn": "3A090.A", "quantity": 0, "value": "1"}], "at least 1"),
+])
+def test_a_license_s_lines_match_its_eccns_one_each(lines: list[Any], why: str) -> None:  # v3
+    errors = errors_of("CommerceLicenseApproved", valid("CommerceLicenseApproved", lines=lines))
+    assert [e["field"].split("[")[0] for e in errors] == ["lines"], errors
+    assert why in errors[0]["message"]
+
+
+def test_every_eccn_of_a_license_needs_a_line() -> None:  # v3
+    data = valid("CommerceLicenseApproved", eccns=["3A090.a", "4A090"])
+    errors = errors_of("CommerceLicenseApproved", data)
+    assert errors == [{"field": "lines", "message": "no line for 4A090"}]
+
+
+@pytest.mark.parametrize("number", ["", "D 555", "D_555", "D" * 41, "Ｄ-1"])
+def test_a_license_number_is_1_to_40_letters_digits_and_dashes(number: str) -> None:  # v3
+    data = valid("CommerceLicenseApproved", license_number=number)
+    assert fields_of("CommerceLicenseApproved", data) == ["license_number"]
+
+
+def test_a_license_number_is_stored_upper_case() -> None:  # v3
+    parsed = parse_event_data("CommerceLicenseApproved",
+                              valid("CommerceLicenseApproved", license_number="d-55a"))
+    assert parsed["license_number"] == "D-55A"
+    assert parsed["lines"][0]["eccn"] == "3A090.A"
 
 
 def test_an_unknown_event_type_is_refused_on_the_type_field() -> None:
@@ -385,12 +425,15 @@ def test_an_unknown_item_category_is_refused() -> None:
     assert fields_of("DealApplied", data) == ["items[1].category"]
 
 
-@pytest.mark.parametrize("eccn", ["3A090.a", "4A090", "EAR99", "5A002.z", "0Y521"])
+@pytest.mark.parametrize("eccn", ["3A090.a", "4A090", "EAR99", "ear99", "5A002.z", "0A521",
+                                  "3a090.a.1", "5E002.b"])
 def test_well_formed_eccns_are_accepted(eccn: str) -> None:
     assert parse_event_data("LicenseRequested", {"application_ref": "Z1", "eccns": [eccn]})
 
 
-@pytest.mark.parametrize("eccn", ["", ".3A090", "3A090 a", "3A090/a", "E" * 33, "３A090", 3090])
+@pytest.mark.parametrize("eccn", ["", ".3A090", "3A090 a", "3A090/a", "E" * 33, "３A090", 3090,
+                                  "3A-090.a", "0Y521", "3F090", "3A09", "3A0900", "3A090.",
+                                  "3A090..a", "EAR9", "EAR991", "A3090"])
 def test_malformed_eccns_are_refused(eccn: object) -> None:
     data = {"application_ref": "Z1", "eccns": ["EAR99", eccn]}
     assert fields_of("LicenseRequested", data) == ["eccns[1]"]

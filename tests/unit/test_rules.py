@@ -327,10 +327,10 @@ def test_a_license_can_only_be_requested_for_the_deals_eccns() -> None:
         request_license(apply(), eccns=[CHIP, "4A090.B"])
 
 
-def test_a_license_cannot_be_requested_after_financing() -> None:
+def test_a_renewal_may_be_requested_and_approved_after_financing() -> None:  # v3
     deal = financed()
-    with refused("already_financed"):
-        request_license(deal, ref="BIS-2", eccns=["NOPE"])
+    approve_license(request_license(deal, ref="BIS-2"), ref="BIS-2", valid_until="2028-01-01")
+    assert [lic["status"] for lic in deal.licenses] == ["approved", "approved"]
 
 
 def test_an_application_ref_cannot_be_requested_twice() -> None:
@@ -455,7 +455,7 @@ def test_financing_is_refused_when_every_covering_license_has_expired() -> None:
 
 
 def test_one_valid_license_is_enough_when_another_has_expired() -> None:
-    deal = approve_license(request_license(licensed(), "BIS-2"), "BIS-2", valid_until="2030-01-01")
+    deal = approve_license(request_license(licensed(), "BIS-2"), "BIS-2", valid_until="2029-01-01")
     assert finance(vote(deal), at="2028-01-01T00:00:00.000000Z").financed
 
 
@@ -470,10 +470,10 @@ def test_financing_rechecks_the_destination_under_the_policy_in_force() -> None:
     stricter = later_policy(embargoed=frozenset({"DE"}),
                             restricted_for_controlled=frozenset({"DE"}))
     with refused("destination_embargoed"):
-        post(vote(licensed()), "DealFinanced", book=stricter, **finance_data())
+        post(screen(vote(licensed())), "DealFinanced", book=stricter, **finance_data())
     restricted = later_policy(restricted_for_controlled=frozenset({"DE"}))
     with refused("controlled_items_to_restricted_destination"):
-        post(vote(licensed()), "DealFinanced", book=restricted, **finance_data())
+        post(screen(vote(licensed())), "DealFinanced", book=restricted, **finance_data())
 
 
 def test_financing_judges_controlled_items_under_the_policy_in_force() -> None:

@@ -33,6 +33,7 @@ from tests.unit.test_rules import (
     refused,
     repay,
     request_license,
+    screen,
     uncontrolled_application,
     view,
     vote,
@@ -235,7 +236,7 @@ def test_a_revoked_license_shows_as_a_stage_before_the_board_votes() -> None:
 
 
 def test_another_valid_license_still_covers_after_one_is_revoked() -> None:
-    deal = approve_license(request_license(licensed(), "BIS-2"), "BIS-2", valid_until="2030-01-01")
+    deal = approve_license(request_license(licensed(), "BIS-2"), "BIS-2", valid_until="2029-01-01")
     post(deal, "CommerceLicenseRevoked", license_number="L-BIS-1", reason="x")
     assert view(deal)["license_status"] == "approved"
     assert finance(vote(deal)).financed
@@ -252,7 +253,7 @@ def test_the_gate_answers_required_then_revoked_then_expired() -> None:
     with refused("commerce_license_required"):
         finance(deal)
     request_license(deal, "BIS-2", ["4A090.A"])
-    approve_license(deal, "BIS-2", ["4A090.A"], valid_until="2030-01-01")
+    approve_license(deal, "BIS-2", ["4A090.A"], valid_until="2029-01-01")
     post(deal, "CommerceLicenseRevoked", license_number="L-BIS-2", reason="x",
          effective_date="2025-07-05")
     with refused("commerce_license_expired"):  # BIS-1 ran out; BIS-2 is still valid
@@ -345,7 +346,7 @@ def test_financing_answers_the_first_broken_rule_in_spec_order(
         changes[earlier] = finance_data()[earlier]
     when = changes.pop("at", ON)
     with refused(code):
-        post(deal(), "DealFinanced", at=when, now=parse_timestamp(when),
+        post(screen(deal()), "DealFinanced", at=when, now=parse_timestamp(when),
              **finance_data(**changes))
 
 
@@ -358,7 +359,7 @@ def test_financing_checks_the_destination_after_the_license_gate_and_before_matu
         post(deal, "DealFinanced", book=PolicyBook([first, later]),
              **finance_data(final_maturity_date="2040-01-01"))
     with refused("destination_embargoed"):
-        post(vote(licensed()), "DealFinanced", book=PolicyBook([first, later]),
+        post(screen(vote(licensed())), "DealFinanced", book=PolicyBook([first, later]),
              **finance_data(final_maturity_date="2040-01-01"))
 
 
