@@ -9,7 +9,10 @@ The server's clock is the test's: no outcome depends on the day the suite runs."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import date
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -226,3 +229,36 @@ async def test_a_partially_approved_deal_is_approved_once_every_eccn_is_licensed
     assert [(lic["eccns"], lic["lines"][0]["eccn"]) for lic in page["licenses"]] == [
         (["3A090.A"], "3A090.A"), (["4A090.B"], "4A090.B")]
 
+
+async def test_the_client_reads_licenses_and_filters_deals_by_license_status(
+        client: httpx.AsyncClient):
+    from exim_ledger_client import AsyncLedgerClient, LedgerProblem, LicenseLine
+
+    from tests.conftest import KEYS
+
+    deal_id, data, _ = await licensed(client, license_number="cl-1", valid_until="2027-03-31")
+    partial, _, _ = await licensed(client, two_controlled())
+    move(client, "2027-04-01T09:00:00Z")
+    head = int((await posted(client, deal_id, "PartyScreened", screening(
+        list_date="2027-04-01")))["position"])
+    transport = httpx.ASGITransport(app=client.app)  # type: ignore[attr-defined]
+    async with AsyncLedgerClient("http://ledger", KEYS["reader"], transport=transport) as ledger:
+        found = await ledger.license("Cl-1", min_position=head)
+        assert (found.license_number, str(found.deal_id), found.status) == (
+            "CL-1", deal_id, "expired")
+        assert found.lines == [LicenseLine("3A090.A", 64, Decimal("8000000.00"))]
+        assert (found.valid_until, found.revoked_from) == (date(2027, 3, 31), None)
+        assert found.consignee == data["consignee"]
+        page = await ledger.licenses(status="expired", min_position=head)
+        assert [lic.license_number for lic in page.licenses] == ["CL-1"]
+        assert page.next_cursor is None
+        assert [lic.deal_id for lic in (await ledger.licenses(deal_id=partial)).licenses] == [
+            UUID(partial)]
+        deals = await ledger.portfolio_deals(license_status="expired", min_position=head)
+        assert [(str(d.deal_id), d.license_status, d.stage) for d in deals.deals] == [
+            (deal_id, "expired", "license_expired")]
+        deals = await ledger.portfolio_deals(license_status="partially_approved", limit=1)
+        assert [str(d.deal_id) for d in deals.deals] == [partial]
+        with pytest.raises(LedgerProblem) as unknown:
+            await ledger.license("CL-2")
+        assert (unknown.value.status, unknown.value.code) == (404, "not_found")
