@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from domain.policy import PolicyBook
 from domain.state import DealState
+from projections import licenses
 from projections.base import Envelope, Schema, Tables, insert, upsert
 from projections.dealstates import DealStateProjection
 from projections.folding import Folded, category_values, figures
@@ -31,6 +32,7 @@ def define(metadata: sa.MetaData, slot: str) -> dict[str, sa.Table]:
         sa.Column("country", sa.String(2), nullable=False),
         sa.Column("instrument", sa.String(32), nullable=False, index=True),
         sa.Column("term", sa.String(16), nullable=False, index=True),
+        sa.Column("license_status", sa.String(32), nullable=False, index=True),
         *(sa.Column(m, sa.BigInteger, nullable=False) for m in MONEY),
         sa.Column("view", sa.Text, nullable=False),
         # a country's deals in list order: the filter and ORDER BY ... LIMIT from one index
@@ -43,7 +45,8 @@ def define(metadata: sa.MetaData, slot: str) -> dict[str, sa.Table]:
         sa.Column("category", sa.String(32), primary_key=True, index=True),
         sa.Column("item_value", sa.BigInteger, nullable=False),
     )
-    return {"deals": deals, "categories": categories}
+    return {"deals": deals, "categories": categories,
+            "licenses": licenses.define(metadata, slot)}
 
 
 class DealsProjection(DealStateProjection):
@@ -64,6 +67,7 @@ class DealsProjection(DealStateProjection):
                       for category, value in category_values(folded.after[deal_id]).items()]
         if categories:
             insert(conn, t.categories, categories)
+        licenses.replace(conn, t, folded)
 
 
 def _row(ev: Envelope, state: DealState, applied_position: int,
@@ -78,6 +82,7 @@ def _row(ev: Envelope, state: DealState, applied_position: int,
         "position": int(ev["position"]),
         "version": version,
         **{column: f[column] for column in ("stage", "country", "instrument", "term", *MONEY)},
+        "license_status": view["license_status"],
         "view": json.dumps(view, separators=(",", ":"), ensure_ascii=False),
     }
 
@@ -85,14 +90,14 @@ def _row(ev: Envelope, state: DealState, applied_position: int,
 def query_deals(
     conn: sa.Connection, t: Tables, *, stage: str | None = None, country: str | None = None,
     instrument: str | None = None, term: str | None = None, category: str | None = None,
-    limit: int = 100, after: int = 0,
+    license_status: str | None = None, limit: int = 100, after: int = 0,
 ) -> tuple[list[str], int | None]:
     """A page of deals as their stored JSON views (compact, as the API writes JSON, so a
     page is spliced together instead of parsed and written again), and the cursor."""
     d = t.deals
     q = sa.select(d.c.applied_position, d.c.view).where(d.c.applied_position > after)
     for column, value in (("stage", stage), ("country", country), ("instrument", instrument),
-                          ("term", term)):
+                          ("term", term), ("license_status", license_status)):
         if value is not None:
             q = q.where(d.c[column] == value)
     if category is not None:

@@ -9,9 +9,13 @@ from exim_ledger_client.errors import LedgerProblem
 from exim_ledger_client.models import (
     CategoryFigures,
     Deal,
+    DealPage,
     Envelope,
     EventPage,
     Figures,
+    License,
+    LicenseLine,
+    LicensePage,
     Policies,
     Policy,
     Portfolio,
@@ -21,7 +25,8 @@ from exim_ledger_client.models import (
 )
 
 __all__ = [
-    "NO_RETRY", "AsyncLedgerClient", "CategoryFigures", "Deal", "Envelope", "EventPage",
-    "Figures", "LedgerClient", "LedgerProblem", "Policies", "Policy", "Portfolio",
-    "ProgramStatus", "Proposal", "Retry", "Verification",
+    "NO_RETRY", "AsyncLedgerClient", "CategoryFigures", "Deal", "DealPage", "Envelope",
+    "EventPage", "Figures", "LedgerClient", "LedgerProblem", "License", "LicenseLine",
+    "LicensePage", "Policies", "Policy", "Portfolio", "ProgramStatus", "Proposal", "Retry",
+    "Verification",
 ]

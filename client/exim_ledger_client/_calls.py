@@ -12,8 +12,11 @@ from uuid import UUID
 from exim_ledger_client._core import Call, P, T, post, read_json, timestamp
 from exim_ledger_client.models import (
     Deal,
+    DealPage,
     Envelope,
     EventPage,
+    License,
+    LicensePage,
     Policies,
     Portfolio,
     ProgramStatus,
@@ -71,6 +74,41 @@ def portfolio(min_position: int | None = None) -> Call[Portfolio]:
     that write (read-your-writes)."""
     params = {"min_position": min_position} if min_position is not None else {}
     return Call("GET", "/v1/portfolio", read_json(Portfolio.from_json), params)
+
+
+def _params(**values: str | int | UUID | None) -> dict[str, str | int]:
+    """Query parameters, those given."""
+    return {k: str(v) if isinstance(v, UUID) else v for k, v in values.items() if v is not None}
+
+
+def portfolio_deals(*, stage: str | None = None, country: str | None = None,
+                    instrument: str | None = None, term: str | None = None,
+                    category: str | None = None, license_status: str | None = None,
+                    limit: int = 100, cursor: str | None = None,
+                    min_position: int | None = None) -> Call[DealPage]:
+    """``GET /v1/portfolio/deals``: a page of deals (one row each, the derived state),
+    filtered by each argument given; pass the page's ``next_cursor`` as ``cursor`` for the
+    next one. ``license_status`` is one of not_required, required, requested, approved,
+    partially_approved, expired, denied, revoked."""
+    return Call("GET", "/v1/portfolio/deals", read_json(DealPage.from_json), _params(
+        stage=stage, country=country, instrument=instrument, term=term, category=category,
+        license_status=license_status, limit=limit, cursor=cursor, min_position=min_position))
+
+
+def license(number: str, *, min_position: int | None = None) -> Call[License]:
+    """``GET /v1/licenses/{number}``: an approved license (its number in any case), its
+    status judged today; ``LedgerProblem`` ``not_found`` for a number never approved."""
+    return Call("GET", f"/v1/licenses/{quote(number, safe='')}", read_json(License.from_json),
+                _params(min_position=min_position))
+
+
+def licenses(status: str | None = None, deal_id: UUID | str | None = None, *,
+             limit: int = 100, cursor: str | None = None,
+             min_position: int | None = None) -> Call[LicensePage]:
+    """``GET /v1/licenses``: a page of approved licenses in the order approved, filtered
+    by ``status`` today (valid | expired | revoked) and ``deal_id``."""
+    return Call("GET", "/v1/licenses", read_json(LicensePage.from_json), _params(
+        status=status, deal_id=deal_id, limit=limit, cursor=cursor, min_position=min_position))
 
 
 def policies() -> Call[Policies]:
@@ -157,6 +195,9 @@ class Operations:
     deal = Operation(deal)
     page = Operation(events_page)
     portfolio = Operation(portfolio)
+    portfolio_deals = Operation(portfolio_deals)
+    license = Operation(license)
+    licenses = Operation(licenses)
     policies = Operation(policies)
     propose_policy = Operation(propose_policy)
     approve_policy = Operation(approve_policy)

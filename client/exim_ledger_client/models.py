@@ -121,6 +121,66 @@ class Deal:
 
 
 @dataclass(frozen=True)
+class DealPage:
+    """A page of ``GET /v1/portfolio/deals``: one row per deal, its derived state;
+    ``next_cursor`` (None at the end) is the ``cursor`` of the next page."""
+
+    deals: list[Deal]
+    next_cursor: str | None
+    position: int  # the last event the rows reflect
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> DealPage:
+        return cls([Deal.from_json(d) for d in raw["deals"]], raw["next_cursor"],
+                   raw["position"])
+
+
+@dataclass(frozen=True)
+class LicenseLine:
+    eccn: str
+    quantity: int
+    value: Decimal
+
+
+@dataclass(frozen=True)
+class License:
+    """An approved Commerce license (SPEC v3, ``GET /v1/licenses/{number}``), its
+    ``status`` (valid | expired | revoked) judged on the server's day. A license approved
+    before v3 has no ``consignee`` and no ``lines``: it covers its ECCNs without a limit."""
+
+    license_number: str
+    deal_id: UUID
+    application_ref: str
+    eccns: list[str]
+    consignee: dict[str, str] | None
+    lines: list[LicenseLine] | None
+    valid_until: date
+    status: str
+    revoked_from: date | None
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> License:
+        license_ = build(cls, raw)
+        lines = raw.get("lines")
+        return dataclasses.replace(license_, lines=None if lines is None else [
+            build(LicenseLine, line) for line in lines])
+
+
+@dataclass(frozen=True)
+class LicensePage:
+    """A page of ``GET /v1/licenses``, in the order the licenses were approved."""
+
+    licenses: list[License]
+    next_cursor: str | None
+    position: int
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> LicensePage:
+        return cls([License.from_json(lic) for lic in raw["licenses"]], raw["next_cursor"],
+                   raw["position"])
+
+
+@dataclass(frozen=True)
 class Figures:
     """Sums of the per-deal figures over a set of deals."""
 

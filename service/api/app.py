@@ -24,6 +24,7 @@ from service.api.routes import (
     docs,
     exposure,
     integrity,
+    licenses,
     log,
     ops,
     policies,
@@ -112,8 +113,8 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
         return problems.problem(500, "internal_error", "an unexpected error occurred",
                                 headers={"X-Request-ID": request_id} if request_id else None)
 
-    for module in (deals, batches, log, portfolio, exposure, projections, policies, program,
-                   audit, integrity, key_admin, ops, dashboard, docs):
+    for module in (deals, batches, log, portfolio, licenses, exposure, projections, policies,
+                   program, audit, integrity, key_admin, ops, dashboard, docs):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC), name="static")
     complete_openapi(app)

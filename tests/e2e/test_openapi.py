@@ -31,6 +31,7 @@ SPEC_ROUTES = [
     ("get", "/v1/deals/{deal_id}"), ("post", "/v1/batches"),
     ("get", "/v1/events"), ("get", "/v1/events/stream"),
     ("get", "/v1/portfolio"), ("get", "/v1/portfolio/deals"),
+    ("get", "/v1/licenses/{license_number}"),  # SPEC v3
     ("get", "/v1/audit/deals/{deal_id}"), ("get", "/v1/audit/log"),
     ("get", "/v1/audit/verify"), ("get", "/v1/audit/digest"), ("get", "/v1/audit/public-key"),
     ("get", "/v1/audit/proof"), ("get", "/v1/audit/consistency"),
