@@ -20,7 +20,7 @@ import pytest
 from service.db import migrate
 from service.settings import Settings
 from tests.support.auditor_tool import load_tool
-from tests.support.factories import assert_problem, event, ledger_client
+from tests.support.factories import assert_problem, event, ledger_client, today
 from tests.support.stored import stored
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "v1_ledger"
@@ -54,13 +54,27 @@ def v1(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, di
 
 
 def started(url: str, manifest: dict[str, Any]) -> Any:
-    keys = ",".join(f"{role}:{role}-key:{secret}" for role, secret in manifest["keys"].items())
+    keys = ",".join(f"{role}:{role}-key:{secret}" for role, secret in
+                    {**manifest["keys"], "licensing": LICENSING_SECRET}.items())
     return ledger_client(Settings(database_url=url, bootstrap_keys=keys,
                                   signing_key=manifest["signing_key"]))
 
 
+LICENSING_SECRET = "licensing-secret-for-the-upgrade-0123456789"  # a desk v1 did not have
+
+
 def bearer(manifest: dict[str, Any], role: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {manifest['keys'][role]}"}
+    return {"Authorization": f"Bearer {manifest['keys'].get(role, LICENSING_SECRET)}"}
+
+
+async def screened(client: httpx.AsyncClient, manifest: dict[str, Any], deal_id: str) -> Any:
+    """SPEC "Upgrading to v3": a deal financed before v3 needs its buyer screened before
+    its next disbursement."""
+    r = await client.post(f"/v1/deals/{deal_id}/events", headers=bearer(manifest, "licensing"),
+                          json=event("PartyScreened", party="buyer", list="CSL",
+                                     list_date=today(), result="clear", reference="CSL-1"))
+    assert r.status_code == 201, r.text
+    return r.json()
 
 
 async def get(client: httpx.AsyncClient, manifest: dict[str, Any], path: str,
@@ -143,10 +157,17 @@ async def test_an_upgraded_ledger_accepts_new_events_judged_under_v2(
     async with started(url, manifest) as client:
         r = await client.post(f"/v1/deals/{deals['long_stream']}/events", headers=writer,
                               json=event("FundsDisbursed", amount="100.00", reference="V2-1"))
+        assert_problem(r, 422, "party_not_screened")
+        screening = await screened(client, manifest, deals["long_stream"])
+        assert (screening["version"], screening["prev_hash"]) == (last["version"] + 1,
+                                                                  last["hash"])
+        r = await client.post(f"/v1/deals/{deals['long_stream']}/events", headers=writer,
+                              json=event("FundsDisbursed", amount="100.00", reference="V2-1"))
         assert r.status_code == 201, r.text
         new = r.json()
-        assert (new["version"], new["prev_hash"]) == (last["version"] + 1, last["hash"])
+        assert (new["version"], new["prev_hash"]) == (last["version"] + 2, screening["hash"])
         assert new["policy_version"] == "2026-11-30"
+        await screened(client, manifest, deals["hong_kong"])
         r = await client.post(f"/v1/deals/{deals['hong_kong']}/events", headers=writer,
                               json=event("FundsDisbursed", amount="100.00", reference="V2-2"))
         problem = assert_problem(r, 422, "controlled_items_to_restricted_destination")
