@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Column, Table
 
@@ -57,8 +58,9 @@ def _deals_state(conn: sa.Connection) -> tuple[str, int]:
 
 
 def _print(found: list[dict[str, Any]]) -> None:
-    table = Table(Column("application_number", no_wrap=True), Column("deal_id", no_wrap=True),
-                  "stage", "buyer country", "end user country", "unscreened")
+    table = Table(*(Column(name, overflow="fold") for name in (
+        "application_number", "deal_id", "stage", "buyer\ncountry", "end user\ncountry")),
+        "unscreened", box=box.SIMPLE_HEAD)
     for deal in found:
         table.add_row(deal["application_number"], deal["deal_id"], deal["stage"],
                       deal["buyer_country"], deal["end_user_country"] or "",
