@@ -37,7 +37,7 @@ def unscreened(
     if as_json:
         typer.echo(json.dumps({"position": position, "head": head, "deals": found},
                               indent=2, ensure_ascii=False))
-    else:
+    elif found:
         _print(found)
     where = f"the deals read model at position {position}, the log's head at {head}"
     err.print(f"{len(found)} open deal(s) lack a screening ({where})", soft_wrap=True)
