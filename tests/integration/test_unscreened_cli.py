@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from typer.testing import CliRunner
@@ -98,3 +99,21 @@ def test_a_ledger_whose_read_model_never_ran_lists_nothing_and_says_so(settings:
     post(settings, application())
     report = json.loads(unscreened(settings, "--json").stdout)
     assert report["deals"] == [] and report["position"] == 0 and report["head"] > 0
+
+
+V2_LEDGER = Path(__file__).resolve().parents[1] / "fixtures" / "v2_ledger"
+
+
+def test_after_an_upgrade_every_open_deal_of_a_v2_ledger_lacks_its_buyers_screening(
+        settings: Settings):
+    imported = CliRunner().invoke(cli, ["import", str(V2_LEDGER / "export.jsonl")],
+                                  env={"LEDGER_DATABASE_URL": settings.database_url})
+    assert imported.exit_code == 0, imported.output
+    project(settings)
+    views = json.loads((V2_LEDGER / "manifest.json").read_text("utf-8"))["deal_views"]
+    open_deals = [view["application_number"] for view in views.values()
+                  if view["stage"] not in ("cancelled", "repaid", "claimed")]
+    report = json.loads(unscreened(settings, "--json").stdout)
+    assert sorted(deal["application_number"] for deal in report["deals"]) == sorted(open_deals)
+    assert all(deal["unscreened"] == ["buyer"] for deal in report["deals"])
+    assert report["position"] == report["head"]
