@@ -17,6 +17,7 @@ from projections.folding import Folded, category_values, figures
 
 MONEY = ("requested", "approved", "committed", "disbursed", "outstanding", "undisbursed",
          "exposure")
+FINISHED = ("cancelled", "repaid", "claimed")  # the stages a deal has nothing more to do in
 
 
 def define(metadata: sa.MetaData, slot: str) -> dict[str, sa.Table]:
@@ -107,3 +108,42 @@ def query_deals(
     more = len(rows) > limit
     rows = rows[:limit]
     return [view for _, view in rows], (rows[-1][0] if more and rows else None)
+
+
+def query_unscreened(conn: sa.Connection, t: Tables) -> list[dict[str, Any]]:
+    """The open deals (not closed, not in a ``FINISHED`` stage) whose buyer, or end user
+    when it is another, has no screening at all, in application order: each with its
+    application number, id, stage, buyer's and (when another) end user's country, and
+    the parties that lack a screening.
+
+    SQL keeps the rows whose compact view holds an empty list of screenings (or none, a
+    row written before v3), which a JSON string cannot fake (its quotes are escaped);
+    each row kept is then read as JSON, so the answer is exact."""
+    d, view = t.deals, t.deals.c.view
+    candidates = sa.or_(view.contains('"buyer":[]', autoescape=True),
+                        view.contains('"end_user":[]', autoescape=True),
+                        sa.not_(view.contains('"screenings":', autoescape=True)))
+    q = (sa.select(d.c.view).where(d.c.stage.not_in(FINISHED), candidates)
+         .order_by(d.c.applied_position))
+    found: list[dict[str, Any]] = []
+    for (text,) in conn.execute(q):
+        deal = json.loads(text)
+        lacking = unscreened_parties(deal)
+        if not lacking or deal.get("closed"):
+            continue
+        apart = "end_user" in deal.get("screenings", {})  # the end user is another
+        found.append({
+            "application_number": deal["application_number"], "deal_id": deal["deal_id"],
+            "stage": deal["stage"], "buyer_country": deal["buyer"]["country"],
+            "end_user_country": deal["end_user"]["country"] if apart else None,
+            "unscreened": lacking})
+    return found
+
+
+def unscreened_parties(view: dict[str, Any]) -> list[str]:
+    """The parties of a deal's view with no screening: ``buyer``, and ``end_user`` when the
+    end user is another (the view lists screenings for the parties screened apart)."""
+    screenings = view.get("screenings")
+    if screenings is None:  # a row written before v3: no party was ever screened
+        return ["buyer"]
+    return [party for party, latest in screenings.items() if not latest]

@@ -1,4 +1,9 @@
-"""Deals valid under the v2 rules, dated from today: what every scenario writes."""
+"""Deals valid under the v3 rules, dated from today: what every scenario writes.
+
+Each deal's license names its buyer as consignee, with a line that covers its accelerators,
+under a number made of the deal's application number (license numbers are unique across
+the ledger); the licensing desk screens the buyer before the board votes, so the financing
+and every disbursement find it screened."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 COUNTRIES = ("DE", "FR", "JP", "BR", "IN")
+ACCELERATORS = {"eccn": "3A090.a", "quantity": 64, "value": "8000000.00"}  # the controlled line
 DISBURSEMENT = "1.00"  # small enough that a deal takes millions of them
 
 
@@ -25,9 +31,9 @@ def application(number: str, i: int) -> dict[str, Any]:
         "term": "long" if long_term else "medium",
         "contract_value": "10000000.00", "financed_amount": "8500000.00",
         "tenor_years": 10 if long_term else 5,
+        "us_content_pct": "90",
         "items": [
-            {"description": "AI accelerators", "category": "accelerator", "eccn": "3A090.a",
-             "quantity": 64, "value": "8000000.00"},
+            {"description": "AI accelerators", "category": "accelerator", **ACCELERATORS},
             {"description": "Rack servers", "category": ("server", "storage")[i % 2],
              "eccn": "5A992.c", "quantity": 8, "value": "2000000.00"},
         ],
@@ -35,7 +41,7 @@ def application(number: str, i: int) -> dict[str, Any]:
 
 
 def setup(i: int, body: dict[str, Any], today: date) -> list[tuple[str, dict[str, Any]]]:
-    """Licensed, approved and financed, with a maturity inside the v2 tenor window."""
+    """Licensed, screened, approved and financed, with a maturity inside the tenor window."""
     financing: dict[str, Any] = {
         "instrument": body["instrument"], "amount": "8000000.00", "exposure_fee_pct": "2.25",
         "final_maturity_date": _years_on(today, body["tenor_years"])}
@@ -43,9 +49,13 @@ def setup(i: int, body: dict[str, Any], today: date) -> list[tuple[str, dict[str
         financing["interest_rate_pct"] = "4.125"
     return [
         ("LicenseRequested", {"application_ref": f"Z-{i}", "eccns": ["3A090.a"]}),
-        ("CommerceLicenseApproved", {"application_ref": f"Z-{i}", "license_number": f"D-{i}",
-                                     "eccns": ["3A090.a"],
-                                     "valid_until": _years_on(today, 4)}),
+        ("CommerceLicenseApproved", {"application_ref": f"Z-{i}",
+                                     "license_number": f"L-{body['application_number']}",
+                                     "eccns": ["3A090.a"], "valid_until": _years_on(today, 3),
+                                     "consignee": dict(body["buyer"]),
+                                     "lines": [dict(ACCELERATORS)]}),
+        ("PartyScreened", {"party": "buyer", "list": "CSL", "list_date": today.isoformat(),
+                           "result": "clear", "reference": f"CSL-{i}"}),
         ("BoardVoted", {"meeting_date": today.isoformat(), "votes_for": 4,
                         "votes_against": 1, "abstentions": 0, "decision": "approved",
                         "approved_amount": "8500000.00"}),

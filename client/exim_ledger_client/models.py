@@ -89,7 +89,8 @@ class EventPage:
 @dataclass(frozen=True)
 class Deal:
     """A deal's derived state: SPEC's fields; every other key the server sends (the
-    parties, items, licenses, board vote, ...) is kept in ``extra``."""
+    parties and ``end_user``, items, ``licenses`` with their consignee and lines, the latest
+    ``screenings`` of each party, the board vote, ...) is kept in ``extra``."""
 
     deal_id: UUID
     application_number: str

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import typer
 
-from service.cli import backup, bench, demo, errors, integrity, keys, projections, server, setup
+from service.cli import (
+    backup,
+    bench,
+    deals,
+    demo,
+    errors,
+    integrity,
+    keys,
+    projections,
+    server,
+    setup,
+)
 
 app = typer.Typer(help="ExportAI Deal Ledger", no_args_is_help=True, add_completion=False)
 for topic in (server, projections, integrity, backup, demo, bench):
     app.registered_commands += topic.app.registered_commands
 app.add_typer(keys.app, name="keys")
+app.add_typer(deals.app, name="deals")
 
 
 def main() -> None:

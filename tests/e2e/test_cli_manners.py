@@ -16,7 +16,8 @@ from tests.support.factories import application
 from tests.support.live_server import LiveServer, cli, ledger_env, migrated_sqlite
 
 COMMANDS = (("keys", "create", "--role", "admin", "--name", "ops"), ("keys", "list"),
-            ("rebuild", "deals"), ("project",), ("verify",), ("export",))
+            ("rebuild", "deals"), ("project",), ("verify",), ("export",),
+            ("deals", "unscreened"))
 
 
 def assert_one_line_error(result: object, *fragments: str) -> None:

@@ -23,9 +23,12 @@ from tests.support.factories import (
     financing_for,
     key_for,
     lifecycle_to_financed,
+    screening,
     uncontrolled_application,
 )
 from tests.support.live_server import LiveServer, migrated_sqlite
+
+END_USER = {"name": "Lyon Calcul Intensif SAS", "country": "FR"}
 
 
 @pytest.fixture
@@ -44,9 +47,10 @@ def test_a_deal_lives_its_whole_life_through_the_client(live_server: LiveServer)
         desks = desk_clients(live_server.url, stack)
         ledger = desks["origination"]
         desks["board"].authorize_program(AUTHORIZATION)  # no financing without (SPEC v3)
-        applied = ledger.apply(application())
+        body = application(end_user=END_USER)  # licensed for it, and screened with the buyer
+        applied = ledger.apply(body)
         deal_id = applied.deal_id
-        steps = [*lifecycle_to_financed(),
+        steps = [*lifecycle_to_financed(body),
                  event("FundsDisbursed", amount="5000000", reference="WIRE-1")]
         for version, step in enumerate(steps, start=1):
             last = desks[key_for(step["type"])].append(deal_id, step["type"], step["data"],
@@ -63,17 +67,23 @@ def test_a_deal_lives_its_whole_life_through_the_client(live_server: LiveServer)
         whole, one = auditor.verify(), auditor.verify(deal_id)
         policies = ledger.policies()
     assert (applied.version, applied.type, applied.source) == (1, "DealApplied", "origination")
-    assert (last.version, last.prev_hash is not None) == (7, True)
-    assert (deal.version, deal.stage, deal.license_status) == (7, "repaying", "approved")
+    assert (last.version, last.prev_hash is not None) == (9, True)
+    assert (deal.version, deal.stage, deal.license_status) == (9, "repaying", "approved")
     assert (deal.outstanding, deal.exposure) == (Decimal("4000000.00"), Decimal("7500000.00"))
     assert deal.extra["buyer"] == {"name": "Rheinland Rechenzentrum GmbH", "country": "DE"}
+    assert deal.extra["end_user"] == END_USER
+    assert [s["result"] for party in ("buyer", "end_user")
+            for s in deal.extra["screenings"][party]] == ["clear", "clear"]
+    [license_] = deal.extra["licenses"]
+    assert (license_["consignee"], license_["lines"]) == (END_USER, [
+        {"eccn": "3A090.A", "quantity": 64, "value": "8000000.00"}])
     assert (conflict.value.status, conflict.value.code) == (409, "version_conflict")
-    assert conflict.value.body["current_version"] == 7
+    assert conflict.value.body["current_version"] == 9
     assert portfolio.position >= last.position
     assert (portfolio.totals.deals, portfolio.by_stage["repaying"]) == (1, 1)
     assert portfolio.by_country["DE"].exposure == deal.exposure
     assert (earlier.version, earlier.stage) == (1, "applied")
-    assert (whole.ok, whole.events_checked, one.events_checked) == (True, last.position, 7)
+    assert (whole.ok, whole.events_checked, one.events_checked) == (True, last.position, 9)
     assert policies.in_force in [p.id for p in policies.policies] and len(policies.policies) == 2
 
 
@@ -81,6 +91,7 @@ async def test_the_async_client_posts_a_batch_once_and_reads_it_back(live_server
     body = uncontrolled_application()
     number = body["application_number"]
     items = [{"type": "DealApplied", "data": body},
+             {**event("PartyScreened", **screening()), "application_number": number},
              {**event("BoardVoted", meeting_date="2026-06-01", votes_for=3, votes_against=0,
                       abstentions=0, decision="approved", approved_amount="8500000"),
               "application_number": number},
@@ -106,7 +117,7 @@ async def test_the_async_client_posts_a_batch_once_and_reads_it_back(live_server
         deal = await ledger.deal(written[0].deal_id)
         portfolio = await ledger.portfolio(min_position=written[-1].position)
         log = [e async for e in ledger.events(after=written[0].position - 1, limit=1)]
-    assert [e.version for e in written] == [1, 2, 3] and again == written
+    assert [e.version for e in written] == [1, 2, 3, 4] and again == written
     assert (deal.stage, deal.committed) == ("financed", Decimal("8500000.00"))
     assert portfolio.totals.committed == deal.committed
     assert log == written  # the replayed batch wrote nothing
@@ -145,6 +156,7 @@ def test_policies_take_two_admins_and_the_board_authorizes_and_suspends_the_prog
                                                     "effective_from": today.isoformat()})
         suspended = reader.program()
         second = desks["origination"].apply(uncontrolled_application()).deal_id
+        desks["licensing"].append(second, "PartyScreened", screening())
         desks["board"].append(second, "BoardVoted", {
             "meeting_date": today.isoformat(), "votes_for": 3, "votes_against": 0,
             "abstentions": 0, "decision": "approved", "approved_amount": "8500000"})

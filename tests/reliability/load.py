@@ -3,10 +3,13 @@ clients post a seeded stream of valid events, each request under its own Idempot
 retry a connection error or a 5xx with the same key and body until it is answered, and
 record every request and its final answer, so a check can hold the ledger to that record.
 
-Each deal follows a script drawn from the seed (application, license, amendment, board,
-financing, money in and out, a reversal, a cancellation) that SPEC's rules accept when its
-steps are taken in order; a worker posts a deal's next step only once the previous one is
-acknowledged, so the versions the script names (a reversal's target) are known in advance.
+Each deal follows a script drawn from the seed (application, license, screening,
+amendment, board, financing, money in and out, a reversal, a cancellation) that SPEC's
+rules accept when its steps are taken in order (v3: a license for the buyer as consignee,
+with a line that covers the deal's controlled items, under a number no other deal holds;
+the buyer screened before the financing); a worker posts a deal's next step only once the
+previous one is acknowledged, so the versions the script names (a reversal's target) are
+known in advance.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -131,11 +135,11 @@ def deal_script(rng: random.Random, number: str) -> list[Step]:
     body = make(application_number=number, buyer=buyer)
     steps = [Step("DealApplied", body)]
     if kind != "uncontrolled":
-        ref, eccns = f"Z-{number}", ["3A090.A"]
-        steps += [Step("LicenseRequested", {"application_ref": ref, "eccns": eccns}),
-                  Step("CommerceLicenseApproved", {
-                      "application_ref": ref, "license_number": f"D-{number}",
-                      "eccns": eccns, "valid_until": "2030-12-31"})]
+        steps += license_steps(body, f"Z-{number}", f"D-{number}")
+    if kind != "rejected":
+        steps.append(Step("PartyScreened", {
+            "party": "buyer", "list": "CSL", "list_date": today(), "result": "clear",
+            "reference": f"CSL-{number}"}))
     requested = 850_000_000
     if rng.random() < 0.3:
         requested = some(rng, 500_000_000, 850_000_000)
@@ -157,6 +161,31 @@ def deal_script(rng: random.Random, number: str) -> list[Step]:
     for _ in range(rng.randint(1, 7)):
         steps.append(_money_step(rng, figures, len(steps) + 1))
     return steps
+
+
+def license_steps(body: dict[str, Any], ref: str, license_number: str) -> list[Step]:
+    """A license of the deal's accelerators requested and approved: the buyer its
+    consignee, its line their total, valid for three years."""
+    eccn = "3A090.A"
+    items = [item for item in body["items"] if item["eccn"].upper() == eccn]
+    line = {"eccn": eccn, "quantity": sum(item["quantity"] for item in items),
+            "value": money(sum(cents(item["value"]) for item in items))}
+    now = datetime.now(UTC).date()
+    return [Step("LicenseRequested", {"application_ref": ref, "eccns": [eccn]}),
+            Step("CommerceLicenseApproved", {
+                "application_ref": ref, "license_number": license_number, "eccns": [eccn],
+                "valid_until": now.replace(year=now.year + 3, day=min(now.day, 28)).isoformat(),
+                "consignee": dict(body["buyer"]), "lines": [line]})]
+
+
+def today() -> str:
+    """Today's date, UTC: a screening's list date."""
+    return datetime.now(UTC).date().isoformat()
+
+
+def cents(amount: str) -> int:
+    whole, _, part = amount.partition(".")
+    return int(whole) * 100 + int((part + "00")[:2])
 
 
 def _money_step(rng: random.Random, m: _Money, version: int) -> Step:

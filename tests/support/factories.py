@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as _dt
 import itertools
 from typing import Any
 
@@ -48,9 +49,11 @@ def event(type_name: str, **data: Any) -> dict[str, Any]:
 
 
 LICENSE_REQUESTED = {"application_ref": "Z-1001", "eccns": ["3A090.a"]}
+# the end of the year three years on: after today, and inside the 4 years a license may run
+VALID_UNTIL = f"{_dt.datetime.now(_dt.UTC).year + 3}-12-31"
 # the lines cover application()'s accelerators; a license number is taken once per ledger
 LICENSE_APPROVED = {"application_ref": "Z-1001", "license_number": "D-555", "eccns": ["3A090.a"],
-                    "valid_until": f"{int(days_ago(0)[:4]) + 3}-06-30",  # within 4 years
+                    "valid_until": VALID_UNTIL,
                     "consignee": {"name": "Rheinland Rechenzentrum GmbH", "country": "DE"},
                     "lines": [{"eccn": "3A090.a", "quantity": 64, "value": "8000000.00"}]}
 _licenses = itertools.count(1)
