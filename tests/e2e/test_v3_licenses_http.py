@@ -161,6 +161,25 @@ async def test_a_policy_s_max_license_years_bounds_the_validity(client: httpx.As
     await accepted(client, deal_id, granted(body, "Z-1", valid_until="2029-03-10"))
 
 
+async def test_an_approval_s_rules_come_in_spec_order(client: httpx.AsyncClient):
+    body = application()
+    await deal(client, body, *licensed(body, license_number="D-50"))
+    deal_id = await deal(client, body | {"application_number": "EXIM-ORDER"}, requested())
+    wrong = {"valid_until": day(), "consignee": {"name": "Elsewhere", "country": "FR"}}
+    # eccn_not_in_deal (4A090.a is not in the request), then license_number_taken
+    other = granted(body, lines=[("4A090.a", 8, "2000000.00")], license_number="D-50", **wrong)
+    await refused(client, post(client, deal_id, other), "eccn_not_in_deal")
+    # license_number_taken, then license_validity_invalid
+    await refused(client, post(client, deal_id, numbered(body, "D-50", **wrong)),
+                  "license_number_taken", 409)
+    # license_validity_invalid, then license_consignee_mismatch
+    await refused(client, post(client, deal_id, numbered(body, "D-51", **wrong)),
+                  "license_validity_invalid")
+    await refused(client, post(client, deal_id, numbered(body, "D-51",
+                                                         consignee=wrong["consignee"])),
+                  "license_consignee_mismatch")
+
+
 # -- the consignee is the end user ----------------------------------------------------------
 
 
@@ -203,6 +222,21 @@ async def test_a_financing_needs_lines_covering_the_deal_s_quantity_and_value(
     else:
         problem = await refused(client, post(client, deal_id, financed()), code)
         assert "3A090.A" in problem["detail"]
+
+
+@pytest.mark.parametrize("quantity,code", [(63, "license_quantity_exceeded"), (64, None)])
+async def test_the_lines_cover_an_eccn_s_total_over_the_deal_s_items(
+        client: httpx.AsyncClient, quantity: int, code: str | None):
+    base = application()
+    halves = [{**base["items"][0], "quantity": 32, "value": "4000000.00"},
+              {**base["items"][0], "eccn": "3a090.A", "quantity": 32, "value": "4000000.00"}]
+    body = application(items=[*halves, base["items"][1]])
+    lines = [("3A090.a", quantity, "8000000.00")]
+    deal_id = await deal(client, body, *licensed(body, lines=lines), screened(), voted())
+    if code is None:
+        await accepted(client, deal_id, financed())
+    else:
+        await refused(client, post(client, deal_id, financed()), code)
 
 
 async def test_two_valid_licenses_together_cover_the_deal(client: httpx.AsyncClient):
@@ -362,6 +396,23 @@ async def test_a_license_may_be_renewed_after_financing(client: httpx.AsyncClien
     licenses = (await deal_state(client, deal_id))["licenses"]
     assert [(lic["license_number"], lic["status"]) for lic in licenses] == [
         ("D-40", "approved"), ("D-41", "approved")]
+
+
+async def test_the_license_status_shows_a_license_expired_or_partial(
+        client: httpx.AsyncClient):
+    body = application()
+    deal_id = await deal(client, body, *licensed(body, valid_until=day(5)))
+    move_clock(client, 6)
+    shown = await deal_state(client, deal_id)  # judged on the deal's latest event's date
+    assert (shown["license_status"], shown["stage"]) == ("approved", "license_approved")
+    await accepted(client, deal_id, screened(list_date=day(6)))
+    shown = await deal_state(client, deal_id)
+    assert (shown["license_status"], shown["stage"]) == ("expired", "license_expired")
+    body = two_controlled(application_number="EXIM-PARTIAL")
+    deal_id = await deal(client, body, *licensed(body))  # 3A090.a, not 4A090.a
+    shown = await deal_state(client, deal_id)
+    assert (shown["license_status"], shown["stage"]) == ("partially_approved",
+                                                         "license_partial")
 
 
 # -- the shape of a license ---------------------------------------------------------------------
