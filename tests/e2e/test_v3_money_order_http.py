@@ -30,11 +30,12 @@ from tests.support.clocked import (
     post,
     ready,
     refused,
+    revoked,
     screened,
     two_controlled,
     voted,
 )
-from tests.support.factories import application, event
+from tests.support.factories import application
 
 Steps = list[dict[str, Any]]
 Case = Callable[[httpx.AsyncClient], Awaitable[tuple[str, Steps]]]
@@ -50,10 +51,6 @@ FULL = [("3A090.a", 64, "8000000.00")]
 async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     async with clocked_client(database_url) as c:
         yield c
-
-
-def revoked(number: str) -> dict[str, Any]:
-    return event("CommerceLicenseRevoked", license_number=number, reason="diversion risk")
 
 
 # -- DealFinanced ---------------------------------------------------------------------------

@@ -214,17 +214,34 @@ async def test_a_designation_judges_the_end_user_s_country(client: httpx.AsyncCl
     assert r.status_code == 201, r.text
 
 
+LATER_POLICIES = {  # a version adopted after the deal was applied for, and what it answers
+    "embargoed": ({"embargoed": ["AE", "BY", "CU", "IR", "KP", "RU", "SY"]},
+                  "destination_embargoed", "destination_embargoed"),
+    "restricted": ({"restricted_for_controlled": ["AE", "CN", "HK", "MO"]},
+                   "controlled_items_to_restricted_destination",
+                   "controlled_items_to_restricted_destination"),
+    # a destination that stops being designated keeps its commitments
+    "not designated": ({"designated_countries": ["DE"]}, "destination_not_designated", None),
+}
+
+
 @pytest.mark.parametrize("when", ["DealFinanced", "FundsDisbursed"])
-async def test_money_to_an_end_user_embargoed_since_is_refused(client: httpx.AsyncClient,
-                                                               when: str):
+@pytest.mark.parametrize("change", LATER_POLICIES)
+async def test_money_to_an_end_user_barred_since_is_judged_on_its_country(
+        client: httpx.AsyncClient, change: str, when: str):
     body = application(end_user={"name": "Gulf AI", "country": "AE"})
     deal_id = await ready(client, body)
     if when == "FundsDisbursed":
         await accepted(client, deal_id, financed())
-    await adopt(client, embargoed=["AE", "BY", "CU", "IR", "KP", "RU", "SY"])
-    step = financed() if when == "DealFinanced" else disbursed()
-    problem = await refused(client, post(client, deal_id, step), "destination_embargoed")
-    assert "AE" in problem["detail"]
+    version, at_financing, at_disbursement = LATER_POLICIES[change]
+    await adopt(client, **version)
+    step, code = ((financed(), at_financing) if when == "DealFinanced"
+                  else (disbursed(), at_disbursement))
+    if code is None:
+        await accepted(client, deal_id, step)
+    else:
+        problem = await refused(client, post(client, deal_id, step), code)
+        assert "AE" in problem["detail"]
 
 
 # -- classification evidence -------------------------------------------------------------------

@@ -110,6 +110,15 @@ def screened(party: str = "buyer", list_date: str | None = None, result: str = "
                  result=result, reference=f"{list_name}-{party}-{result}")
 
 
+def revoked(number: str, effective_date: str | None = None) -> dict[str, Any]:
+    """A revocation of license ``number``, from ``effective_date`` (default: its own
+    date)."""
+    data = {"license_number": number, "reason": "diversion risk"}
+    if effective_date:
+        data["effective_date"] = effective_date
+    return event("CommerceLicenseRevoked", **data)
+
+
 def voted() -> dict[str, Any]:
     return event("BoardVoted", **BOARD_APPROVED)
 
