@@ -74,6 +74,9 @@ async def test_financing_needs_the_buyer_screened_whose_screening_serves_as_end_
     assert "the buyer Rheinland Rechenzentrum GmbH (DE)" in problem["detail"]
     await accepted(client, deal_id, screened())  # no end user: the buyer is the end user
     await accepted(client, deal_id, financed())
+    state = await deal_state(client, deal_id)
+    assert state["end_user"] == state["buyer"]
+    assert list(state["screenings"]) == ["buyer"]
 
 
 @pytest.mark.parametrize("party,missing", [("buyer", "the end user"), ("end_user", "the buyer")])
@@ -166,6 +169,16 @@ async def test_a_disbursement_is_judged_on_screenings_posted_after_financing(
     await refused(client, post(client, deal_id, disbursed()), "denied_party")
     await accepted(client, deal_id, screened(list_date=day(91)))
     await accepted(client, deal_id, disbursed())
+
+
+@pytest.mark.parametrize("field,value", [("party", "seller"), ("result", "unclear"),
+                                         ("list_date", "2027-02-30"), ("list", "")])
+async def test_a_screening_s_shape(client: httpx.AsyncClient, field: str, value: str):
+    deal_id = await deal(client, application())
+    bad = screened()
+    bad["data"][field] = value
+    problem = await refused(client, post(client, deal_id, bad), "validation_error")
+    assert error_fields(problem) == [f"data.{field}"]
 
 
 async def test_only_the_licensing_desk_records_a_screening(client: httpx.AsyncClient):
