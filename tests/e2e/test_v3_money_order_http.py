@@ -121,10 +121,11 @@ async def financing_stale_and_embargoed(client: httpx.AsyncClient) -> tuple[str,
     return deal_id, [screened(), screened("end_user")]
 
 
-# commerce_license_expired and license_quantity_exceeded hold at once when a deal has two
-# controlled ECCNs (for one ECCN alone, an expired license leaves no valid line at all, so
-# the pair is no pair). party_not_screened and denied_party never hold for one party (a
-# match is a screening), but do for two: one unscreened, the other a match.
+# commerce_license_expired and license_quantity_exceeded hold at once on two controlled
+# ECCNs, one's license expired, the other's lines short (on one ECCN alone they would be
+# one fact: an expired license leaves no valid line). party_not_screened and denied_party
+# never hold for one party (a match is a screening), but do for two: one unscreened, the
+# other a match, either way round.
 FINANCING = [
     ("commerce_license_expired", "license_quantity_exceeded", financing_expired_and_short),
     ("commerce_license_revoked", "party_not_screened", financing_revoked_and_unscreened),
