@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from service.cli import app as cli
 from service.settings import Settings
 from tests.support.auditor_tool import load_tool
-from tests.support.factories import event, ledger_client
+from tests.support.factories import application, event, ledger_client, license_approved, today
 from tests.support.stored import stored
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "v2_ledger"
@@ -117,7 +117,9 @@ def upgraded(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 # v3 desks: a second servicing key, to reverse what the fixture's writer posted
-DESK_KEYS = {"servicing2": ("servicing", "fixture-servicing2-0003")}
+DESK_KEYS = {"servicing2": ("servicing", "fixture-servicing2-0003"),
+             "licensing": ("licensing", "fixture-licensing-0004"),
+             "origination": ("origination", "fixture-origination-0005")}
 
 
 def started(url: str) -> Any:
@@ -299,6 +301,46 @@ async def test_an_upgraded_ledger_accepts_new_events(upgraded: str) -> None:
         recorded = MANIFEST["deal_views"]["long"]
         assert view["version"] == recorded["version"] + 1
         assert view["principal_repaid"] != recorded["principal_repaid"]
+
+
+async def test_v2_licenses_keep_their_numbers_and_cover_without_a_limit(upgraded: str) -> None:
+    """SPEC "Upgrading to v3": a license approved before v3 has no lines, so it covers its
+    ECCNs without a quantity or value limit; its number counts as taken (``migrate``
+    rebuilt the guards); a deal financed before v3 is screened before its next
+    disbursement."""
+    deals = MANIFEST["deals"]
+    servicing = {**bearer("writer"), "Content-Type": "application/json"}
+    disbursement = event("FundsDisbursed", amount="100.00", reference="UP-V3-1")
+    async with started(upgraded) as client:
+        r = await client.post(f"/v1/deals/{deals['long']}/events", headers=servicing,
+                              json=disbursement)
+        assert r.status_code == 422 and r.json()["code"] == "party_not_screened", r.text
+        r = await client.post(f"/v1/deals/{deals['long']}/events", headers=bearer("licensing"),
+                              json=event("PartyScreened", party="buyer", list="CSL",
+                                         list_date=today(), result="clear",
+                                         reference="CSL-UP-1"))
+        assert r.status_code == 201, r.text
+        r = await client.post(f"/v1/deals/{deals['long']}/events", headers=servicing,
+                              json=disbursement)
+        assert r.status_code == 201, r.text  # L-1001 has no lines: 64 units pass
+
+        body = application()
+        r = await client.post("/v1/deals", json=body, headers=bearer("origination"))
+        assert r.status_code == 201, r.text
+        deal_id = r.json()["deal_id"]
+        r = await client.post(f"/v1/deals/{deal_id}/events", headers=bearer("origination"),
+                              json=event("LicenseRequested", application_ref="Z-1001",
+                                         eccns=["3A090.a"]))
+        assert r.status_code == 201, r.text
+        for number in ("L-1001", "l-1001", "L-5001"):  # held by v2 deals, revoked or not
+            r = await client.post(f"/v1/deals/{deal_id}/events", headers=bearer("licensing"),
+                                  json=event("CommerceLicenseApproved", **license_approved(
+                                      body, license_number=number)))
+            assert r.status_code == 409, r.text
+            assert r.json()["code"] == "license_number_taken", r.text
+        r = await client.post(f"/v1/deals/{deal_id}/events", headers=bearer("licensing"),
+                              json=event("CommerceLicenseApproved", **license_approved(body)))
+        assert r.status_code == 201, r.text
 
 
 async def test_a_disbursement_posted_before_the_upgrade_can_still_be_reversed(
