@@ -86,14 +86,19 @@ def _row(ev: Envelope, state: DealState, applied_position: int,
 def query_deals(
     conn: sa.Connection, t: Tables, *, stage: str | None = None, country: str | None = None,
     instrument: str | None = None, term: str | None = None, category: str | None = None,
-    limit: int = 100, after: int = 0,
+    license_status: str | None = None, limit: int = 100, after: int = 0,
 ) -> tuple[list[str], int | None]:
     """A page of deals as their stored JSON views (compact, as the API writes JSON, so a
     page is spliced together instead of parsed and written again), and the cursor."""
     d = t.deals
     q = sa.select(d.c.applied_position, d.c.view).where(d.c.applied_position > after)
-    for column, value in (("stage", stage), ("country", country), ("instrument", instrument),
-                          ("term", term)):
+    filters = [("stage", stage), ("country", country), ("instrument", instrument),
+               ("term", term)]
+    # license_status gets its column in a change of its own: until the table has it, the
+    # filter is accepted and ignored
+    if "license_status" in d.c:
+        filters.append(("license_status", license_status))
+    for column, value in filters:
         if value is not None:
             q = q.where(d.c[column] == value)
     if category is not None:

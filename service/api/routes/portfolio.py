@@ -15,7 +15,18 @@ from projections.portfolio_asof import portfolio_at
 from projections.reading import Reading
 from service.api.deps import LedgerDep, Reader
 from service.api.freshness import ensure_fresh, reading
-from service.api.params import AsOf, Cursor, Filter, Limit, MinPosition
+from service.api.params import (
+    AsOf,
+    CategoryFilter,
+    CountryFilter,
+    Cursor,
+    InstrumentFilter,
+    LicenseStatusFilter,
+    Limit,
+    MinPosition,
+    StageFilter,
+    TermFilter,
+)
 from service.api.responses import DealPage, Portfolio, problems
 from service.ledger.application import Ledger
 
@@ -55,8 +66,9 @@ async def get_portfolio(
             summary="One row per deal, filterable, cursor-paged")
 async def list_deals(
     request: Request, _: Reader,
-    stage: Filter = None, country: Filter = None, instrument: Filter = None,
-    term: Filter = None, category: Filter = None,
+    stage: StageFilter = None, country: CountryFilter = None,
+    instrument: InstrumentFilter = None, term: TermFilter = None,
+    category: CategoryFilter = None, license_status: LicenseStatusFilter = None,
     limit: Limit = 100, cursor: Cursor = None, min_position: MinPosition = None,
 ) -> Response:
     await ensure_fresh(request, ["deals"], min_position)
@@ -67,7 +79,8 @@ async def list_deals(
             tables, position = r.active(conn, "deals")
             views, last = deals_model.query_deals(
                 conn, tables, stage=stage, country=country, instrument=instrument, term=term,
-                category=category, limit=limit, after=cursor or 0)
+                category=category, license_status=license_status, limit=limit,
+                after=cursor or 0)
         cursor_text = json.dumps(str(last) if last is not None else None)
         return (f'{{"deals":[{",".join(views)}],"next_cursor":{cursor_text},'
                 f'"position":{position}}}')
