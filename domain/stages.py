@@ -9,3 +9,10 @@ STAGES = (
     "board_approved", "board_rejected", "board_stale", "financed", "disbursing", "repaying",
     "repaid", "claimed", "cancelled",
 )
+
+# A deal's license_status: what its licenses allow, the policy in force judging which of its
+# items are controlled.
+LICENSE_STATUSES = (
+    "not_required", "required", "requested", "approved", "partially_approved", "expired",
+    "denied", "revoked",
+)

@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
 from service.api import problems
-from service.api.deps import clean_query
+from service.api.deps import DeclaredQueries, clean_query
 from service.api.metrics import Metrics, MetricsMiddleware, ProjectionLag
 from service.api.openapi import complete_openapi
 from service.api.requestlog import RequestLog
@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
         redoc_url=None,  # ReDoc loads its script and fonts from a CDN: no use offline
     )
     app.state.metrics = Metrics()
+    app.state.declared_queries = DeclaredQueries()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestLog)  # outermost: its id is on every response it sees
     problems.install(app)

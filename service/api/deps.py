@@ -3,10 +3,12 @@ context a write records."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
@@ -22,12 +24,48 @@ bearer = HTTPBearer(auto_error=False, description="an API key: Authorization: Be
 
 
 async def clean_query(request: Request) -> None:
-    """No stored text can hold NUL: a query value with one can match nothing and is refused."""
+    """No stored text can hold NUL: a query value with one can match nothing and is refused.
+    A parameter a JSON API read does not declare is refused too, not ignored: a misspelt
+    filter must not answer as if there were none."""
     for name, value in request.query_params.multi_items():
         if "\x00" in value or "\x00" in name:
             raise ApiProblem(422, "validation_error", f"query parameter {name!r} contains NUL",
                              errors=[{"field": name.replace("\x00", "\\0"),
                                       "message": "contains NUL"}])
+    route = request.scope.get("route")
+    if not (request.query_params and isinstance(route, APIRoute)):
+        return
+    declared = request.app.state.declared_queries.of(route)
+    unknown = [] if declared is None else [n for n in request.query_params if n not in declared]
+    if unknown:
+        raise ApiProblem(422, "validation_error", f"{unknown[0]}: {UNKNOWN}",
+                         errors=[{"field": name, "message": UNKNOWN} for name in unknown])
+
+
+UNKNOWN = "unknown parameter"
+
+
+class DeclaredQueries:
+    """The query parameters each JSON API route declares (its own and its dependencies'),
+    by their names on the wire: found once per route, from FastAPI's analysis of it."""
+
+    def __init__(self) -> None:
+        self._names: dict[str, frozenset[str] | None] = {}
+
+    def of(self, route: APIRoute) -> frozenset[str] | None:
+        """None for a route whose query is not held to its declaration: a page outside
+        /v1. ``min_position`` passes everywhere: a client asks for read-your-writes on
+        every read, and a read from the log itself is always current."""
+        if route.unique_id not in self._names:
+            names = frozenset({*_query_names(route.dependant), "min_position"})
+            self._names[route.unique_id] = names if route.path.startswith("/v1/") else None
+        return self._names[route.unique_id]
+
+
+def _query_names(dependant: Dependant) -> Iterator[str]:
+    yield from (field.alias for field in dependant.query_params)
+    for dependency in dependant.dependencies:
+        yield from _query_names(dependency)
 
 
 # async, so FastAPI calls them on the event loop instead of a worker thread

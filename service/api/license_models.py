@@ -1,5 +1,4 @@
-"""Licenses as the API shows them (SPEC v3, ``GET /v1/licenses/{number}``), and the
-license statuses a portfolio listing filters by."""
+"""Licenses as the API shows them (SPEC v3, ``GET /v1/licenses/{number}``)."""
 
 from __future__ import annotations
 
@@ -12,11 +11,6 @@ from pydantic import BaseModel, Field
 
 from service.api.responses import Amount, Counterparty, Cursor
 
-# a deal's license_status (SPEC "Derived deal state", v2 and v3)
-DealLicenseStatus = Literal["not_required", "required", "requested", "approved",
-                            "partially_approved", "expired", "denied", "revoked"]
-LicenseStatusFilter = Annotated[DealLicenseStatus | None, Query(
-    description="only deals with this license_status")]
 Validity = Literal["valid", "expired", "revoked"]
 ValidityFilter = Annotated[Validity | None, Query(
     description="only licenses with this status today (UTC)")]

@@ -9,8 +9,19 @@ from uuid import UUID
 from fastapi import Depends, Header, Path, Query
 from pydantic import BeforeValidator, WithJsonSchema
 
+from domain.events import EVENT_TYPES
+from domain.stages import LICENSE_STATUSES, STAGES
 from service.api.problems import ApiProblem
-from service.ledger.fields import ApplicationNumber, Timestamp, anchored, refuse
+from service.ledger.fields import (
+    ApplicationNumber,
+    Category,
+    Country,
+    Instrument,
+    Term,
+    Timestamp,
+    anchored,
+    refuse,
+)
 
 MAX_POSITION = 2**62  # positions, versions and cursors stay far inside 64-bit columns
 DIGITS = re.compile(r"[0-9]{1,18}", re.ASCII)
@@ -31,6 +42,20 @@ def _cursor(value: str) -> int:
     if not DIGITS.fullmatch(value):
         refuse("is not a cursor this API returned")
     return int(value)
+
+
+def _one_of(values: tuple[str, ...]) -> tuple[BeforeValidator, WithJsonSchema]:
+    """A string that is one of ``values`` (names the domain keeps in a tuple, which a
+    ``Literal`` cannot be spelled from), worded as pydantic words a ``Literal``'s error."""
+    allowed = frozenset(values)
+    listed = ", ".join(f'"{value}"' for value in values)
+
+    def check(value: object) -> object:
+        if not (isinstance(value, str) and value in allowed):
+            refuse(f"must be one of {listed}")
+        return value
+
+    return BeforeValidator(check), WithJsonSchema({"type": "string", "enum": list(values)})
 
 
 def _header_text(max_len: int) -> tuple[BeforeValidator, WithJsonSchema]:
@@ -80,6 +105,19 @@ LookupNumber = Annotated[ApplicationNumber, Query()]
 # Free text that matches stored text: no stored text holds NUL (see ``clean_query``).
 Filter = Annotated[str | None, Query(pattern=anchored(NO_NUL))]
 EventId = Annotated[UUID, Query(description="the event's id")]
+# Filters on a closed set of values: any other value is refused, never an empty answer.
+Stage = Annotated[str, *_one_of(STAGES)]
+LicenseStatus = Annotated[str, *_one_of(LICENSE_STATUSES)]
+EventType = Annotated[str, *_one_of(tuple(EVENT_TYPES))]
+StageFilter = Annotated[Stage | None, Query(description="only deals at this stage")]
+CountryFilter = Annotated[Country | None, Query(description="only deals with a buyer there")]
+InstrumentFilter = Annotated[Instrument | None, Query(description="only deals of this instrument")]
+TermFilter = Annotated[Term | None, Query(description="only deals of this term")]
+CategoryFilter = Annotated[Category | None, Query(
+    description="only deals with an item of this category")]
+LicenseStatusFilter = Annotated[LicenseStatus | None, Query(
+    description="only deals whose license_status is this")]
+EventTypeFilter = Annotated[EventType | None, Query(description="only events of this type")]
 
 IdempotencyKey = Annotated[str | None, *_header_text(128), Header(
     alias="Idempotency-Key", description="the same key with the same body returns the "

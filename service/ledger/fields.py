@@ -270,3 +270,6 @@ Eccns = Annotated[list[Eccn], Field(min_length=1, max_length=200, json_schema_ex
     "uniqueItems": True}), AfterValidator(_unique)]
 Conditions = Annotated[list[Reason], Field(max_length=100)]
 Instrument = Literal["insurance", "loan_guarantee", "direct_loan"]
+Term = Literal["medium", "long"]
+Category = Literal["accelerator", "server", "networking", "storage", "software", "model",
+                   "cloud_service", "data_center", "services"]

@@ -32,6 +32,7 @@ from service.ledger.fields import (
     _POSITIVE,
     QUANTITY_MAX,
     ApplicationNumber,
+    Category,
     Conditions,
     Country,
     Date,
@@ -47,6 +48,7 @@ from service.ledger.fields import (
     Pct,
     PolicyCountries,
     Reason,
+    Term,
     Timestamp,
     Votes,
     _kind,
@@ -79,8 +81,7 @@ class Party(Strict):
 
 class Item(Strict):
     description: Name
-    category: Literal["accelerator", "server", "networking", "storage", "software", "model",
-                      "cloud_service", "data_center", "services"]
+    category: Category
     eccn: Eccn
     quantity: Annotated[int, Field(ge=1, le=QUANTITY_MAX)]
     value: Money
@@ -100,7 +101,7 @@ class DealAppliedData(Strict):
     exporter: Party
     buyer: Party
     instrument: Instrument
-    term: Literal["medium", "long"]
+    term: Term
     contract_value: Money
     financed_amount: Money
     tenor_years: Annotated[int, Field(ge=1, le=18)]

@@ -297,7 +297,7 @@ async def test_an_upgraded_ledger_accepts_new_events(upgraded: str) -> None:
         proof = await get(client, "/v1/audit/consistency", "auditor",
                           first=MANIFEST["tree_size"], second=digest["tree_size"])
         assert proof["first_root"] == MANIFEST["root"], "the recorded root is unchanged"
-        view = await get(client, f"/v1/deals/{deals['long']}", min_position=new["position"])
+        view = await get(client, f"/v1/deals/{deals['long']}")  # read from the log: current
         recorded = MANIFEST["deal_views"]["long"]
         assert view["version"] == recorded["version"] + 1
         assert view["principal_repaid"] != recorded["principal_repaid"]
@@ -366,7 +366,7 @@ async def test_a_disbursement_posted_before_the_upgrade_can_still_be_reversed(
             return_reference="RET-L1"))
         assert r.status_code == 201, r.text
         position = r.json()["position"]
-        view = await get(client, f"/v1/deals/{deals['long']}", min_position=position)
+        view = await get(client, f"/v1/deals/{deals['long']}")  # read from the log: current
         assert view["reversed_versions"] == [*recorded["reversed_versions"], 7]
         assert view["disbursed"] == "5250000.00" == f"{float(recorded['disbursed']) - 500000:.2f}"
         r = await client.post(f"/v1/deals/{deals['long']}/events", headers=other, json=event(

@@ -20,6 +20,7 @@ from service.api.params import (
     Cursor,
     DealId,
     DealIdFilter,
+    EventTypeFilter,
     Filter,
     From,
     Limit,
@@ -57,7 +58,7 @@ async def deal_trail(
             summary="The audit trail across deals (json paged; jsonl/csv streamed)")
 async def audit_log(
     request: Request, _: Auditor, from_: From = None, to: To = None,
-    actor: Filter = None, type: Filter = None, deal_id: DealIdFilter = None,
+    actor: Filter = None, type: EventTypeFilter = None, deal_id: DealIdFilter = None,
     format: Literal["json", "jsonl", "csv"] = "json", limit: Limit = 100, cursor: Cursor = None,
     min_position: MinPosition = None,
 ) -> Response:

@@ -15,8 +15,18 @@ from projections.portfolio_asof import portfolio_at
 from projections.reading import Reading
 from service.api.deps import LedgerDep, Reader
 from service.api.freshness import ensure_fresh, reading
-from service.api.license_models import LicenseStatusFilter
-from service.api.params import AsOf, Cursor, Filter, Limit, MinPosition
+from service.api.params import (
+    AsOf,
+    CategoryFilter,
+    CountryFilter,
+    Cursor,
+    InstrumentFilter,
+    LicenseStatusFilter,
+    Limit,
+    MinPosition,
+    StageFilter,
+    TermFilter,
+)
 from service.api.responses import DealPage, Portfolio, problems
 from service.ledger.application import Ledger
 
@@ -56,8 +66,9 @@ async def get_portfolio(
             summary="One row per deal, filterable, cursor-paged")
 async def list_deals(
     request: Request, _: Reader,
-    stage: Filter = None, country: Filter = None, instrument: Filter = None,
-    term: Filter = None, category: Filter = None, license_status: LicenseStatusFilter = None,
+    stage: StageFilter = None, country: CountryFilter = None,
+    instrument: InstrumentFilter = None, term: TermFilter = None,
+    category: CategoryFilter = None, license_status: LicenseStatusFilter = None,
     limit: Limit = 100, cursor: Cursor = None, min_position: MinPosition = None,
 ) -> Response:
     await ensure_fresh(request, ["deals"], min_position)
