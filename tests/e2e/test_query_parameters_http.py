@@ -56,9 +56,18 @@ async def test_every_undeclared_parameter_is_named_once_beside_declared_ones(
 async def test_a_parameter_of_another_endpoint_is_not_declared_here(
     client: httpx.AsyncClient, deal_id: str,
 ) -> None:
-    assert await refused(client, f"/v1/deals/{deal_id}", {"min_position": 0}) == [
-        "min_position"]
+    assert await refused(client, f"/v1/deals/{deal_id}", {"cursor": "1"}) == ["cursor"]
     assert await refused(client, "/v1/events", {"cursor": "1"}) == ["cursor"]
+    assert await refused(client, "/v1/projections", {"stage": "applied"}) == ["stage"]
+
+
+async def test_read_your_writes_may_be_asked_of_every_read(
+    client: httpx.AsyncClient, deal_id: str,
+) -> None:
+    """A read from the log is always current: min_position passes there too."""
+    for path in (f"/v1/deals/{deal_id}", f"/v1/deals/{deal_id}/events", "/v1/projections"):
+        r = await client.get(path, params={"min_position": 0}, headers=auth("reader"))
+        assert r.status_code == 200, (path, r.text)
 
 
 async def test_a_repeated_declared_parameter_is_not_an_unknown_one(
