@@ -266,8 +266,9 @@ EccnPattern = Annotated[str, *_string("a string", partial(
     pattern=anchored(_ECCN_PATTERN))]
 Timestamp = Annotated[datetime, BeforeValidator(_moment)]
 Votes = Annotated[int, Field(ge=0, le=1000)]
-Eccns = Annotated[list[Eccn], Field(min_length=1, max_length=200, json_schema_extra={
-    "uniqueItems": True}), AfterValidator(_unique)]
+Eccns = Annotated[list[Eccn], Field(
+    min_length=1, max_length=200, description="unique without regard to case",
+    json_schema_extra={"uniqueItems": True}), AfterValidator(_unique)]
 Conditions = Annotated[list[Reason], Field(max_length=100)]
 Instrument = Literal["insurance", "loan_guarantee", "direct_loan"]
 Term = Literal["medium", "long"]

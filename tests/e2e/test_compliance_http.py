@@ -12,7 +12,6 @@ import pytest
 from service.settings import Settings
 from tests.conftest import BOOTSTRAP, auth
 from tests.support.factories import (
-    LICENSE_APPROVED,
     LICENSE_REQUESTED,
     PROGRAM,
     Clock,
@@ -254,8 +253,10 @@ async def test_a_deals_history_never_runs_backwards(client: httpx.AsyncClient):
 
 async def test_a_revoked_license_stops_a_disbursement(client: httpx.AsyncClient):
     deal_id = await financed_deal(client)
+    shown = (await client.get(f"/v1/deals/{deal_id}", headers=auth("reader"))).json()
+    number = shown["licenses"][0]["license_number"]  # the deal's own (SPEC v3)
     r = await post_event(client, deal_id, "CommerceLicenseRevoked",
-                         {"license_number": LICENSE_APPROVED["license_number"],
+                         {"license_number": number,
                           "reason": "diversion to a restricted end user"})
     assert r.status_code == 201, r.text
     r = await post_event(client, deal_id, "FundsDisbursed",
@@ -265,7 +266,7 @@ async def test_a_revoked_license_stops_a_disbursement(client: httpx.AsyncClient)
     assert state["license_status"] == "revoked"
     assert state["licenses"][0]["revoked"]["reason"] == "diversion to a restricted end user"
     r = await post_event(client, deal_id, "CommerceLicenseRevoked",
-                         {"license_number": LICENSE_APPROVED["license_number"], "reason": "x"})
+                         {"license_number": number, "reason": "x"})
     assert_problem(r, 422, "license_already_revoked")
     r = await post_event(client, deal_id, "CommerceLicenseRevoked",
                          {"license_number": "NO-SUCH", "reason": "x"})

@@ -37,8 +37,9 @@ AUDITOR = auth("auditor")
 async def populate(client: httpx.AsyncClient, deals: int = 3) -> list[dict[str, Any]]:
     """A few deals with interleaved events; the whole log."""
     ids = [(await apply_deal(client))["deal_id"] for _ in range(deals)]
-    for step in lifecycle_to_financed():
-        for deal_id in ids:
+    lifecycles = [lifecycle_to_financed() for _ in ids]  # a license number of each deal's own
+    for steps in zip(*lifecycles, strict=True):
+        for deal_id, step in zip(ids, steps, strict=True):
             await append_all(client, deal_id, [step])
     return await whole_log(client)
 

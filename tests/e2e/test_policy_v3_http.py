@@ -25,6 +25,7 @@ from tests.support.factories import (
     event,
     financing_for,
     post_event,
+    screening,
 )
 
 TODAY = datetime.now(UTC).date()
@@ -166,11 +167,13 @@ async def test_a_lower_notice_threshold_in_force_now_applies(client: httpx.Async
 
 
 async def licensed_and_approved(client: httpx.AsyncClient) -> str:
-    """A deal of 64 AI accelerators (3A090.a) to Germany, licensed and approved."""
+    """A deal of 64 AI accelerators (3A090.a) to Germany, licensed, its buyer screened, and
+    approved."""
     deal_id: str = (await apply_deal(client, application()))["deal_id"]
     await append_all(client, deal_id, [
         event("LicenseRequested", **LICENSE_REQUESTED),
         event("CommerceLicenseApproved", **LICENSE_APPROVED),
+        event("PartyScreened", **screening()),
         event("BoardVoted", **{**BOARD_APPROVED, "meeting_date": day()})])
     return deal_id
 
@@ -188,9 +191,13 @@ async def test_what_was_controlled_at_financing_stays_gated(client: httpx.AsyncC
     r = await post_event(client, deal_id, "FundsDisbursed", {"amount": "100.00",
                                                              "reference": "W-1"})
     assert_problem(r, 422, "commerce_license_revoked")
-    # a deal financed under the new policy has nothing gated
-    fresh = (await apply_deal(client, application()))["deal_id"]
+    # a deal financed under the new policy has nothing gated (its accelerators, no longer
+    # controlled, name their BIS classification: SPEC v3 classification_evidence_required)
+    body = application()
+    body["items"][0]["classification_ref"] = "CCATS G123456"
+    fresh = (await apply_deal(client, body))["deal_id"]
     await append_all(client, fresh, [
+        event("PartyScreened", **screening()),
         event("BoardVoted", **{**BOARD_APPROVED, "meeting_date": day()}),
         event("DealFinanced", **financing_for("loan_guarantee")),
         event("FundsDisbursed", amount="100.00", reference="W-2")])

@@ -30,8 +30,10 @@ from tests.support.factories import (
     financed_deal,
     financing_for,
     ledger_client,
+    license_approved,
     lifecycle_to_financed,
     post_event,
+    screening,
     uncontrolled_application,
     whole_log,
     writer_headers,
@@ -72,6 +74,7 @@ async def deal_at(client: httpx.AsyncClient, steps: list[dict[str, Any]],
 LICENSED = [event("LicenseRequested", **LICENSE_REQUESTED),
             event("CommerceLicenseApproved", **LICENSE_APPROVED)]
 APPROVED_BY_BOARD = [event("BoardVoted", **BOARD_APPROVED)]
+SCREENED = [event("PartyScreened", **screening())]
 
 
 # --- DealApplied ----------------------------------------------------------------------
@@ -152,10 +155,18 @@ async def test_a_second_application_with_the_same_number_is_a_conflict(
 # --- licenses ------------------------------------------------------------------------
 
 
-async def test_a_license_request_after_financing_is_refused(client: httpx.AsyncClient):
-    deal_id = await financed_deal(client)
-    await refused(client, deal_id, "LicenseRequested",
-                  {"application_ref": "Z-2002", "eccns": ["3A090.a"]}, "already_financed")
+async def test_a_license_may_be_requested_and_approved_after_financing_for_a_renewal(
+    client: httpx.AsyncClient,
+):
+    deal_id = await financed_deal(client)  # SPEC v3: no already_financed for a request
+    r = await post_event(client, deal_id, "LicenseRequested",
+                         {"application_ref": "Z-2002", "eccns": ["3A090.a"]})
+    assert r.status_code == 201, r.text
+    assert r.json()["version"] == 7
+    r = await post_event(client, deal_id, "CommerceLicenseApproved",
+                         license_approved(application_ref="Z-2002"))
+    assert r.status_code == 201, r.text
+    assert r.json()["version"] == 8
 
 
 async def test_a_license_request_for_an_eccn_outside_the_deal_is_refused(
@@ -197,7 +208,10 @@ async def test_a_license_approval_may_not_cover_an_eccn_that_was_not_requested(
 ):
     deal_id = await deal_at(client, [event("LicenseRequested", **LICENSE_REQUESTED)])
     await refused(client, deal_id, "CommerceLicenseApproved",
-                  dict(LICENSE_APPROVED, eccns=["3A090.a", "5A992.c"]), "eccn_not_in_deal")
+                  dict(LICENSE_APPROVED, eccns=["3A090.a", "5A992.c"],
+                       lines=[*LICENSE_APPROVED["lines"],
+                              {"eccn": "5A992.c", "quantity": 8, "value": "2000000.00"}]),
+                  "eccn_not_in_deal")
 
 
 async def test_a_license_approval_may_not_cover_an_eccn_outside_the_deal(
@@ -205,7 +219,9 @@ async def test_a_license_approval_may_not_cover_an_eccn_outside_the_deal(
 ):
     deal_id = await deal_at(client, [event("LicenseRequested", **LICENSE_REQUESTED)])
     await refused(client, deal_id, "CommerceLicenseApproved",
-                  dict(LICENSE_APPROVED, eccns=["4A090.b"]), "eccn_not_in_deal")
+                  dict(LICENSE_APPROVED, eccns=["4A090.b"],
+                       lines=[{"eccn": "4A090.b", "quantity": 64, "value": "8000000.00"}]),
+                  "eccn_not_in_deal")
 
 
 # --- board ---------------------------------------------------------------------------
@@ -302,13 +318,14 @@ async def test_financing_is_refused_when_the_license_was_denied(client: httpx.As
 async def test_financing_is_refused_when_every_covering_license_expired_before_it_occurred(
     client: httpx.AsyncClient,
 ):
-    now = days_ago(0)
+    now, earlier = days_ago(0), days_ago(10)  # SPEC v3: valid_until after the approval
     yesterday = (date.fromisoformat(now[:10]) - timedelta(days=1)).isoformat()
     deal_id = await deal_at(
-        client, [event("LicenseRequested", **LICENSE_REQUESTED),
-                 event("CommerceLicenseApproved", **dict(LICENSE_APPROVED,
-                                                         valid_until=yesterday))]
-        + APPROVED_BY_BOARD)
+        client, [dict(event("LicenseRequested", **LICENSE_REQUESTED), occurred_at=earlier),
+                 dict(event("CommerceLicenseApproved",
+                            **dict(LICENSE_APPROVED, valid_until=yesterday)),
+                      occurred_at=earlier)]
+        + SCREENED + APPROVED_BY_BOARD, application(occurred_at=earlier))
     await refused(client, deal_id, "DealFinanced", financing_for("loan_guarantee"),
                   "commerce_license_expired", occurred_at=now)
 
@@ -316,19 +333,20 @@ async def test_financing_is_refused_when_every_covering_license_expired_before_i
 async def test_financing_on_the_last_valid_day_of_a_license_is_accepted(
     client: httpx.AsyncClient,
 ):
-    now = days_ago(0)
+    now, earlier = days_ago(0), days_ago(10)  # SPEC v3: valid_until after the approval
     deal_id = await deal_at(
-        client, [event("LicenseRequested", **LICENSE_REQUESTED),
-                 event("CommerceLicenseApproved", **dict(LICENSE_APPROVED,
-                                                         valid_until=now[:10]))]
-        + APPROVED_BY_BOARD)
+        client, [dict(event("LicenseRequested", **LICENSE_REQUESTED), occurred_at=earlier),
+                 dict(event("CommerceLicenseApproved",
+                            **dict(LICENSE_APPROVED, valid_until=now[:10])),
+                      occurred_at=earlier)]
+        + SCREENED + APPROVED_BY_BOARD, application(occurred_at=earlier))
     r = await post_event(client, deal_id, "DealFinanced", financing_for("loan_guarantee"),
                          occurred_at=now)
     assert r.status_code == 201, r.text
 
 
 async def test_an_uncontrolled_deal_is_financed_without_a_license(client: httpx.AsyncClient):
-    deal_id = await deal_at(client, APPROVED_BY_BOARD, uncontrolled_application())
+    deal_id = await deal_at(client, SCREENED + APPROVED_BY_BOARD, uncontrolled_application())
     r = await post_event(client, deal_id, "DealFinanced", financing_for("loan_guarantee"))
     assert r.status_code == 201, r.text
 
@@ -506,12 +524,20 @@ async def deal_ready_to_finance(client: Any, body: dict[str, Any]) -> str:
     assert r.json()["policy_version"] == "2025-05-13"
     deal_id: str = r.json()["deal_id"]
     vote = event("BoardVoted", **dict(BOARD_APPROVED, meeting_date="2026-02-01"))
-    steps = [*lifecycle_to_financed()[:2], vote] \
-        if body["items"][0]["eccn"].startswith("3A090") else [vote]
+    screened = event("PartyScreened", **screening(list_date="2026-02-01"))
+    steps = [*lifecycle_to_financed(body)[:2], screened, vote] \
+        if body["items"][0]["eccn"].startswith("3A090") else [screened, vote]
     client.clock.set("2026-02-01T11:00:00Z")
     await append_all(client, deal_id, [dict(s, occurred_at="2026-02-01T10:00:00Z")
                                        for s in steps])
     return deal_id
+
+
+async def screen_again(client: Any, deal_id: str, when: str) -> None:
+    """A fresh screening of the buyer at ``when`` (SPEC v3: at most 90 days old when money
+    leaves)."""
+    r = await at(client, when, deal_id, "PartyScreened", screening(list_date=when[:10]))
+    assert r.status_code == 201, r.text
 
 
 async def test_financing_is_rechecked_for_embargo_under_the_policy_in_force_when_it_occurs(
@@ -519,6 +545,7 @@ async def test_financing_is_rechecked_for_embargo_under_the_policy_in_force_when
 ):
     client = client_with_later_policies
     deal_id = await deal_ready_to_finance(client, to_the_emirates())
+    await screen_again(client, deal_id, "2026-06-30T10:00:00Z")
     client.clock.set("2026-07-01T11:00:00Z")
     problem = await refused(client, deal_id, "DealFinanced", financing_for("loan_guarantee"),
                             "destination_embargoed", occurred_at="2026-07-01T10:00:00Z")
@@ -568,11 +595,13 @@ async def test_each_event_records_the_policy_version_in_force_at_its_occurred_at
                  {"principal": "0.00", "interest": "1.00", "reference": "I-2"})
     assert r.status_code == 201, r.text
     assert r.json()["policy_version"] == AE_EMBARGOED
+    await screen_again(client, deal_id, "2026-06-01T00:00:00Z")
     r = await at(client, "2026-06-01T00:00:01Z", deal_id, "FundsDisbursed", DISBURSED)
     assert_problem(r, 422, "destination_embargoed"), "money never leaves for an embargo"
     stream = (await client.get(f"/v1/deals/{deal_id}/events", headers=auth("reader"))).json()
     assert [e["policy_version"] for e in stream["events"]] == [
-        "2025-05-13", "2025-05-13", AE_RESTRICTED, AE_RESTRICTED, AE_EMBARGOED]
+        "2025-05-13", "2025-05-13", "2025-05-13", AE_RESTRICTED, AE_RESTRICTED, AE_EMBARGOED,
+        AE_EMBARGOED]
 
 
 async def test_an_application_under_the_later_policy_is_refused_for_the_embargo(

@@ -23,6 +23,7 @@ from tests.support.factories import (
     authorize_program,
     financing_for,
     post_event,
+    screening,
     uncontrolled_application,
 )
 
@@ -39,11 +40,21 @@ def vote(meeting: str | None = None, amount: str = "8500000.00", **changes: Any
             **changes}
 
 
+async def screen(client: httpx.AsyncClient, deal_id: str, **body: Any) -> None:
+    """The licensing desk screens the buyer (SPEC v3: before money leaves EXIM), listed on
+    the day the screening occurred."""
+    listed = body["occurred_at"][:10] if "occurred_at" in body else day()
+    r = await post_event(client, deal_id, "PartyScreened", screening(list_date=listed), **body)
+    assert r.status_code == 201, r.text
+
+
 async def approved(client: httpx.AsyncClient, body: dict[str, Any] | None = None,
                    meeting: str | None = None) -> str:
-    """An uncontrolled deal (no license needed) the board approved in full; its id."""
+    """An uncontrolled deal (no license needed), its buyer screened, the board approved in
+    full; its id."""
     body = body or uncontrolled_application()
     deal_id: str = (await apply_deal(client, body))["deal_id"]
+    await screen(client, deal_id)
     r = await post_event(client, deal_id, "BoardVoted",
                          vote(meeting, amount=body["financed_amount"]))
     assert r.status_code == 201, r.text
@@ -97,6 +108,7 @@ async def test_a_financing_dated_before_the_authorization_is_refused(client: htt
     back = f"{day(-3)}T12:00:00Z"
     deal_id = (await apply_deal(client, {**uncontrolled_application(), "occurred_at": back}))[
         "deal_id"]
+    await screen(client, deal_id, occurred_at=back)
     r = await post_event(client, deal_id, "BoardVoted", vote(day(-3)), occurred_at=back)
     assert r.status_code == 201, r.text
     await authorize_program(client, effective_from=day(-1))
@@ -494,6 +506,7 @@ async def test_a_controlled_deal_unlicensed_is_refused_before_the_program_rules(
 async def test_a_long_term_financing_is_limited_like_any_other(client: httpx.AsyncClient):
     await authorize_program(client, total_limit="20000000.00")
     deal_id = (await apply_deal(client, long_term("25000000.00")))["deal_id"]
+    await screen(client, deal_id)
     assert (await vote_on(client, deal_id, "25000000.00")).status_code == 201
     assert_problem(await finance(client, deal_id, "25000000.00", "direct_loan"), 422,
                    "program_limit_exceeded")

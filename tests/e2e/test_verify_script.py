@@ -74,8 +74,8 @@ def test_the_auditors_script_verifies_a_live_ledger_and_catches_tampering(
     saved = tmp_path / "digest.json"
     first = verify_ledger(live_server.url, "--event-id", event_ids[1], "--save-digest", str(saved))
     assert first.returncode == 0, first.stdout + first.stderr
-    # two policies, the board's authorization, three deals of five events
-    assert "ledger verified: tree size 18" in first.stdout
+    # two policies, the board's authorization, three deals of six events (one a screening)
+    assert "ledger verified: tree size 21" in first.stdout
     assert "ok    Ed25519 signature" in first.stdout
     assert "ok    inclusion proof" in first.stdout
 
@@ -83,16 +83,16 @@ def test_the_auditors_script_verifies_a_live_ledger_and_catches_tampering(
     tree_covers_log(live_server.url)
     later = verify_ledger(live_server.url, "--old-digest", str(saved))
     assert later.returncode == 0, later.stdout + later.stderr
-    assert "tree 18 is a prefix of tree 23" in later.stdout
+    assert "tree 21 is a prefix of tree 27" in later.stdout
 
     with sqlite3.connect(tmp_path / "ledger.db") as conn:  # the second deal's license request
-        (state,) = conn.execute("SELECT state FROM ledger_events WHERE rowid = 10").fetchone()
+        (state,) = conn.execute("SELECT state FROM ledger_events WHERE rowid = 11").fetchone()
         tampered = bytes(state).replace(b'"Z-1001"', b'"Z-1002"')
         assert tampered != state
-        conn.execute("UPDATE ledger_events SET state = ? WHERE rowid = 10", (tampered,))
+        conn.execute("UPDATE ledger_events SET state = ? WHERE rowid = 11", (tampered,))
     caught = verify_ledger(live_server.url, "--old-digest", str(saved))
     assert caught.returncode == 1
-    assert "event at position 10" in caught.stdout and "content hashes to" in caught.stdout
+    assert "event at position 11" in caught.stdout and "content hashes to" in caught.stdout
     assert "ledger NOT verified" in caught.stderr
 
 

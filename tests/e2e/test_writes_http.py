@@ -243,12 +243,12 @@ async def test_a_batch_applies_a_deal_and_refers_to_it_by_application_number(
         dict(step, application_number=body["application_number"])
         for step in lifecycle_to_financed()]
     envs = []
-    for desk in (items[:2], items[2:3], items[3:4], items[4:]):  # each desk its own batch
+    for desk in (items[:2], items[2:4], items[4:5], items[5:]):  # each desk its own batch
         r = await client.post("/v1/batches", json={"events": desk}, headers=batch_headers(desk))
         assert r.status_code == 201, r.text
         envs += r.json()["events"]
     assert [e["type"] for e in envs] == [i["type"] for i in items]
-    assert [e["version"] for e in envs] == [1, 2, 3, 4, 5]
+    assert [e["version"] for e in envs] == [1, 2, 3, 4, 5, 6]
     assert len({e["deal_id"] for e in envs}) == 1
     assert envs == await deal_log(client)
     r = await client.get("/v1/deals", params={"application_number": body["application_number"]},
@@ -501,15 +501,15 @@ async def test_a_duplicate_application_is_not_bound_to_its_key(client: httpx.Asy
 async def test_a_deal_can_be_read_as_of_any_earlier_version(client: httpx.AsyncClient):
     deal_id = await financed_deal(client)
     await append_all(client, deal_id, [event("FundsDisbursed", **DISBURSE)])
-    expected_stages = ["applied", "license_pending", "license_approved", "board_approved",
-                       "financed", "disbursing"]
+    expected_stages = ["applied", "license_pending", "license_approved", "license_approved",
+                       "board_approved", "financed", "disbursing"]  # screened: no new stage
     for version, stage in enumerate(expected_stages, start=1):
         r = await client.get(f"/v1/deals/{deal_id}", params={"version": version},
                              headers=auth("reader"))
         assert r.status_code == 200, r.text
         assert (r.json()["version"], r.json()["stage"]) == (version, stage)
         assert r.headers["etag"] == f'"{version}"'
-    r = await client.get(f"/v1/deals/{deal_id}", params={"version": 7}, headers=auth("reader"))
+    r = await client.get(f"/v1/deals/{deal_id}", params={"version": 8}, headers=auth("reader"))
     assert_problem(r, 404, "not_found")
 
 
@@ -575,8 +575,8 @@ async def test_a_deal_stream_lists_its_events_in_version_order(client: httpx.Asy
     deal_id = await financed_deal(client)
     events = await stream(client, deal_id)
     assert [e["type"] for e in events] == ["DealApplied", "LicenseRequested",
-                                           "CommerceLicenseApproved", "BoardVoted",
-                                           "DealFinanced"]
+                                           "CommerceLicenseApproved", "PartyScreened",
+                                           "BoardVoted", "DealFinanced"]
     assert all(set(e) == ENVELOPE_KEYS for e in events)
 
 
@@ -585,7 +585,7 @@ async def test_paging_the_global_log_sees_every_event_exactly_once(client: httpx
     await two_deals_with_history(client)
     everything = (await client.get("/v1/events", params={"limit": 1000},
                                    headers=auth("reader"))).json()["events"]
-    assert len(everything) == 19  # and the two shipped policies, the board's authorization
+    assert len(everything) == 21  # and the two shipped policies, the board's authorization
     seen: list[dict[str, Any]] = []
     after = 0
     for _ in range(100):

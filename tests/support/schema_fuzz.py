@@ -51,6 +51,7 @@ def _keep_the_stated_rules(case) -> None:  # type: ignore[no-untyped-def]
     _if_match_agrees_with_expected_version(case)
     case.body = _integers_spelled_as_integers(case.body)
     case.body = _not_in_the_future(case.body)
+    case.body = _a_line_per_eccn(case.body)
 
 
 def _not_in_the_future(value: object) -> object:
@@ -67,6 +68,33 @@ def _not_in_the_future(value: object) -> object:
         ahead = False
     now = format_timestamp(datetime.now(UTC)) if ahead else moment
     return {k: now if k == "occurred_at" else _not_in_the_future(v) for k, v in value.items()}
+
+
+def _a_line_per_eccn(value: object) -> object:
+    """SPEC: ECCNs compare without regard to case, so a list's are unique so compared
+    (``uniqueItems`` compares them as written); v3: a license approval has exactly one line
+    per ECCN of its ``eccns`` and none other (its schema says so in words). A schema-valid
+    list keeps the first of each ECCN, and the lines are one per ECCN: the first given for
+    it, else one unit worth 1.00."""
+    if isinstance(value, list):
+        return [_a_line_per_eccn(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    value = {k: _a_line_per_eccn(v) for k, v in value.items()}
+    eccns = value.get("eccns")
+    if isinstance(eccns, list) and all(isinstance(e, str) for e in eccns):
+        firsts: dict[str, str] = {}
+        for eccn in eccns:
+            firsts.setdefault(eccn.upper(), eccn)
+        value["eccns"] = eccns = list(firsts.values())
+        lines = value.get("lines")
+        if isinstance(lines, list) and all(isinstance(line, dict) for line in lines):
+            given: dict[str, dict[str, object]] = {}
+            for line in lines:
+                given.setdefault(str(line.get("eccn")).upper(), line)
+            value["lines"] = [{**given.get(e.upper(), {"quantity": 1, "value": "1.00"}),
+                               "eccn": e} for e in eccns]
+    return value
 
 
 def _integers_spelled_as_integers(value: object) -> object:
