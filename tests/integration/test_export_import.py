@@ -90,8 +90,9 @@ async def populate(client: httpx.AsyncClient) -> list[dict[str, Any]]:
     unicode_buyer = {"name": "Société Générale de Calcul — Ünïcode ✓", "country": "FR"}
     headers = writer_headers(**{"X-Source-System": "crm", "X-Correlation-ID": "corr-1",
                                 "Idempotency-Key": "idem-1"})
-    first = await apply_deal(client, application(buyer=unicode_buyer), **headers)
-    await append_all(client, first["deal_id"], lifecycle_to_financed())
+    body = application(buyer=unicode_buyer)
+    first = await apply_deal(client, body, **headers)
+    await append_all(client, first["deal_id"], lifecycle_to_financed(body))
     financed = await financed_deal(client)
     await append_all(client, financed, [
         event("FundsDisbursed", amount="5000000", reference="DISB-1"),

@@ -25,7 +25,7 @@ import pytest
 from exim_ledger_bench.server import LedgerProcess
 
 from tests.conftest import _truncate_pg, auth
-from tests.support.factories import BOARD_APPROVED, financing_for, headers_for
+from tests.support.factories import BOARD_APPROVED, financing_for, headers_for, screening
 from tests.support.live_server import ledger_env, migrated_sqlite
 
 ROUNDS = range(3)
@@ -77,7 +77,7 @@ def application(number: str, amount: str, *, buyer: str = "Rheinland Rechenzentr
     return {"application_number": number,
             "exporter": {"name": "Cerebral Silicon Inc.", "country": "US"},
             "buyer": {"name": buyer, "country": country}, **terms,
-            "contract_value": money(contract), "financed_amount": amount,
+            "contract_value": money(contract), "financed_amount": amount, "us_content_pct": "90",
             "items": [{"description": "Rack servers", "category": "server", "eccn": "5A992.c",
                        "quantity": 8, "value": money(half)},
                       {"description": "Switches", "category": "networking", "eccn": "EAR99",
@@ -95,7 +95,8 @@ def vote(amount: str) -> dict[str, Any]:
 
 def deals(pair: Pair, prefix: str, amount: str, count: int, *, approve: bool = True,
           **party: Any) -> list[str]:
-    """``count`` new deals, approved unless not ``approve``; their ids."""
+    """``count`` new deals, their buyer screened, approved unless not ``approve``; their
+    ids."""
     ids = []
     with pair.client(0) as http:
         for i in range(count):
@@ -103,6 +104,9 @@ def deals(pair: Pair, prefix: str, amount: str, count: int, *, approve: bool = T
                      headers_for("DealApplied"))
             assert r.status_code == 201, r.text
             ids.append(r.json()["deal_id"])
+            r = post(http, f"/v1/deals/{ids[-1]}/events",
+                     {"type": "PartyScreened", "data": screening()}, headers_for("PartyScreened"))
+            assert r.status_code == 201, r.text
             if approve:
                 r = post(http, f"/v1/deals/{ids[-1]}/events",
                          {"type": "BoardVoted", "data": vote(amount)}, headers_for("BoardVoted"))

@@ -76,8 +76,9 @@ async def log(client: httpx.AsyncClient) -> list[dict[str, Any]]:
     policies and the board's authorization (so log[3:6] are the applications); the tree
     is caught up."""
     ids = [(await apply_deal(client))["deal_id"] for _ in range(3)]
-    for step in lifecycle_to_financed():
-        for deal_id in ids:
+    lifecycles = [lifecycle_to_financed() for _ in ids]  # a license number each
+    for steps in zip(*lifecycles, strict=True):
+        for deal_id, step in zip(ids, steps, strict=True):
             await append_all(client, deal_id, [step])
     for n, deal_id in enumerate(ids):
         await append_all(client, deal_id, [event("FundsDisbursed", amount=f"{n + 1}000000.00",
@@ -147,7 +148,7 @@ async def test_a_deleted_event_is_pinpointed(client: httpx.AsyncClient, log: lis
 async def test_a_deleted_last_event_is_caught_by_the_merkle_tree(
     client: httpx.AsyncClient, log: list[dict], db: Db
 ):
-    last = of(log, log[4]["deal_id"], 6)
+    last = of(log, log[4]["deal_id"], 7)  # the disbursement
     db.delete(last["position"])
     report = await verify(client)
     assert found(report) == {at(last, "event_missing"), (None, None, log[-1]["position"], ROOT)}
@@ -156,7 +157,7 @@ async def test_a_deleted_last_event_is_caught_by_the_merkle_tree(
 async def test_two_events_with_swapped_data_are_pinpointed(
     client: httpx.AsyncClient, log: list[dict], db: Db
 ):
-    a, b = of(log, log[3]["deal_id"], 6), of(log, log[5]["deal_id"], 6)
+    a, b = of(log, log[3]["deal_id"], 7), of(log, log[5]["deal_id"], 7)
     state_a, state_b = db.state(a["position"]), db.state(b["position"])
     assert state_a["data"] != state_b["data"]
     state_a["data"], state_b["data"] = state_b["data"], state_a["data"]

@@ -67,9 +67,9 @@ def test_a_cached_deal_is_decided_without_reading_the_store(
     deal_id = new_deal(ledger)  # its write leaves it in the cache
     ledger.program()  # the policy versions checked just now
     outcome = commit(ledger, disburse(deal_id, "10.00", "on-loop-1"))
-    assert outcome is not None and outcome.envelopes[0]["version"] == 6
+    assert outcome is not None and outcome.envelopes[0]["version"] == 7
     assert no_store_reads == []
-    assert reload(settings, deal_id).version == 6
+    assert reload(settings, deal_id).version == 7
 
 
 def test_what_would_read_the_store_is_left_to_submit(
@@ -86,7 +86,7 @@ def test_what_would_read_the_store_is_left_to_submit(
     ledger._program_checked -= POLICY_REFRESH_SECONDS + 1  # a policy check is due
     assert commit(ledger, disburse(mine, "10.00", "check-due")) is None
     assert no_store_reads == []
-    assert reload(settings, deal_id).version == 5 and reload(settings, mine).version == 5
+    assert reload(settings, deal_id).version == 6 and reload(settings, mine).version == 6
     assert ledger.deals.take(mine) is not None, "a deal left to submit is back in the cache"
 
 
@@ -105,7 +105,7 @@ def test_a_financing_and_a_vote_are_left_to_submit_whatever_is_cached(
     assert commit(ledger, financing) is None
     assert commit(ledger, disburse(financed, "1.00", "with-a-vote"), vote) is None
     assert no_store_reads == []
-    assert reload(settings, applied).version == 1 and reload(settings, financed).version == 5
+    assert reload(settings, applied).version == 1 and reload(settings, financed).version == 6
     assert ledger.deals.take(applied) is not None and ledger.deals.take(financed) is not None
     outcome = ledger.submit([vote], CTX, render_envelope, lambda e: (_ for _ in ()).throw(e))
     assert outcome.envelopes[0]["version"] == 2
@@ -119,7 +119,7 @@ def test_a_refusal_on_the_loop_writes_nothing_and_keeps_the_deal_cached(
     ledger.program()
     too_much = disburse(deal_id, "999999999.00", "too-much")
     assert commit(ledger, too_much) is None
-    assert reload(settings, deal_id).version == 5
+    assert reload(settings, deal_id).version == 6
     assert ledger.deals.take(deal_id) is not None
 
 
@@ -131,7 +131,7 @@ def test_a_commit_lost_to_another_instance_is_decided_again_and_lands_once(
     ledger.program()
     outcome = asyncio.run(record(ledger, lambda: [disburse(deal_id, "1.00", "a")], CTX,
                                   render_envelope, None))
-    assert outcome.envelopes[0]["version"] == 6
+    assert outcome.envelopes[0]["version"] == 7
     # the other instance appends: this one's cached deal is now stale
     other.submit([disburse(deal_id, "2.00", "b")], CTX, render_envelope,
                  lambda e: (_ for _ in ()).throw(e))
@@ -141,10 +141,10 @@ def test_a_commit_lost_to_another_instance_is_decided_again_and_lands_once(
         pending.future.result(timeout=30)
     outcome = asyncio.run(record(ledger, lambda: [disburse(deal_id, "4.00", "d")], CTX,
                                   render_envelope, None))
-    assert outcome.envelopes[0]["version"] == 8
+    assert outcome.envelopes[0]["version"] == 9
     events = ledger.deal_events(deal_id)
-    assert [e["data"].get("reference") for e in events[5:]] == ["a", "b", "d"]
-    assert [e["version"] for e in events] == list(range(1, 9))
+    assert [e["data"].get("reference") for e in events[6:]] == ["a", "b", "d"]
+    assert [e["version"] for e in events] == list(range(1, 10))
 
 
 def test_concurrent_writes_on_the_loop_all_land_once(
@@ -171,7 +171,7 @@ def test_concurrent_writes_on_the_loop_all_land_once(
     for deal_id in deals:
         events = ledger.deal_events(deal_id)
         assert [e["version"] for e in events] == list(range(1, len(events) + 1))
-        refs = [e["data"].get("reference") for e in events[5:]]
+        refs = [e["data"].get("reference") for e in events[6:]]
         assert len(refs) == len(set(refs)) == 11
     written = {o.envelopes[0]["event_id"] for o in outcomes}
     assert len(written) == 40
@@ -194,8 +194,8 @@ def test_a_deal_another_instance_moved_is_brought_up_to_date_not_reloaded(
     monkeypatch.setattr(ledger.repository, "get", no_reload)
     outcome = asyncio.run(record(ledger, lambda: [disburse(deal_id, "3.00", "here")], CTX,
                                   render_envelope, None))
-    assert outcome.envelopes[0]["version"] == 7
+    assert outcome.envelopes[0]["version"] == 8
     cached = ledger.deals.take(deal_id)
-    assert cached is not None and cached.version == 7
+    assert cached is not None and cached.version == 8
     monkeypatch.undo()
     assert vars(cached) == vars(reload(settings, deal_id))
