@@ -9,7 +9,8 @@ from uuid import UUID
 from fastapi import Query
 from pydantic import BaseModel, Field
 
-from service.api.responses import Amount, Counterparty, Cursor
+from service.api.deal_models import Counterparty
+from service.api.responses import Amount, Cursor
 
 Validity = Literal["valid", "expired", "revoked"]
 ValidityFilter = Annotated[Validity | None, Query(

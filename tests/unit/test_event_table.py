@@ -202,8 +202,9 @@ def test_the_client_repeats_no_payload_but_the_policy_s():
     """It posts payloads as plain mappings; only ``Policy`` reads one back."""
     repeats = {(model.__name__, t.name) for model in client_models() for t in ALL
                if set(typeddict_shape(t.payload)) <= {f.name for f in dataclasses.fields(model)}}
+    # a license read back (GET /v1/licenses/{number}) names the request it decided
     assert repeats == {("Policy", "PolicyAdopted"), ("Policy", "PolicyProposed"),
-                       ("Policy", "PolicyWithdrawn")}
+                       ("Policy", "PolicyWithdrawn"), ("License", "LicenseRequested")}
 
 
 def test_the_client_s_policy_has_the_adopted_payload_and_who_adopted_it():

@@ -8,13 +8,14 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
+from service.api.deal_models import ETAG, Deal
 from service.api.deps import LedgerDep, Poster, Reader, WriteContext
 from service.api.desks import APPLIED, ON_A_DEAL, one_event, permit, read_post
 from service.api.framing import read_json, submit
 from service.api.openapi import request_body
 from service.api.params import AsOf, DealId, IfMatch, LookupNumber, Version
 from service.api.problems import ApiProblem
-from service.api.responses import ETAG, Deal, Envelope, Events, created, problems
+from service.api.responses import Envelope, Events, created, problems
 from service.ledger.commands import Command, Rendering, deal_id_for
 from service.ledger.fields import parse
 from service.ledger.payloads import DEAL_APPLICATION, EVENT_REQUEST

@@ -13,6 +13,7 @@ from projections import deals as deals_model
 from projections import portfolio
 from projections.portfolio_asof import portfolio_at
 from projections.reading import Reading
+from service.api.deal_models import DealPage
 from service.api.deps import LedgerDep, Reader
 from service.api.freshness import ensure_fresh, reading
 from service.api.params import (
@@ -27,7 +28,7 @@ from service.api.params import (
     StageFilter,
     TermFilter,
 )
-from service.api.responses import DealPage, Portfolio, problems
+from service.api.responses import Portfolio, problems
 from service.ledger.application import Ledger
 
 router = APIRouter(prefix="/v1/portfolio", tags=["portfolio"],
