@@ -21,6 +21,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, get_type_hints
 
+from domain import views
 from domain.licensing import (
     covering,
     latest_screenings,
@@ -42,9 +43,10 @@ from domain.money import (
     money_effects,
 )
 from domain.policy import PolicyBook, PolicyVersion
+from domain.sizes import estimated_bytes
 
 __all__ = ["AMENDABLE", "FIGURES", "MONEY_EFFECTS", "ZERO", "DealState", "ReversalTarget",
-           "Stamp", "format_money", "money_effects", "normal_items"]
+           "Stamp", "estimated_bytes", "format_money", "money_effects", "normal_items"]
 
 AMENDABLE = ("contract_value", "financed_amount", "tenor_years", "items", "us_content_pct")
 
@@ -442,95 +444,15 @@ class DealState:
 
     def stage_under(self, policy: PolicyVersion,
                     at_financing: PolicyVersion | None = None) -> str:
-        if self.closed or (self.financed and not self.disbursed and not self.undisbursed):
-            return "cancelled"
-        if self.financed:
-            if self.disbursed and not self.outstanding and not self.undisbursed:
-                return "claimed" if self.claims_paid else "repaid"
-            if self.principal_repaid + self.claims_paid > 0:
-                return "repaying"
-            return "disbursing" if self.disbursed else "financed"
-        if self.board_status != "pending":
-            return f"board_{self.board_status}"
-        return _LICENSE_STAGES.get(self.license_status_under(policy, at_financing), "applied")
+        return views.stage(self, policy, at_financing)
 
     def view_under(self, policy: PolicyVersion, deal_id: str, version: int, *,
                    shared: bool = False, at_financing: PolicyVersion | None = None
                    ) -> dict[str, Any]:
         """The API's view of the deal. With ``shared`` its nested lists and dicts are the
         state's own, not copies: for a caller that serialises the view at once."""
-        dup = _shared if shared else _copy
-        return {
-            "deal_id": deal_id,
-            "application_number": self.application_number,
-            "version": version,
-            "stage": self.stage_under(policy, at_financing),
-            "license_status": self.license_status_under(policy, at_financing),
-            "board_status": self.board_status,
-            "exporter": dict(self.exporter),
-            "buyer": dict(self.buyer),
-            "buyer_country": self.buyer["country"],
-            "end_user": dict(self.end_party),
-            "screenings": {party: self.latest_screenings(party) for party, _ in self.parties()},
-            "instrument": self.instrument,
-            "term": self.term,
-            "tenor_years": self.tenor_years,
-            "contract_value": format_money(self.contract_value),
-            "us_content_pct": self.us_content_pct,
-            "eccns": self.eccns,
-            "controlled_eccns": self.gated(policy, at_financing),
-            "categories": self.categories,
-            "items": dup(self.items),
-            "amendments": dup(self.amendments),
-            "licenses": dup(self.licenses),
-            "board_vote": dup(self.board_vote),
-            "board_terms": dup(self.board_terms),
-            "meeting_dates": list(self.meeting_dates),
-            "congressional_notice": dup(self.notice),
-            "financing": dup(self.financing),
-            "closed": self.closed,
-            "financed": self.financed,
-            "cancellation_reason": self.cancellation_reason,
-            **{name: format_money(getattr(self, name)) for name in FIGURES},
-            "reversed_versions": list(self.reversed_versions),
-            "policy_version": policy.id,
-            "latest_occurred_at": self.latest_occurred_at,
-            "applied_at": self.applied_at,
-            "updated_at": self.updated_at,
-        }
+        return views.view(self, policy, deal_id, version, shared, at_financing)
 
-
-def _shared(value: Any) -> Any:
-    return value
-
-
-def _copy(value: Any) -> Any:
-    return copy.deepcopy(value)
-
-
-STATE_BYTES = 8_192  # a state's fixed part in memory: its attributes, parties, items
-ENTRY_BYTES = 400  # each entry of a collection it holds (measured: 370 B a money event)
-
-
-def estimated_bytes(state: DealState) -> int:
-    """A cheap estimate of the memory ``state`` holds: its fixed part, and each entry of
-    the collections among its attributes (one level: no walk of the object graph). The
-    caches of deals and of their folded states are bounded by it."""
-    entries = 0
-    for value in vars(state).values():
-        if isinstance(value, dict | list | set | tuple):
-            entries += len(value)
-    return STATE_BYTES + ENTRY_BYTES * entries
-
-
-_LICENSE_STAGES = {
-    "revoked": "license_revoked",
-    "expired": "license_expired",
-    "partially_approved": "license_partial",
-    "denied": "license_denied",
-    "approved": "license_approved",
-    "requested": "license_pending",
-}
 
 _HANDLERS = {
     "DealAmended": DealState._on_deal_amended,
