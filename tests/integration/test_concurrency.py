@@ -28,6 +28,7 @@ from tests.support.factories import (
     assert_problem,
     deal_log,
     headers_for,
+    lifecycle_to_financed,
     post_event,
     recompute_hash,
 )
@@ -203,16 +204,8 @@ def test_concurrent_applications_with_one_number_create_one_deal(ledger: Ledger)
 def test_concurrent_disbursements_never_exceed_the_commitment(ledger: Ledger):
     authorize(ledger)
     deal_id = new_deal(ledger)
-    steps = [
-        ("LicenseRequested", {"application_ref": "Z-1001", "eccns": ["3A090.a"]}),
-        ("CommerceLicenseApproved", {"application_ref": "Z-1001", "license_number": "D-555",
-                                     "eccns": ["3A090.a"], "valid_until": "2030-12-31"}),
-        ("BoardVoted", BOARD_APPROVED),
-        ("DealFinanced", {"instrument": "loan_guarantee", "amount": "8500000.00",
-                          "exposure_fee_pct": "2.25", "final_maturity_date": "2031-06-30"}),
-    ]
-    for type_name, data in steps:
-        submit(ledger, Command(type_name, data, deal_id=deal_id))
+    for step in lifecycle_to_financed():  # license, screening, board, 8.5M financed
+        submit(ledger, Command(step["type"], step["data"], deal_id=deal_id))
     results = all_at_once(lambda i: submit(ledger, Command(
         "FundsDisbursed", {"amount": "1000000.00", "reference": f"D-{i}"}, deal_id=deal_id)))
     accepted = [r for r in results if isinstance(r, Outcome)]
