@@ -11,6 +11,7 @@ from decimal import Decimal
 from domain.chain import parse_timestamp
 from domain.errors import RuleViolation
 from domain.guards import Across
+from domain.licensing import add_years
 from domain.money import format_money
 from domain.policy import PolicyVersion
 from domain.program import Program
@@ -58,6 +59,18 @@ def check_at_most(code: str, name: str, amount: Decimal, limit_name: str, limit:
         raise RuleViolation(
             code, f"{name} {format_money(amount)} exceeds {limit_name} {format_money(limit)}"
         )
+
+
+def check_within_years(code: str, name: str, value: str, start_on: str, years: int,
+                       why: str) -> None:
+    """``value`` (a date) after ``start_on`` and no later than ``years`` years after it;
+    ``why`` says where the years come from."""
+    start = date.fromisoformat(start_on)
+    latest = add_years(start, years)
+    day = date.fromisoformat(value)
+    if not start < day <= latest:
+        raise RuleViolation(
+            code, f"{name} {day} must be after {start} and no later than {latest} ({why})")
 
 
 # -- any event after DealApplied ---------------------------------------------------------

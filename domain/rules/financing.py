@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.errors import RuleViolation
-from domain.rules.common import Judgement, check_at_most
+from domain.rules.common import Judgement, check_at_most, check_within_years
 from domain.state import DealState
 
 
@@ -74,18 +74,6 @@ def check_instrument_matches(deal: DealState, data: Mapping[str, Any]) -> None:
 
 def check_maturity(deal: DealState, data: Mapping[str, Any], occurred_on: str) -> None:
     """After the financing date, and no later than that date plus the tenor plus a year."""
-    start = date.fromisoformat(occurred_on)
-    latest = _add_years(start, deal.tenor_years + 1)
-    maturity = date.fromisoformat(data["final_maturity_date"])
-    if not start < maturity <= latest:
-        raise RuleViolation(
-            "maturity_outside_tenor",
-            f"final_maturity_date {maturity} must be after {start} and no later than {latest} "
-            f"(the tenor of {deal.tenor_years} years plus one)")
-
-
-def _add_years(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February in a year that has none
-        return day.replace(year=day.year + years, day=28)
+    check_within_years("maturity_outside_tenor", "final_maturity_date",
+                       data["final_maturity_date"], occurred_on, deal.tenor_years + 1,
+                       f"the tenor of {deal.tenor_years} years plus one")

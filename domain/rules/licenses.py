@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
 from typing import Any
 
 from domain.errors import RuleViolation
-from domain.licensing import add_years, license_key, revocation
-from domain.rules.common import Judgement
+from domain.licensing import license_key, revocation
+from domain.rules.common import Judgement, check_within_years
 from domain.state import DealState
 
 
@@ -96,15 +95,9 @@ def check_license_number_free(deal: DealState, deal_id: str, number: str,
 def check_license_validity(data: Mapping[str, Any], judgement: Judgement) -> None:
     """v3 ``license_validity_invalid``: ``valid_until`` after the event's date and no more
     than the policy's ``max_license_years`` after it (the stricter of the two versions)."""
-    start = date.fromisoformat(judgement.occurred_on)
     years = min(policy.max_license_years for policy in judgement.compliance)
-    latest = add_years(start, years)
-    until = date.fromisoformat(data["valid_until"])
-    if not start < until <= latest:
-        raise RuleViolation(
-            "license_validity_invalid",
-            f"valid_until {until} must be after {start} and no later than {latest} "
-            f"({years} years)")
+    check_within_years("license_validity_invalid", "valid_until", data["valid_until"],
+                       judgement.occurred_on, years, f"{years} years")
 
 
 def check_consignee(deal: DealState, data: Mapping[str, Any]) -> None:
