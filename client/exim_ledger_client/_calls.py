@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any, Generic, overload
 from urllib.parse import quote
 from uuid import UUID
 
+from exim_ledger_client._append import AppendOperation
 from exim_ledger_client._core import Call, P, T, post, read_json, timestamp
 from exim_ledger_client.models import (
     Deal,
+    DealExposure,
     DealPage,
     Envelope,
     EventPage,
@@ -19,10 +21,18 @@ from exim_ledger_client.models import (
     LicensePage,
     Policies,
     Portfolio,
+    ProgramExposure,
     ProgramStatus,
     Verification,
     envelopes,
 )
+from exim_ledger_client.payloads import (
+    DealAppliedData,
+    PolicyVersionData,
+    ProgramAuthorizedData,
+    ProgramSuspendedData,
+)
+from exim_ledger_client.proofs import ConsistencyProof, Digest, InclusionProof, PublicKey
 
 if TYPE_CHECKING:
     from exim_ledger_client import AsyncLedgerClient, LedgerClient
@@ -30,30 +40,36 @@ if TYPE_CHECKING:
 Data = Mapping[str, Any]
 
 
-def apply(data: Data, *, idempotency_key: str | None = None) -> Call[Envelope]:
-    """``POST /v1/deals``: open a deal with its ``DealApplied`` data (which may hold
-    ``occurred_at``); the event's envelope."""
-    return post("/v1/deals", data, Envelope.from_json, idempotency_key)
+def apply(data: DealAppliedData, *, occurred_at: datetime | str | None = None,
+          idempotency_key: str | None = None,
+          correlation_id: str | None = None) -> Call[Envelope]:
+    """``POST /v1/deals``: open a deal with its ``DealApplied`` data; the event's
+    envelope."""
+    body: dict[str, Any] = dict(data)
+    if occurred_at is not None:
+        body["occurred_at"] = timestamp(occurred_at)
+    return post("/v1/deals", body, Envelope.from_json, idempotency_key, correlation_id)
 
 
 def append(deal_id: UUID | str, type: str, data: Data, expected_version: int | None = None,
-           *, occurred_at: datetime | str | None = None,
-           idempotency_key: str | None = None) -> Call[Envelope]:
-    """``POST /v1/deals/{deal_id}/events``: record an event of ``type``; with
-    ``expected_version``, only if the deal is at that version (else ``version_conflict``)."""
+           *, occurred_at: datetime | str | None = None, idempotency_key: str | None = None,
+           correlation_id: str | None = None) -> Call[Envelope]:
+    """``POST /v1/deals/{deal_id}/events`` (typed by ``_append.Append``)."""
     body: dict[str, Any] = {"type": type, "data": data}
     if expected_version is not None:
         body["expected_version"] = expected_version
     if occurred_at is not None:
         body["occurred_at"] = timestamp(occurred_at)
-    return post(f"/v1/deals/{deal_id}/events", body, Envelope.from_json, idempotency_key)
+    return post(f"/v1/deals/{deal_id}/events", body, Envelope.from_json, idempotency_key,
+                correlation_id)
 
 
-def batch(events: Sequence[Data], *, idempotency_key: str | None = None
-          ) -> Call[list[Envelope]]:
+def batch(events: Sequence[Data], *, idempotency_key: str | None = None,
+          correlation_id: str | None = None) -> Call[list[Envelope]]:
     """``POST /v1/batches``: up to 1000 events, all or nothing; each item names its deal by
     ``deal_id`` or ``application_number``. Their envelopes, in order."""
-    return post("/v1/batches", {"events": list(events)}, envelopes, idempotency_key)
+    return post("/v1/batches", {"events": list(events)}, envelopes, idempotency_key,
+                correlation_id)
 
 
 def deal(deal_id: UUID | str, as_of: datetime | str | None = None) -> Call[Deal]:
@@ -61,6 +77,17 @@ def deal(deal_id: UUID | str, as_of: datetime | str | None = None) -> Call[Deal]
     ``as_of``."""
     params = {"as_of": timestamp(as_of)} if as_of is not None else {}
     return Call("GET", f"/v1/deals/{deal_id}", read_json(Deal.from_json), params)
+
+
+def deal_by_application(application_number: str) -> Call[Deal]:
+    """``GET /v1/deals?application_number=``: the deal applied for under that number."""
+    return Call("GET", "/v1/deals", read_json(Deal.from_json),
+                {"application_number": application_number})
+
+
+def deal_events(deal_id: UUID | str) -> Call[list[Envelope]]:
+    """``GET /v1/deals/{deal_id}/events``: the deal's events, by version."""
+    return Call("GET", f"/v1/deals/{deal_id}/events", read_json(envelopes))
 
 
 def events_page(after: int = 0, limit: int = 1000) -> Call[EventPage]:
@@ -116,12 +143,13 @@ def policies() -> Call[Policies]:
     return Call("GET", "/v1/policies", read_json(Policies.from_json))
 
 
-def propose_policy(version: Data, authority: str, *,
-                   idempotency_key: str | None = None) -> Call[Envelope]:
+def propose_policy(version: PolicyVersionData, authority: str, *,
+                   idempotency_key: str | None = None,
+                   correlation_id: str | None = None) -> Call[Envelope]:
     """``POST /v1/policies`` (admin): propose a policy version under ``authority`` (the act
     it carries out); another admin approves it. The ``PolicyProposed`` envelope."""
     return post("/v1/policies", {**version, "authority": authority}, Envelope.from_json,
-                idempotency_key)
+                idempotency_key, correlation_id)
 
 
 def _decision(policy_id: str, comment: str | None) -> dict[str, Any]:
@@ -129,18 +157,22 @@ def _decision(policy_id: str, comment: str | None) -> dict[str, Any]:
 
 
 def approve_policy(policy_id: str, comment: str | None = None, *,
-                   idempotency_key: str | None = None) -> Call[Envelope]:
+                   idempotency_key: str | None = None,
+                   correlation_id: str | None = None) -> Call[Envelope]:
     """``POST /v1/policies/{id}/approval`` (admin, not the proposer): adopt a pending
     proposal; the ``PolicyAdopted`` envelope."""
     return post(f"/v1/policies/{quote(policy_id, safe='')}/approval",
-                _decision(policy_id, comment), Envelope.from_json, idempotency_key)
+                _decision(policy_id, comment), Envelope.from_json, idempotency_key,
+                correlation_id)
 
 
 def withdraw_policy(policy_id: str, comment: str | None = None, *,
-                    idempotency_key: str | None = None) -> Call[Envelope]:
+                    idempotency_key: str | None = None,
+                    correlation_id: str | None = None) -> Call[Envelope]:
     """``POST /v1/policies/{id}/withdrawal`` (admin): withdraw a pending proposal."""
     return post(f"/v1/policies/{quote(policy_id, safe='')}/withdrawal",
-                _decision(policy_id, comment), Envelope.from_json, idempotency_key)
+                _decision(policy_id, comment), Envelope.from_json, idempotency_key,
+                correlation_id)
 
 
 def program() -> Call[ProgramStatus]:
@@ -148,15 +180,61 @@ def program() -> Call[ProgramStatus]:
     return Call("GET", "/v1/program", read_json(ProgramStatus.from_json))
 
 
-def authorize_program(data: Data, *, idempotency_key: str | None = None) -> Call[Envelope]:
+def authorize_program(data: ProgramAuthorizedData, *, idempotency_key: str | None = None,
+                      correlation_id: str | None = None) -> Call[Envelope]:
     """``POST /v1/program/authorizations`` (board): the board's vote authorizing the
     program, with ``effective_from``, ``total_limit`` and optional ``country_limits``."""
-    return post("/v1/program/authorizations", data, Envelope.from_json, idempotency_key)
+    return post("/v1/program/authorizations", data, Envelope.from_json, idempotency_key,
+                correlation_id)
 
 
-def suspend_program(data: Data, *, idempotency_key: str | None = None) -> Call[Envelope]:
+def suspend_program(data: ProgramSuspendedData, *, idempotency_key: str | None = None,
+                    correlation_id: str | None = None) -> Call[Envelope]:
     """``POST /v1/program/suspensions`` (board): suspend the program from a date."""
-    return post("/v1/program/suspensions", data, Envelope.from_json, idempotency_key)
+    return post("/v1/program/suspensions", data, Envelope.from_json, idempotency_key,
+                correlation_id)
+
+
+def exposure(min_position: int | None = None) -> Call[ProgramExposure]:
+    """``GET /v1/exposure``: the program's accounts and their reconciliation."""
+    return Call("GET", "/v1/exposure", read_json(ProgramExposure.from_json),
+                _params(min_position=min_position))
+
+
+def deal_exposure(deal_id: UUID | str, min_position: int | None = None
+                  ) -> Call[DealExposure]:
+    """``GET /v1/exposure/deals/{deal_id}``: one deal's balances and postings."""
+    return Call("GET", f"/v1/exposure/deals/{deal_id}", read_json(DealExposure.from_json),
+                _params(min_position=min_position))
+
+
+def digest(min_position: int | None = None) -> Call[Digest]:
+    """``GET /v1/audit/digest`` (auditor): the signed Merkle tree head of the log (check it
+    with ``proofs.verify_signature``)."""
+    return Call("GET", "/v1/audit/digest", read_json(Digest.from_json),
+                _params(min_position=min_position))
+
+
+def public_key() -> Call[PublicKey]:
+    """``GET /v1/audit/public-key`` (auditor): the key the server says signs its digests
+    (compare it with the operator's, obtained out of band)."""
+    return Call("GET", "/v1/audit/public-key", read_json(PublicKey.from_json))
+
+
+def proof(event_id: UUID | str, tree_size: int | None = None,
+          min_position: int | None = None) -> Call[InclusionProof]:
+    """``GET /v1/audit/proof`` (auditor): the inclusion proof of an event in the tree of
+    ``tree_size`` leaves (default: the current one); ``proofs.verify_inclusion``."""
+    return Call("GET", "/v1/audit/proof", read_json(InclusionProof.from_json), _params(
+        event_id=event_id, tree_size=tree_size, min_position=min_position))
+
+
+def consistency(first: int, second: int, min_position: int | None = None
+                ) -> Call[ConsistencyProof]:
+    """``GET /v1/audit/consistency`` (auditor): that tree ``first`` is a prefix of tree
+    ``second``; ``proofs.verify_consistency``."""
+    return Call("GET", "/v1/audit/consistency", read_json(ConsistencyProof.from_json),
+                _params(first=first, second=second, min_position=min_position))
 
 
 def verify(deal_id: UUID | str | None = None) -> Call[Verification]:
@@ -190,9 +268,11 @@ class Operations:
     """The operations both clients have (their ``events`` and ``stream`` iterate)."""
 
     apply = Operation(apply)
-    append = Operation(append)
+    append = AppendOperation()
     batch = Operation(batch)
     deal = Operation(deal)
+    deal_by_application = Operation(deal_by_application)
+    deal_events = Operation(deal_events)
     page = Operation(events_page)
     portfolio = Operation(portfolio)
     portfolio_deals = Operation(portfolio_deals)
@@ -206,3 +286,9 @@ class Operations:
     authorize_program = Operation(authorize_program)
     suspend_program = Operation(suspend_program)
     verify = Operation(verify)
+    exposure = Operation(exposure)
+    deal_exposure = Operation(deal_exposure)
+    digest = Operation(digest)
+    public_key = Operation(public_key)
+    proof = Operation(proof)
+    consistency = Operation(consistency)

@@ -12,8 +12,9 @@ from typing import Any, Generic, ParamSpec, TypeVar
 
 import httpx
 
-from exim_ledger_client.errors import LedgerProblem
+from exim_ledger_client.errors import LedgerProblem, LedgerUnavailable
 from exim_ledger_client.models import Envelope
+from exim_ledger_client.payloads import encode
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -65,15 +66,25 @@ class Call(Generic[T]):
         return {"method": self.method, "url": self.path, "params": self.params,
                 "json": self.json, "headers": self.headers, "timeout": self.timeout}
 
+    @property
+    def key(self) -> str | None:
+        """Its Idempotency-Key (a POST's)."""
+        return self.headers.get("Idempotency-Key")
+
 
 def read_json(parse: Callable[[Any], T]) -> Callable[[httpx.Response], T]:
     return lambda response: parse(response.json())
 
 
-def post(path: str, body: Any, parse: Callable[[Any], T], key: str | None) -> Call[T]:
-    """A POST with an Idempotency-Key (the caller's, else a new one) for all its tries."""
-    return Call("POST", path, read_json(parse), json=body,
-                headers={"Idempotency-Key": key or new_key()})
+def post(path: str, body: Any, parse: Callable[[Any], T], key: str | None,
+         correlation_id: str | None = None) -> Call[T]:
+    """A POST with an Idempotency-Key (the caller's, else a new one) for all its tries, and
+    the caller's X-Correlation-ID (stored on the events it records); ``Decimal``s in
+    ``body`` are sent as strings (``payloads.encode``)."""
+    headers = {"Idempotency-Key": key or new_key()}
+    if correlation_id is not None:
+        headers["X-Correlation-ID"] = correlation_id
+    return Call("POST", path, read_json(parse), json=encode(body), headers=headers)
 
 
 @dataclass(frozen=True)
@@ -103,10 +114,12 @@ def retry_after(response: httpx.Response) -> float | None:
 
 class Attempts:
     """The tries of one call: after each, its answer, or how long to wait before the next;
-    a failure that is final (or the last allowed) is raised."""
+    a failure that is final (or the last allowed) is raised: a connection's failure as
+    ``LedgerUnavailable``, with the call's Idempotency-Key ``key``."""
 
-    def __init__(self, retry: Retry) -> None:
+    def __init__(self, retry: Retry, key: str | None = None) -> None:
         self.retry = retry
+        self.key = key
         self.failures = 0
 
     def answer(self, outcome: httpx.Response | Exception) -> httpx.Response | float:
@@ -116,8 +129,12 @@ class Attempts:
             if outcome.status_code in RETRY_STATUSES and self._again():
                 return self.retry.wait(self.failures, retry_after(outcome))
             raise LedgerProblem.from_response(outcome)
-        if isinstance(outcome, RETRY_ERRORS) and self._again():
-            return self.retry.wait(self.failures)
+        if isinstance(outcome, RETRY_ERRORS):
+            if self._again():
+                return self.retry.wait(self.failures)
+            detail = f"{type(outcome).__name__}: {outcome}" if str(outcome) else repr(outcome)
+            raise LedgerUnavailable(f"no answer after {self.failures} tries ({detail})",
+                                    self.key) from outcome
         raise outcome
 
     def _again(self) -> bool:

@@ -77,7 +77,7 @@ class LedgerClient(Operations):
 
     def _run(self, call: _core.Call[T], attempts: _core.Attempts | None = None) -> T:
         request = self._http.build_request(**call.request())
-        attempts = attempts or _core.Attempts(self.retry)
+        attempts = attempts or _core.Attempts(self.retry, call.key)
         while True:
             answer = attempts.answer(self._send(request, call.stream))
             if isinstance(answer, httpx.Response):

@@ -1,4 +1,5 @@
-"""The one error a call raises for an answer it cannot use: ``LedgerProblem``."""
+"""What a call raises for an answer it cannot use: ``LedgerProblem``, and
+``LedgerUnavailable`` when no answer came."""
 
 from __future__ import annotations
 
@@ -35,3 +36,15 @@ class LedgerProblem(Exception):
             return cls(response.status_code, "http_error", text)
         return cls(response.status_code, body["code"], str(body.get("detail", "")),
                    body.get("errors"), body)
+
+
+class LedgerUnavailable(LedgerProblem):
+    """The ledger could not be reached (a connection refused or dropped, a timeout), after
+    the client's retries. A POST may or may not have been recorded: ``idempotency_key``
+    is the key it was sent with (None for a read); post it again later with that key
+    (``idempotency_key=``) and it is recorded at most once. ``__cause__`` is httpx's
+    error."""
+
+    def __init__(self, detail: str, idempotency_key: str | None = None) -> None:
+        super().__init__(503, "ledger_unavailable", detail)
+        self.idempotency_key = idempotency_key

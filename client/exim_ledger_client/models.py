@@ -315,3 +315,73 @@ class Verification:
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Verification:
         return build(cls, raw)
+
+
+@dataclass(frozen=True)
+class Account:
+    """One account of the exposure ledger (authorised, undisbursed, outstanding, ...)."""
+
+    account: str
+    debit: Decimal
+    credit: Decimal
+    balance: Decimal
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """The exposure ledger's postings balance, and agree with the portfolio's figures
+    (``portfolio_*`` and ``detail``: None when they were not compared, and why)."""
+
+    position: int
+    debits: Decimal
+    credits: Decimal
+    balanced: bool
+    ledger_exposure: Decimal
+    ledger_committed: Decimal
+    ok: bool
+    portfolio_exposure: Decimal | None = None
+    portfolio_committed: Decimal | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class ProgramExposure:
+    """``GET /v1/exposure``: the program's accounts and their reconciliation."""
+
+    position: int
+    accounts: list[Account]
+    reconciliation: Reconciliation
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> ProgramExposure:
+        return cls(raw["position"], [build(Account, a) for a in raw["accounts"]],
+                   build(Reconciliation, raw["reconciliation"]))
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One line of a double entry: ``entry`` groups the lines of one event's posting."""
+
+    position: int
+    entry: int
+    kind: str
+    account: str
+    debit: Decimal
+    credit: Decimal
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class DealExposure:
+    """``GET /v1/exposure/deals/{id}``: one deal's balances by account, and its postings."""
+
+    deal_id: UUID
+    position: int
+    balances: dict[str, Decimal]
+    postings: list[Posting]
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> DealExposure:
+        return cls(UUID(raw["deal_id"]), raw["position"],
+                   {k: Decimal(v) for k, v in raw["balances"].items()},
+                   [build(Posting, p) for p in raw["postings"]])
