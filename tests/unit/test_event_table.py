@@ -198,13 +198,50 @@ def client_models() -> Iterator[type]:
             yield value
 
 
-def test_the_client_repeats_no_payload_but_the_policy_s():
-    """It posts payloads as plain mappings; only ``Policy`` reads one back."""
+def test_the_client_s_results_repeat_no_payload_but_the_policy_s():
+    """Payloads are posted as the client's ``TypedDict``s (below); of its result
+    dataclasses only ``Policy`` reads one back."""
     repeats = {(model.__name__, t.name) for model in client_models() for t in ALL
                if set(typeddict_shape(t.payload)) <= {f.name for f in dataclasses.fields(model)}}
     # a license read back (GET /v1/licenses/{number}) names the request it decided
     assert repeats == {("Policy", "PolicyAdopted"), ("Policy", "PolicyProposed"),
                        ("Policy", "PolicyWithdrawn"), ("License", "LicenseRequested")}
+
+
+def test_the_client_types_each_payload_a_deal_event_may_be_posted_with():
+    from exim_ledger_client import payloads
+
+    appendable = [t.name for t in DEAL_EVENTS if t.name != "DealApplied"]
+    assert set(payloads.PAYLOADS) == {t.name for t in DEAL_EVENTS}
+    assert list(typing.get_args(payloads.EventType)) == appendable
+    assert {td.__name__ for td in typing.get_args(payloads.EventPayload)} == {
+        f"{name}Data" for name in appendable}
+    for name, td in payloads.PAYLOADS.items():
+        assert td.__name__ == f"{name}Data" and typing.is_typeddict(td)
+
+
+@pytest.mark.parametrize("t", DEAL_EVENTS, ids=ids)
+def test_the_client_s_payload_has_the_openapi_request_schema_s_shape(
+        document: dict[str, Any], t: EventType):
+    """The client mirrors each request schema on purpose (it imports nothing of the
+    service): the same fields, as required, at every depth."""
+    from exim_ledger_client import payloads
+
+    components = document["components"]["schemas"]
+    shape = schema_shape(components[f"{t.name}Data"], components)
+    assert typeddict_shape(payloads.PAYLOADS[t.name]) == shape
+
+
+def test_the_client_s_program_payloads_have_their_posts_shapes(document: dict[str, Any]):
+    from exim_ledger_client import payloads
+
+    components = document["components"]["schemas"]
+    proposal = schema_shape(body_schema(document, "/v1/policies"), components)
+    assert proposal.pop("authority") == (True, None)  # propose_policy(version, authority)
+    assert typeddict_shape(payloads.PolicyVersionData) == proposal
+    for td, path in [(payloads.ProgramAuthorizedData, "/v1/program/authorizations"),
+                     (payloads.ProgramSuspendedData, "/v1/program/suspensions")]:
+        assert typeddict_shape(td) == schema_shape(body_schema(document, path), components)
 
 
 def test_the_client_s_policy_has_the_adopted_payload_and_who_adopted_it():
