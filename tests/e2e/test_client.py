@@ -13,7 +13,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from exim_ledger_client import AsyncLedgerClient, Envelope, LedgerClient, LedgerProblem, Retry
+from exim_ledger_client import (
+    AsyncLedgerClient,
+    Envelope,
+    LedgerClient,
+    LedgerProblem,
+    LedgerUnavailable,
+    Retry,
+    verify_consistency,
+    verify_inclusion,
+    verify_signature,
+)
 
 from tests.conftest import KEYS, auth
 from tests.support.factories import (
@@ -242,10 +252,52 @@ def test_an_error_that_is_no_problem_and_a_dead_server_are_reported_as_such():
                       retry=Retry(attempts=3, backoff=0.001)) as ledger:
         with pytest.raises(LedgerProblem) as bad_gateway:
             ledger.deal(uuid.uuid4())
-        with pytest.raises(httpx.ConnectError):
+        with pytest.raises(LedgerUnavailable) as dead:
             ledger.apply(application())
     assert (bad_gateway.value.status, bad_gateway.value.code) == (502, "http_error")
     assert "Bad Gateway" in bad_gateway.value.detail
     posts = [r for r in tries if r.method == "POST"]
     assert len(posts) == 3 and len({r.headers["idempotency-key"] for r in posts}) == 1
+    assert dead.value.idempotency_key == posts[0].headers["idempotency-key"]
+    assert isinstance(dead.value.__cause__, httpx.ConnectError)
     assert tries[0].headers["authorization"] == "Bearer secret"
+
+
+def test_a_deal_s_events_exposure_and_proofs_read_through_the_client(live_server: LiveServer):
+    with ExitStack() as stack:
+        desks = desk_clients(live_server.url, stack)
+        desks["board"].authorize_program(AUTHORIZATION)
+        body = application(end_user=END_USER)
+        applied = desks["origination"].apply(body, correlation_id="intake-1")
+        deal_id = applied.deal_id
+        steps = [*lifecycle_to_financed(body),
+                 event("FundsDisbursed", amount=Decimal("5000000"), reference="WIRE-1")]
+        for version, step in enumerate(steps, start=1):
+            last = desks[key_for(step["type"])].append(deal_id, step["type"], step["data"],
+                                                       expected_version=version)
+        reader = stack.enter_context(LedgerClient(live_server.url, KEYS["reader"]))
+        events = reader.deal_events(deal_id)
+        found = reader.deal_by_application(body["application_number"])
+        program = reader.exposure(min_position=last.position)
+        one = reader.deal_exposure(deal_id, min_position=last.position)
+        auditor = stack.enter_context(LedgerClient(live_server.url, KEYS["auditor"]))
+        old = auditor.digest(min_position=applied.position)
+        new = auditor.digest(min_position=last.position)
+        key = auditor.public_key()
+        proof = auditor.proof(applied.event_id, tree_size=new.tree_size)
+        consistent = auditor.consistency(old.tree_size, new.tree_size)
+    assert applied.correlation_id == "intake-1"
+    assert [e.version for e in events] == list(range(1, last.version + 1))
+    assert (events[0], events[-1]) == (applied, last)
+    assert events[-1].data["amount"] == "5000000.00"
+    assert (found.deal_id, found.version, found.stage) == (deal_id, last.version, "disbursing")
+    assert program.reconciliation.ok and program.position >= last.position
+    assert (one.deal_id, one.postings[-1].position) == (deal_id, last.position)
+    assert one.balances["outstanding"] == Decimal("5000000.00")
+    assert verify_inclusion(proof, applied.hash, new.root)
+    assert not verify_inclusion(proof, last.hash, new.root)
+    assert verify_consistency(consistent, old.root, new.root)
+    try:
+        assert verify_signature(new, key) and verify_signature(old, key)
+    except ImportError:
+        pytest.skip("cryptography is not installed: the signature was not checked")

@@ -17,7 +17,14 @@ from typing import IO, Any
 import httpx
 import pytest
 from exim_ledger_bench.server import serve
-from exim_ledger_client import AsyncLedgerClient, Envelope, LedgerClient, LedgerProblem, Retry
+from exim_ledger_client import (
+    AsyncLedgerClient,
+    Envelope,
+    LedgerClient,
+    LedgerProblem,
+    LedgerUnavailable,
+    Retry,
+)
 
 from tests.conftest import KEYS
 from tests.support.factories import application
@@ -271,3 +278,31 @@ def test_a_key_of_the_callers_own_is_sent_on_every_try(proxy: Proxy):
         envelope = ledger.apply(application(), idempotency_key="origination-42")
     assert [e.headers["idempotency-key"] for e in proxy.posts()] == ["origination-42"] * 2
     assert envelope.idempotency_key == "origination-42"
+
+
+@pytest.mark.parametrize("proxy", [("drop", "drop")], indirect=True)
+def test_a_post_with_no_answer_is_unavailable_with_its_key_and_a_later_retry_lands_once(
+    server: LiveServer, proxy: Proxy
+):
+    body = application()
+    with LedgerClient(proxy.url, KEYS["writer"], retry=Retry(attempts=2, backoff=0.01)
+                      ) as ledger, pytest.raises(LedgerUnavailable) as unavailable:
+        ledger.apply(body, correlation_id="desk-run-1")
+    key = unavailable.value.idempotency_key
+    assert key is not None and [e.headers["idempotency-key"] for e in proxy.posts()] == [key] * 2
+    assert all(e.answer for e in proxy.posts())  # the server did record it, answers lost
+    with LedgerClient(proxy.url, KEYS["writer"], retry=FAST) as ledger:  # no fault left
+        envelope = ledger.apply(body, idempotency_key=key, correlation_id="desk-run-1")
+    assert proxy.posts()[-1].answer.get("idempotency-replayed") == "true"
+    assert (envelope.idempotency_key, envelope.correlation_id) == (key, "desk-run-1")
+    assert recorded(server, body["application_number"]) == [envelope]
+
+
+def test_a_dead_ledger_is_unavailable_after_the_retries(server: LiveServer, proxy: Proxy):
+    url = proxy.url
+    proxy.close()  # nothing listens there now
+    with LedgerClient(url, KEYS["writer"], retry=Retry(attempts=2, backoff=0.01)
+                      ) as ledger, pytest.raises(LedgerUnavailable) as unavailable:
+        ledger.apply(application(), idempotency_key="origination-43")
+    assert unavailable.value.idempotency_key == "origination-43"
+    assert isinstance(unavailable.value.__cause__, httpx.ConnectError)
