@@ -9,10 +9,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from service.cli.flags import PlainFlagsGroup
 from service.cli.setup import engine_at_head, fail
 from service.keys import Actor, KeyStore, KeyStoreError, Role
 
-app = typer.Typer(help="API keys", no_args_is_help=True)
+app = typer.Typer(help="API keys", no_args_is_help=True, cls=PlainFlagsGroup)
 T = TypeVar("T")
 
 
