@@ -19,6 +19,7 @@ from service.cli import (
 )
 
 app = typer.Typer(help="ExportAI Deal Ledger", no_args_is_help=True, add_completion=False,
+                  rich_markup_mode="markdown",  # docstrings: ``code``, lines joined
                   cls=flags.PlainFlagsGroup)
 for topic in (server, projections, integrity, backup, demo, bench):
     app.registered_commands += topic.app.registered_commands

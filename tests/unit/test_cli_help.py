@@ -1,4 +1,5 @@
-"""Every command's ``--help`` as a reader sees it: a flag shows no value to give."""
+"""Every command's ``--help`` as a reader sees it: a flag shows no value to give, and a
+docstring's markup is rendered, not shown."""
 
 from __future__ import annotations
 
@@ -34,6 +35,16 @@ def test_a_flag_shows_no_value_to_give(path: tuple[str, ...]):
     assert "<bool>" not in shown
 
 
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "exim-ledger")
+def test_help_shows_no_raw_markup(path: tuple[str, ...]):
+    assert "``" not in _help(path)
+
+
 def test_a_flag_that_takes_a_value_still_names_its_type():
     shown = _help(("verify",))
     assert "--deal-id" in shown and "<str>" in shown
+
+
+def test_rebuild_help_reads_as_prose():
+    shown = " ".join(_help(("rebuild",)).split())
+    assert "swap them in; all rebuilds every projection in one pass" in shown
