@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -11,7 +11,7 @@ from rich.table import Table
 
 from service.cli.flags import PlainFlagsGroup
 from service.cli.setup import engine_at_head, fail
-from service.keys import Actor, KeyStore, KeyStoreError, Role
+from service.keys import ROLES, Actor, KeyStore, KeyStoreError, Role
 
 app = typer.Typer(help="API keys", no_args_is_help=True, cls=PlainFlagsGroup)
 T = TypeVar("T")
@@ -33,9 +33,16 @@ def _print(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
     Console().print(table)
 
 
+def _role(value: str) -> Role:
+    if value not in ROLES:
+        raise typer.BadParameter(f"{value!r} is not a role; the roles are {', '.join(ROLES)}")
+    return cast(Role, value)
+
+
 @app.command("create")
 def keys_create(
-    role: Annotated[Role, typer.Option(help="what the key may do")],
+    role: Annotated[Role, typer.Option(parser=_role, metavar=f"<{'|'.join(ROLES)}>",
+                                       help="what the key may do")],
     name: Annotated[str, typer.Option(
         help="the key's name; recorded as the actor of its events")],
 ) -> None:
