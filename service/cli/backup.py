@@ -40,8 +40,11 @@ def backup(
     if settings.is_postgres:
         err.print(POSTGRES_HOWTO, soft_wrap=True)
         raise fail("exim-ledger backup copies SQLite ledgers only; use pg_dump (above)")
-    if path.exists() or not path.parent.is_dir():
-        raise fail(f"{path} exists, or its directory does not; back up to a new file")
+    if path.exists():
+        raise fail(f"{path} exists; back up to a new file")
+    if not path.parent.is_dir():
+        raise fail(f"the directory {path.parent} does not exist; create it, or back up "
+                   "to a file in another")
     if not settings.sqlite_path.is_file():
         raise fail(f"no ledger at {settings.sqlite_path}")
     with engine_at_head(settings):
