@@ -51,6 +51,8 @@ def backup(
         pass  # refuses an unmigrated database in one line
     partial = path.with_name(f".{path.name}.partial")
     try:
+        # the copy holds every deal and key digest: only its owner reads it, from its first byte
+        _private_file(partial)
         events, head = _copy(settings.sqlite_path, partial, settings.lock_timeout_seconds)
         os.replace(partial, path)  # a backup file is always whole
     except sqlite3.Error as e:
@@ -63,6 +65,15 @@ def backup(
     if not settings.signing_key and key.exists():
         err.print(f"the digest signing key {key} is not in the database: keep a copy of it "
                   "apart from this backup")
+
+
+def _private_file(path: Path) -> None:
+    """An empty ``path`` that only its owner may read or write (a stale one emptied)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # a stale file keeps its old mode through O_CREAT
+    finally:
+        os.close(fd)
 
 
 def _copy(source: Path, target: Path, timeout: float) -> tuple[int, int]:
