@@ -131,12 +131,25 @@ def totals(conn: sa.Connection, t: Tables) -> dict[str, int]:
             "committed": int(committed)}
 
 
+DEAL_ACCOUNTS = ("authorised", "outstanding", "undisbursed")
+
+
 def program_accounts(conn: sa.Connection, t: Tables) -> list[dict[str, str]]:
+    """The program's accounts, and each kind of deal account summed over the deals
+    (``deal:*:outstanding``): every posting is in one of them, so their debits and credits
+    add up to the ledger's totals and their balances to zero."""
     b = t.balances
-    rows = conn.execute(sa.select(b.c.account, b.c.debit, b.c.credit)
-                        .where(b.c.account.like("program:%")).order_by(b.c.account))
+    rows = [tuple(row) for row in conn.execute(
+        sa.select(b.c.account, b.c.debit, b.c.credit).where(b.c.account.like("program:%")))]
+    for kind in DEAL_ACCOUNTS:
+        count, debit, credit = conn.execute(
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(b.c.debit), 0),
+                      sa.func.coalesce(sa.func.sum(b.c.credit), 0))
+            .where(b.c.account.like(f"deal:%:{kind}"))).one()
+        if count:
+            rows.append((f"deal:*:{kind}", debit, credit))
     return [{"account": a, "debit": format_cents(d), "credit": format_cents(c),
-             "balance": format_cents(d - c)} for a, d, c in rows]
+             "balance": format_cents(d - c)} for a, d, c in sorted(rows)]
 
 
 def deal_postings(conn: sa.Connection, t: Tables, deal_id: str) -> list[dict[str, Any]]:

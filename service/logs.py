@@ -32,6 +32,7 @@ def configure(level: str = "info", fmt: LogFormat = "console") -> None:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.ExtraAdder(),
+        drop_color_message,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: Processor
@@ -117,4 +118,12 @@ def add_request_id(_logger: Any, _method: str,
     request_id = REQUEST_ID.get()
     if request_id is not None:
         event.setdefault("request_id", request_id)
+    return event
+
+
+def drop_color_message(_logger: Any, _method: str,
+                       event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Without uvicorn's ``color_message`` extra: its message again, with ANSI colour codes
+    (for uvicorn's own formatter), which would show as escapes in a log line."""
+    event.pop("color_message", None)
     return event

@@ -292,6 +292,9 @@ class Audit:
         digest: dict[str, Any] = self.get("/v1/audit/digest", {})
         if self.given_key is not None:
             self.say(f"using the public key given, key_id {self.given_key['key_id']}")
+        else:
+            self.say("WARN  no --public-key: signatures are checked with the key the ledger "
+                     "itself serves")
         self.digest_signature(digest, self.public_key())
         events = fetch_events(self.get)
         problems = check_events(events)
@@ -422,6 +425,12 @@ class Audit:
         )
 
 
+TRUSTED_THE_SERVER = (
+    "the digest's signature was checked against the public key the server itself served "
+    "(/v1/audit/public-key), which a server that rewrote its log could replace; an auditor "
+    "passes --public-key with the operator's key, obtained by another channel")
+
+
 def main(argv: Sequence[str] | None = None, get: Getter | None = None) -> int:
     parser = argparse.ArgumentParser(description="Independently verify a running ledger.")
     parser.add_argument("--url", required=True, help="ledger base URL")
@@ -459,6 +468,9 @@ def main(argv: Sequence[str] | None = None, get: Getter | None = None) -> int:
             handle.write("\n")
         print(f"saved the digest to {args.save_digest}")
     print(f"\nledger verified: tree size {digest['tree_size']}, root {digest['root']}")
+    if key is None:
+        print(f"WARNING: {TRUSTED_THE_SERVER}")
+        print(f"WARNING: {TRUSTED_THE_SERVER}", file=sys.stderr)
     return 0
 
 

@@ -10,6 +10,7 @@ from service.cli import (
     deals,
     demo,
     errors,
+    flags,
     integrity,
     keys,
     projections,
@@ -17,11 +18,14 @@ from service.cli import (
     setup,
 )
 
-app = typer.Typer(help="ExportAI Deal Ledger", no_args_is_help=True, add_completion=False)
+app = typer.Typer(help="ExportAI Deal Ledger", no_args_is_help=True, add_completion=False,
+                  rich_markup_mode="markdown",  # docstrings: ``code``, lines joined
+                  cls=flags.PlainFlagsGroup)
 for topic in (server, projections, integrity, backup, demo, bench):
     app.registered_commands += topic.app.registered_commands
 app.add_typer(keys.app, name="keys")
 app.add_typer(deals.app, name="deals")
+flags.plain_flags(app, keys.app, deals.app)
 
 
 def main() -> None:

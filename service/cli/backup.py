@@ -40,14 +40,19 @@ def backup(
     if settings.is_postgres:
         err.print(POSTGRES_HOWTO, soft_wrap=True)
         raise fail("exim-ledger backup copies SQLite ledgers only; use pg_dump (above)")
-    if path.exists() or not path.parent.is_dir():
-        raise fail(f"{path} exists, or its directory does not; back up to a new file")
+    if path.exists():
+        raise fail(f"{path} exists; back up to a new file")
+    if not path.parent.is_dir():
+        raise fail(f"the directory {path.parent} does not exist; create it, or back up "
+                   "to a file in another")
     if not settings.sqlite_path.is_file():
         raise fail(f"no ledger at {settings.sqlite_path}")
     with engine_at_head(settings):
         pass  # refuses an unmigrated database in one line
     partial = path.with_name(f".{path.name}.partial")
     try:
+        # the copy holds every deal and key digest: only its owner reads it, from its first byte
+        _private_file(partial)
         events, head = _copy(settings.sqlite_path, partial, settings.lock_timeout_seconds)
         os.replace(partial, path)  # a backup file is always whole
     except sqlite3.Error as e:
@@ -60,6 +65,15 @@ def backup(
     if not settings.signing_key and key.exists():
         err.print(f"the digest signing key {key} is not in the database: keep a copy of it "
                   "apart from this backup")
+
+
+def _private_file(path: Path) -> None:
+    """An empty ``path`` that only its owner may read or write (a stale one emptied)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # a stale file keeps its old mode through O_CREAT
+    finally:
+        os.close(fd)
 
 
 def _copy(source: Path, target: Path, timeout: float) -> tuple[int, int]:

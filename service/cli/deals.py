@@ -11,9 +11,11 @@ from rich import box
 from rich.console import Console
 from rich.table import Column, Table
 
+from service.cli.flags import PlainFlagsGroup
 from service.cli.setup import err, ledger_session
 
-app = typer.Typer(help="Deals, as the deals read model shows them", no_args_is_help=True)
+app = typer.Typer(help="Deals, as the deals read model shows them", no_args_is_help=True,
+                  cls=PlainFlagsGroup)
 
 
 @app.command("unscreened")

@@ -5,7 +5,9 @@ acknowledged before the backup began, it verifies, and it serves once restored."
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -144,5 +146,27 @@ def test_backup_never_overwrites_a_file(sqlite_template: Path, tmp_path: Path):
     existing = tmp_path / "existing.db"
     existing.write_bytes(b"precious")
     result = run(["backup", str(existing)], f"sqlite:///{sqlite_template}")
-    assert result.exit_code == 2 and "exists" in result.output
+    assert result.exit_code == 2
+    assert f"{existing} exists; back up to a new file" in " ".join(result.output.split())
+    assert "directory" not in result.output
     assert existing.read_bytes() == b"precious"
+
+
+def test_backup_into_a_missing_directory_names_the_directory(sqlite_template: Path,
+                                                             tmp_path: Path):
+    result = run(["backup", str(tmp_path / "nowhere" / "copy.db")], f"sqlite:///{sqlite_template}")
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2
+    assert f"the directory {tmp_path / 'nowhere'} does not exist" in said
+    assert "exists;" not in said
+
+
+def test_a_backup_file_is_readable_by_its_owner_only(sqlite_template: Path, tmp_path: Path):
+    backup = tmp_path / "ledger.backup"
+    permissive = os.umask(0o022)
+    try:
+        result = run(["backup", str(backup)], f"sqlite:///{sqlite_template}")
+    finally:
+        os.umask(permissive)
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600

@@ -54,3 +54,34 @@ async def test_the_program_view_reconciles_with_the_portfolio(client: httpx.Asyn
     commitments = next(a for a in body["accounts"] if a["account"] == "program:commitments")
     assert commitments["balance"] == "-8500000.00"
     assert body["reconciliation"]["balanced"] is True
+
+
+async def test_the_listed_accounts_add_up_to_the_ledgers_totals(client: httpx.AsyncClient):
+    for money in ([], [event("FundsDisbursed", amount="5000000", reference="D-1"),
+                       event("RepaymentReceived", principal="1000000", interest="50000",
+                             reference="R-1")]):
+        r = await client.post("/v1/deals", json=application(), headers=auth("writer"))
+        deal_id = r.json()["deal_id"]
+        for step in lifecycle_to_financed() + money:
+            r = await client.post(f"/v1/deals/{deal_id}/events", json=step,
+                                  headers=headers_for(step["type"]))
+            assert r.status_code == 201, r.text
+    r = await client.get("/v1/exposure", params={"min_position": r.json()["position"]},
+                         headers=auth("reader"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    accounts = {a["account"]: a for a in body["accounts"]}
+    totals = body["reconciliation"]
+
+    def listed(side: str, names: tuple[str, ...] | None = None) -> Decimal:
+        return sum((Decimal(accounts[n][side]) for n in names or accounts), Decimal(0))
+
+    assert listed("debit") == Decimal(totals["debits"]) > 0
+    assert listed("credit") == Decimal(totals["credits"])
+    assert listed("balance") == 0
+    deals = ("deal:*:undisbursed", "deal:*:outstanding")
+    assert listed("balance", deals) == Decimal(totals["ledger_exposure"])
+    assert accounts["deal:*:outstanding"]["balance"] == "4000000.00"
+    assert -Decimal(accounts["program:commitments"]["balance"]) == Decimal(
+        totals["ledger_committed"])
+    assert totals["ok"] is True

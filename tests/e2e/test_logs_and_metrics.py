@@ -50,6 +50,8 @@ def test_json_logs_carry_the_request_fields_one_object_a_line(tmp_path: Path):
     assert anonymous["status"] == 401 and anonymous["actor"] is None
     assert "deal_id" not in anonymous
     assert not [r for r in records if r.get("logger") == "uvicorn.access"]  # no second copy
+    assert [r for r in records if r.get("logger") == "uvicorn.error"]  # uvicorn's startup
+    assert not [r for r in records if "color_message" in r]  # its ANSI copy of a message
 
 
 def test_the_access_log_is_off_below_its_level(tmp_path: Path):

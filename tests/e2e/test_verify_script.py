@@ -78,6 +78,10 @@ def test_the_auditors_script_verifies_a_live_ledger_and_catches_tampering(
     assert "ledger verified: tree size 21" in first.stdout
     assert "ok    Ed25519 signature" in first.stdout
     assert "ok    inclusion proof" in first.stdout
+    trusted = "checked against the public key the server itself served"
+    summary = first.stdout.split("ledger verified")[1]
+    assert trusted in summary and "--public-key" in summary
+    assert trusted in first.stderr and "obtained by another channel" in first.stderr
 
     post_deals(live_server.url, 1)
     tree_covers_log(live_server.url)
@@ -120,6 +124,7 @@ def test_the_auditor_checks_signatures_with_a_key_of_their_own(
         ok = verify_ledger(live_server.url, "--public-key", given)
         assert ok.returncode == 0, ok.stdout + ok.stderr
         assert "using the public key given" in ok.stdout
+        assert "server itself served" not in ok.stdout + ok.stderr
         assert "ok    Ed25519 signature" in ok.stdout
 
     other = Ed25519PrivateKey.generate().public_key().public_bytes(

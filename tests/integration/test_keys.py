@@ -4,6 +4,7 @@ leaves a trail entry naming who, when and from where; on SQLite and PostgreSQL."
 from __future__ import annotations
 
 import getpass
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -124,3 +125,35 @@ def test_the_key_list_never_shows_a_secret_or_its_digest(store: KeyStore, databa
     assert "writer-key" in listed
     for hidden in [*KEYS.values(), *digests]:
         assert hidden[:12] not in listed
+
+
+def test_the_trail_and_the_list_show_whole_times_on_80_columns(store: KeyStore,
+                                                               database_url: str):
+    long_name = "an-external-auditor-with-a-name-longer-than-the-terminal-is-wide"
+    assert keys_cli(database_url, "create", "--role", "auditor", "--name", long_name
+                    ).exit_code == 0
+    assert keys_cli(database_url, "revoke", long_name).exit_code == 0
+    narrow = {"LEDGER_DATABASE_URL": database_url, "COLUMNS": "80"}
+    trail = CliRunner().invoke(cli, ["keys", "trail"], env=narrow)
+    listed = CliRunner().invoke(cli, ["keys", "list"], env=narrow)
+    assert trail.exit_code == 0 and listed.exit_code == 0
+    assert max(map(len, trail.output.splitlines() + listed.output.splitlines())) <= 80
+    for entry in store.trail(long_name):
+        assert entry["at"] in trail.output
+    [key] = [k for k in store.list() if k["name"] == long_name]
+    assert key["created_at"] in listed.output and key["revoked_at"] in listed.output
+    assert "…" not in trail.output + listed.output
+
+
+def test_the_trail_and_the_list_print_json_as_the_api_answers(store: KeyStore,
+                                                              database_url: str):
+    assert keys_cli(database_url, "create", "--role", "reader", "--name", "dash").exit_code == 0
+    assert keys_cli(database_url, "revoke", "dash").exit_code == 0
+    listed = keys_cli(database_url, "list", "--json")
+    assert listed.exit_code == 0 and json.loads(listed.output) == {"keys": store.list()}
+    [created, revoked] = store.trail("dash")
+    page = keys_cli(database_url, "trail", "--json", "--after", str(created["id"]))
+    assert page.exit_code == 0
+    assert json.loads(page.output) == {"entries": [revoked], "next_after": revoked["id"]}
+    empty = keys_cli(database_url, "trail", "--json", "--after", str(revoked["id"]))
+    assert json.loads(empty.output) == {"entries": [], "next_after": revoked["id"]}

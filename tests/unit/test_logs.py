@@ -81,3 +81,13 @@ def test_other_records_and_bound_context_take_the_chain(formatter: logs.Formatte
         assert "job" in formatter.format(record(FIELDS[0]))
     finally:
         structlog.contextvars.clear_contextvars()
+
+
+def test_uvicorns_coloured_copy_of_a_message_is_not_logged(formatter: logs.Formatter):
+    uvicorn = logging.getLogger("uvicorn.error")
+    started = uvicorn.makeRecord(
+        uvicorn.name, logging.INFO, __file__, 1, "Uvicorn running on %s", ("http://x:1",),
+        None, extra={"color_message": "Uvicorn running on \x1b[1m%s\x1b[0m"})
+    line = formatter.format(started)
+    assert "Uvicorn running on http://x:1" in line
+    assert "color_message" not in line and "\x1b" not in line and "\\x1b" not in line

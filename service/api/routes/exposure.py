@@ -19,7 +19,11 @@ router = APIRouter(prefix="/v1/exposure", tags=["exposure ledger"],
 
 
 @router.get("", response_model=ProgramExposure, responses=problems(409),
-            summary="Program accounts, totals and the reconciliation with the portfolio")
+            summary="Program accounts, the deals' accounts summed by kind (deal:*:outstanding), "
+                    "and the reconciliation with the portfolio",
+            description="Every posting is in one listed account: the listed debits and "
+                        "credits add up to the reconciliation's, and the balances of "
+                        "deal:*:undisbursed and deal:*:outstanding to its ledger_exposure.")
 async def program(request: Request, _: Reader, min_position: MinPosition = None) -> Response:
     await ensure_fresh(request, ["exposure"], min_position)
     r = reading(request)
