@@ -158,7 +158,10 @@ def _posted(scope: Scope, raw: bytes, problem: dict[str, Any]) -> dict[str, str]
     data = data if isinstance(data, dict) else {}
     for name, value in (("event_type", body.get("type")), ("deal_id", body.get("deal_id")),
                         ("application_number", body.get("application_number")),
-                        ("application_number", data.get("application_number"))):
+                        ("application_number", data.get("application_number")),
+                        # what the problem names (event_not_permitted, duplicate_application)
+                        ("event_type", problem.get("event_type")),
+                        ("deal_id", problem.get("deal_id"))):
         known = name != "event_type" or value in EVENT_TYPES
         if isinstance(value, str) and value and known and name not in found:
             found[name] = value

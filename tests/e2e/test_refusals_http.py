@@ -19,7 +19,6 @@ from tests.support.factories import (
     application,
     apply_deal,
     assert_problem,
-    headers_for,
     license_approved,
     post_event,
     screening,
@@ -79,7 +78,7 @@ async def test_each_refusal_is_listed_once_beside_concurrent_accepted_writes(
         ("/v1/deals", "origination", "buyer_not_foreign", stranger, "422", "DealApplied",
          None),
         ("/v1/deals", "origination", "duplicate_application", first_body, "409",
-         "DealApplied", None),
+         "DealApplied", first),  # the problem names the deal
         (f"/v1/deals/{first}/events", "licensing", "version_conflict",
          {"type": "PartyScreened", "data": screening(), "expected_version": 1}, "409",
          "PartyScreened", first),
