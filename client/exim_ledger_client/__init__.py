@@ -21,12 +21,14 @@ from exim_ledger_client.models import (
     Portfolio,
     ProgramStatus,
     Proposal,
+    Refusal,
+    RefusalPage,
     Verification,
 )
 
 __all__ = [
     "NO_RETRY", "AsyncLedgerClient", "CategoryFigures", "Deal", "DealPage", "Envelope",
     "EventPage", "Figures", "LedgerClient", "LedgerProblem", "License", "LicenseLine",
-    "LicensePage", "Policies", "Policy", "Portfolio", "ProgramStatus", "Proposal", "Retry",
-    "Verification",
+    "LicensePage", "Policies", "Policy", "Portfolio", "ProgramStatus", "Proposal", "Refusal",
+    "RefusalPage", "Retry", "Verification",
 ]

@@ -18,6 +18,7 @@ import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -139,8 +140,8 @@ def _posted(scope: Scope, raw: bytes, problem: dict[str, Any]) -> dict[str, str]
     path and body tell (a batch: the item the problem's ``index`` names)."""
     found: dict[str, str] = {}
     deal_id = scope.get("path_params", {}).get("deal_id")
-    if isinstance(deal_id, str):
-        found["deal_id"] = deal_id
+    if isinstance(deal_id, str) and _uuid(deal_id):
+        found["deal_id"] = _uuid(deal_id)
     try:
         body = json.loads(raw) if raw else None
     except (ValueError, RecursionError):
@@ -162,10 +163,21 @@ def _posted(scope: Scope, raw: bytes, problem: dict[str, Any]) -> dict[str, str]
                         # what the problem names (event_not_permitted, duplicate_application)
                         ("event_type", problem.get("event_type")),
                         ("deal_id", problem.get("deal_id"))):
-        known = name != "event_type" or value in EVENT_TYPES
-        if isinstance(value, str) and value and known and name not in found:
+        if not isinstance(value, str) or not value or name in found:
+            continue
+        if name == "deal_id":
+            value = _uuid(value)
+        if value and (name != "event_type" or value in EVENT_TYPES):
             found[name] = value
     return found
+
+
+def _uuid(text: str) -> str:
+    """``text`` as a deal id, or "" when it is none."""
+    try:
+        return str(UUID(text))
+    except ValueError:
+        return ""
 
 
 def _policy_version(scope: Scope) -> str | None:

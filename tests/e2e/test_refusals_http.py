@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import auth
 from tests.support.factories import (
@@ -206,3 +207,25 @@ async def test_a_failing_store_changes_no_answer_and_counts_the_drop(
         refusals.metadata.create_all(app.state.engine)
     await send(client, "/v1/deals", {"type": "x"}, "origination")
     assert [row["code"] for row in await every_refusal(client)] == ["validation_error"]
+
+
+async def test_the_client_reads_refusals_as_typed_records(client: httpx.AsyncClient):
+    from exim_ledger_client import AsyncLedgerClient, LedgerProblem
+
+    from tests.conftest import KEYS
+
+    transport = httpx.ASGITransport(app=client.app)  # type: ignore[attr-defined]
+    async with AsyncLedgerClient("http://ledger", KEYS["origination"], transport=transport,
+                                 source="crm") as desk, \
+            AsyncLedgerClient("http://ledger", KEYS["auditor"], transport=transport) as audit:
+        applied = await desk.apply(application())
+        with pytest.raises(LedgerProblem) as refused:
+            await desk.append(applied.deal_id, "PartyScreened", screening(), expected_version=1)
+        assert refused.value.status == 403
+        page = await audit.refusals(code="event_not_permitted", since="2000-01-01T00:00:00Z")
+        assert page.next_cursor is None
+        [refusal] = page.refusals
+        assert refusal.deal_id == applied.deal_id and refusal.source == "crm"
+        assert refusal.event_type == "PartyScreened" and refusal.actor == "origination-key"
+        assert refusal.recorded_at.tzinfo is not None
+        assert (await audit.refusals(code="version_conflict")).refusals == []
