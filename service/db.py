@@ -17,7 +17,7 @@ from domain.policy import SHIPPED_BOOK
 from projections.dealstates import metadata as deal_states_metadata
 from projections.positions import metadata as positions_metadata
 from projections.registry import read_models
-from service import keys
+from service import keys, refusals
 from service.eventstore import schema as eventstore_schema
 from service.settings import Settings
 
@@ -96,7 +96,8 @@ def schema_metadata() -> sa.MetaData:
     head must have created (compared by alembic's autogenerate)."""
     combined = sa.MetaData()
     projections = read_models(lambda: SHIPPED_BOOK)
-    for source in (eventstore_schema.metadata, keys.metadata, positions_metadata,
+    for source in (eventstore_schema.metadata, keys.metadata, refusals.metadata,
+                   positions_metadata,
                    deal_states_metadata,
                    *(projection.schema.metadata for projection in projections)):
         for table in source.tables.values():

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     lock_timeout_seconds: int = Field(default=10, ge=1)
     pool_size: int = Field(default=10, ge=1)
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    refusal_queue_size: int = Field(default=1000, ge=1)  # refusals awaiting their write
     key_cache_seconds: float = Field(default=1.0, ge=0)
     projections_in_process: bool = True
     # how ``serve`` runs them: one child process beside the API's workers, or a thread

@@ -27,6 +27,8 @@ from exim_ledger_client.models import (
     ProgramStatus,
     Proposal,
     Reconciliation,
+    Refusal,
+    RefusalPage,
     Verification,
 )
 from exim_ledger_client.payloads import EventPayload, EventType
@@ -46,6 +48,6 @@ __all__ = [
     "EventType", "Figures", "InclusionProof", "LedgerClient", "LedgerProblem",
     "LedgerUnavailable", "License", "LicenseLine", "LicensePage", "Policies", "Policy",
     "Portfolio", "Posting", "ProgramExposure", "ProgramStatus", "Proposal", "PublicKey",
-    "Reconciliation", "Retry", "Verification", "verify_consistency", "verify_inclusion",
+    "Reconciliation", "Refusal", "RefusalPage", "Retry", "Verification", "verify_consistency", "verify_inclusion",
     "verify_signature",
 ]

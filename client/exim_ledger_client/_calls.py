@@ -23,6 +23,7 @@ from exim_ledger_client.models import (
     Portfolio,
     ProgramExposure,
     ProgramStatus,
+    RefusalPage,
     Verification,
     envelopes,
 )
@@ -136,6 +137,21 @@ def licenses(status: str | None = None, deal_id: UUID | str | None = None, *,
     by ``status`` today (valid | expired | revoked) and ``deal_id``."""
     return Call("GET", "/v1/licenses", read_json(LicensePage.from_json), _params(
         status=status, deal_id=deal_id, limit=limit, cursor=cursor, min_position=min_position))
+
+
+def refusals(*, code: str | None = None, actor: str | None = None,
+             event_type: str | None = None, since: datetime | str | None = None,
+             until: datetime | str | None = None, limit: int = 100,
+             cursor: str | None = None) -> Call[RefusalPage]:
+    """``GET /v1/refusals`` (auditor): a page of the writes refused to authenticated keys,
+    oldest first, filtered by ``code``, ``actor`` (a key's name), ``event_type`` and the
+    time they were recorded (``since`` and ``until``, inclusive: the API's ``from`` and
+    ``to``). A refusal this client's process caused is listed (read-your-writes)."""
+    return Call("GET", "/v1/refusals", read_json(RefusalPage.from_json), _params(
+        code=code, actor=actor, event_type=event_type,
+        **{"from": timestamp(since) if since is not None else None,
+           "to": timestamp(until) if until is not None else None},
+        limit=limit, cursor=cursor))
 
 
 def policies() -> Call[Policies]:
@@ -278,6 +294,7 @@ class Operations:
     portfolio_deals = Operation(portfolio_deals)
     license = Operation(license)
     licenses = Operation(licenses)
+    refusals = Operation(refusals)
     policies = Operation(policies)
     propose_policy = Operation(propose_policy)
     approve_policy = Operation(approve_policy)

@@ -182,6 +182,38 @@ class LicensePage:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """A write refused to an authenticated key (403, 409 or 422), as stored once per
+    request outside the event log (``GET /v1/refusals``). ``body_sha256`` is the SHA-256
+    of the request's raw body (null when it was not read whole); the body is not kept."""
+
+    recorded_at: datetime
+    actor: str
+    role: str
+    source: str | None
+    request_id: str | None
+    deal_id: UUID | None
+    application_number: str | None
+    event_type: str | None
+    code: str
+    detail: str
+    policy_version: str | None
+    body_sha256: str | None
+
+
+@dataclass(frozen=True)
+class RefusalPage:
+    """A page of ``GET /v1/refusals``, in the order the refusals were stored."""
+
+    refusals: list[Refusal]
+    next_cursor: str | None
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> RefusalPage:
+        return cls([build(Refusal, row) for row in raw["refusals"]], raw["next_cursor"])
+
+
+@dataclass(frozen=True)
 class Figures:
     """Sums of the per-deal figures over a set of deals."""
 

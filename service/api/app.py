@@ -15,6 +15,7 @@ from service.api import problems
 from service.api.deps import DeclaredQueries, clean_query
 from service.api.metrics import Metrics, MetricsMiddleware, ProjectionLag
 from service.api.openapi import complete_openapi
+from service.api.refusals import RefusalCapture
 from service.api.requestlog import RequestLog
 from service.api.routes import (
     audit,
@@ -31,12 +32,14 @@ from service.api.routes import (
     portfolio,
     program,
     projections,
+    refusals,
 )
 from service.api.routes import keys as key_admin
 from service.bootstrap import DB_ERRORS, build_runner, start_ledger
 from service.db import check_at_head, create_engine
 from service.keys import KeyStore
 from service.ledger.commands import Clock, utc_now
+from service.refusals import RefusalLog
 from service.settings import Settings
 
 logger = logging.getLogger("exim_ledger")
@@ -60,6 +63,10 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
             raise
         runner = build_runner(settings, ledger, engine)
         runner.ensure_rows()
+        refused = RefusalLog(engine, app.state.metrics.drop_refusals,
+                             settings.refusal_queue_size)
+        refused.start()
+        app.state.refusals = refused
         loop = asyncio.get_running_loop()
         feed_wake = asyncio.Event()
         ledger.on_append.append(runner.wake.set)
@@ -79,6 +86,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
             yield
         finally:
             runner.stop()
+            refused.close()
             ledger.close()
             engine.dispose()
             app.state.metrics.close()
@@ -94,6 +102,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
     )
     app.state.metrics = Metrics()
     app.state.declared_queries = DeclaredQueries()
+    app.add_middleware(RefusalCapture)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestLog)  # outermost: its id is on every response it sees
     problems.install(app)
@@ -115,7 +124,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
                                 headers={"X-Request-ID": request_id} if request_id else None)
 
     for module in (deals, batches, log, portfolio, licenses, exposure, projections, policies,
-                   program, audit, integrity, key_admin, ops, dashboard, docs):
+                   program, audit, refusals, integrity, key_admin, ops, dashboard, docs):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC), name="static")
     complete_openapi(app)

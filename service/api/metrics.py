@@ -47,6 +47,18 @@ class Metrics:
             "ledger_write_events", "Events recorded by one write request", ["route"],
             buckets=(1, 2, 5, 10, 50, 100, 500, 1000), registry=self.registry,
         )
+        self.refusals = Counter(
+            "ledger_refusals", "Writes refused to an authenticated key, by problem code",
+            ["code"], registry=self.registry,
+        )
+        self.refusals_dropped = Counter(
+            "ledger_refusals_dropped", "Refusals not stored: the queue was full "
+            "(queue_full), the store failed (store_failed) or the refusal could not be read "
+            "(error)", ["reason"], registry=self.registry,
+        )
+
+    def drop_refusals(self, reason: str, count: int = 1) -> None:
+        self.refusals_dropped.labels(reason).inc(count)
 
     def watch(self, collector: Collector) -> None:
         """A collector whose values are read at each scrape (e.g. from the database)."""

@@ -267,6 +267,27 @@ class AuditPage(BaseModel):
     next_cursor: Cursor
 
 
+class RefusalRecord(BaseModel):
+    recorded_at: datetime
+    actor: str
+    role: str
+    source: str | None
+    request_id: str | None
+    deal_id: str | None
+    application_number: str | None
+    event_type: str | None
+    code: str
+    detail: str
+    policy_version: str | None
+    body_sha256: Hex | None = Field(description="SHA-256 of the raw request body; null when "
+                                                "the body was not read whole")
+
+
+class RefusalPage(BaseModel):
+    refusals: list[RefusalRecord]
+    next_cursor: Cursor
+
+
 AUDIT_EXPORTS: Responses = {200: {"content": {
     "application/x-ndjson": {"schema": {
         "type": "string", "description": "format=jsonl: one AuditEntry per line"}},
