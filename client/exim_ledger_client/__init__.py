@@ -48,6 +48,6 @@ __all__ = [
     "EventType", "Figures", "InclusionProof", "LedgerClient", "LedgerProblem",
     "LedgerUnavailable", "License", "LicenseLine", "LicensePage", "Policies", "Policy",
     "Portfolio", "Posting", "ProgramExposure", "ProgramStatus", "Proposal", "PublicKey",
-    "Reconciliation", "Refusal", "RefusalPage", "Retry", "Verification", "verify_consistency", "verify_inclusion",
-    "verify_signature",
+    "Reconciliation", "Refusal", "RefusalPage", "Retry", "Verification", "verify_consistency",
+    "verify_inclusion", "verify_signature",
 ]
