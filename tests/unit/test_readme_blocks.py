@@ -7,7 +7,9 @@ import re
 from pathlib import Path
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-BLOCKS = [b for b in re.findall(r"```sh\n(.*?)```", README, re.S) if "exim-walkthrough" in b]
+# every shell block from the walkthrough's first on (the set-up blocks before it run alone)
+_ALL = re.findall(r"```sh\n(.*?)```", README, re.S)
+BLOCKS = _ALL[next(i for i, b in enumerate(_ALL) if "LEDGER_WALKTHROUGH=$(mktemp -d)" in b):]
 ENV = '"${TMPDIR:-/tmp}/exim-walkthrough.env"'
 # where a command writes a file: a redirect, curl's -D, the verifier's --save-digest
 WRITES = re.compile(r"(?:>>?|-D|--save-digest)\s+(\S+)")
