@@ -222,6 +222,16 @@ def as_recorded(view: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: v for k, v in view.items() if k not in V3_VIEW_KEYS}
 
 
+def program_accounts(exposure: dict[str, Any]) -> dict[str, Any]:
+    """The exposure listing as v2 recorded it: since, it also lists each kind of deal
+    account summed over the deals (``deal:*:...``), so that the listed balances add up to
+    its totals."""
+    summed = [a for a in exposure["accounts"] if a["account"].startswith("deal:*:")]
+    assert {a["account"] for a in summed} == {
+        "deal:*:authorised", "deal:*:outstanding", "deal:*:undisbursed"}, exposure
+    return {**exposure, "accounts": [a for a in exposure["accounts"] if a not in summed]}
+
+
 def stages_as_recorded(portfolio: dict[str, Any]) -> dict[str, Any]:
     """A portfolio without the stages v3 added (no deal of the fixture is in them)."""
     by_stage = dict(portfolio["by_stage"])
@@ -254,7 +264,7 @@ async def test_deals_and_read_models_read_as_recorded(upgraded: str) -> None:
                 portfolio), moment
         rows = await get(client, "/v1/portfolio/deals", limit=1000)
         assert [as_recorded(row) for row in rows["deals"]] == MANIFEST["portfolio_deals"]
-        assert await get(client, "/v1/exposure") == MANIFEST["exposure"]
+        assert program_accounts(await get(client, "/v1/exposure")) == MANIFEST["exposure"]
         audit = await get(client, "/v1/audit/log", "auditor", limit=1000)
         assert audit["entries"] == MANIFEST["audit_log"]
         policies = await get(client, "/v1/policies")
