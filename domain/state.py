@@ -23,7 +23,6 @@ from typing import Any, get_type_hints
 
 from domain import views
 from domain.licensing import (
-    covering,
     latest_screenings,
     license_gate,
     license_key,
@@ -138,12 +137,11 @@ class DealState:
 
     def own_mutables(self) -> None:
         """After a shallow copy: take copies of what ``evolve`` changes in place (the lists
-        it appends to, the licenses it updates, the screenings it keeps). Every other value
+        it appends to, the licenses it updates). Every other value
         ``evolve`` only ever replaces, so a shallow copy may share it."""
         self.amendments = list(self.amendments)
         self.licenses = [dict(license_) for license_ in self.licenses]
         self.reversed_versions = list(self.reversed_versions)
-        self.screenings = dict(self.screenings)
 
     # -- persistent fields ---------------------------------------------------------------
 
@@ -409,9 +407,6 @@ class DealState:
         """The version the deal's latest event names: what a reader judges it under."""
         day = date.fromisoformat(self.last_occurred_at[:10])
         return book.resolve(self.last_policy_version, day)
-
-    def covering(self, eccn: str) -> list[dict[str, Any]]:
-        return [dict(lic) for lic in covering(self.licenses, eccn)]
 
     def financing_policy_in(self, book: PolicyBook) -> PolicyVersion | None:
         """The version stored on the deal's ``DealFinanced``, if financed."""

@@ -23,8 +23,9 @@ LICENSE_STAGES = {
 
 
 def stage(state: DealState, policy: PolicyVersion,
-          at_financing: PolicyVersion | None = None) -> str:
-    """The first stage of SPEC's table that holds."""
+          at_financing: PolicyVersion | None = None, license_status: str | None = None) -> str:
+    """The first stage of SPEC's table that holds (``license_status``: the deal's, when the
+    caller has judged it already)."""
     if state.closed or (state.financed and not state.disbursed and not state.undisbursed):
         return "cancelled"
     if state.financed:
@@ -35,19 +36,22 @@ def stage(state: DealState, policy: PolicyVersion,
         return "disbursing" if state.disbursed else "financed"
     if state.board_status != "pending":
         return f"board_{state.board_status}"
-    return LICENSE_STAGES.get(state.license_status_under(policy, at_financing), "applied")
+    if license_status is None:
+        license_status = state.license_status_under(policy, at_financing)
+    return LICENSE_STAGES.get(license_status, "applied")
 
 
 def view(state: DealState, policy: PolicyVersion, deal_id: str, version: int, shared: bool,
-     at_financing: PolicyVersion | None) -> dict[str, Any]:
+         at_financing: PolicyVersion | None) -> dict[str, Any]:
     """The API's view of a deal (``DealState.view_under``)."""
     dup = _shared if shared else _copy
+    license_status = state.license_status_under(policy, at_financing)
     return {
         "deal_id": deal_id,
         "application_number": state.application_number,
         "version": version,
-        "stage": stage(state, policy, at_financing),
-        "license_status": state.license_status_under(policy, at_financing),
+        "stage": stage(state, policy, at_financing, license_status),
+        "license_status": license_status,
         "board_status": state.board_status,
         "exporter": dict(state.exporter),
         "buyer": dict(state.buyer),
