@@ -87,10 +87,13 @@ class Watch:
 
 
 @contextmanager
-def watched_page(browser: Browser, origin: str) -> Iterator[tuple[Page, Watch]]:
+def watched_page(browser: Browser, origin: str, width: int = 1400,
+                 height: int = 1000) -> Iterator[tuple[Page, Watch]]:
     """A page in a fresh context (its own session storage) whose misdeeds are recorded;
-    requests to another host are answered with a network error, never sent."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    requests to another host are answered with a network error, never sent. ``width``
+    390 is a phone."""
+    context = browser.new_context(viewport={"width": width, "height": height},
+                                  is_mobile=width < 600, has_touch=width < 600)
     page = context.new_page()
     watch = Watch(origin)
     page.on("console", watch.console)
@@ -114,3 +117,36 @@ def screenshot(page: Page, directory: Path, name: str) -> Path:
         shutil.copy(path, Path(SCREENSHOTS) / name)
     assert path.read_bytes().startswith(b"\x89PNG"), "the screenshot is not a PNG"
     return path
+
+
+AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
+SERIOUS = ("serious", "critical")
+
+
+def assert_accessible(page: Page) -> None:
+    """axe-core (vendored, run in the page) finds no serious or critical violation. The
+    script is evaluated rather than added as a tag, so the page's CSP does not block it."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text(encoding="utf-8"))
+    result = page.evaluate("""async () => {
+        const r = await window.axe.run(document, {resultTypes: ["violations"]});
+        return r.violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" "))}));
+    }""")
+    bad = [v for v in result if v["impact"] in SERIOUS]
+    assert bad == [], f"accessibility violations: {bad}"
+
+
+def assert_no_sideways_scroll(page: Page) -> None:
+    """Nothing on the page is wider than the viewport (a phone must not scroll sideways)."""
+    widths = page.evaluate("""() => {
+        const root = document.scrollingElement || document.documentElement;
+        return {scroll: root.scrollWidth, client: root.clientWidth,
+                wide: [...document.querySelectorAll("body *")]
+                    .filter((e) => e.scrollWidth > e.clientWidth + 1
+                        && getComputedStyle(e).overflowX !== "visible"
+                        && getComputedStyle(e).overflowX !== "hidden")
+                    .map((e) => e.id || e.tagName).slice(0, 10)};
+    }""")
+    assert widths["scroll"] <= widths["client"], f"the page scrolls sideways: {widths}"
+    assert widths["wide"] == [], f"these elements scroll sideways: {widths['wide']}"

@@ -1,4 +1,4 @@
-"""The dashboard: one page served by the service, reading the public API in the browser.
+"""The dashboard: pages served by the service, reading the public API in the browser.
 
 The page, its script and its assets load without a key; every data call carries the key
 the user enters in its ``Authorization`` header, so the HTML needs no authentication."""
@@ -34,7 +34,26 @@ async def home() -> Response:
     return RedirectResponse("/dashboard", status_code=307)
 
 
+def _page(name: str) -> Response:
+    return FileResponse(STATIC / "dashboard" / name, media_type="text/html",
+                        headers=PAGE_HEADERS)
+
+
 @router.get("/dashboard")
 async def dashboard() -> Response:
-    return FileResponse(STATIC / "dashboard" / "index.html", media_type="text/html",
-                        headers=PAGE_HEADERS)
+    return _page("index.html")
+
+
+@router.get("/dashboard/explorer")
+async def explorer() -> Response:
+    return _page("explorer.html")
+
+
+@router.get("/dashboard/program")
+async def program() -> Response:
+    return _page("program.html")
+
+
+@router.get("/dashboard/deals/{deal_id}")
+async def deal(deal_id: str) -> Response:  # noqa: ARG001 - the page reads its id from the URL
+    return _page("deal.html")

@@ -2,52 +2,14 @@
 // /v1/events/stream, always with the key in the Authorization header (never in a URL).
 "use strict";
 
-const KEY_SLOT = "exim-ledger.api-key";
 const FEED_SIZE = 50;
 const CHART_COUNTRIES = 15;
 const FRESHNESS_EVERY_MS = 5000;
 const RETRY_MS = [1000, 2000, 5000, 10000];
 
-const $ = (selector) => document.querySelector(selector);
-const state = { key: null, seen: 0, refreshing: null, again: false,
-  stream: null, chart: null, timer: null };
-
-class KeyRefused extends Error {}
-
-async function api(path, init = {}) {
-  const response = await fetch(path, { ...init, cache: "no-store",
-    headers: { Authorization: `Bearer ${state.key}`, Accept: "application/json" } });
-  if (response.status === 401 || response.status === 403) {
-    const problem = await response.json().catch(() => ({}));
-    throw new KeyRefused(problem.detail || `the key was refused (${response.status})`);
-  }
-  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
-  return response;
-}
-
-const getJson = async (path) => (await api(path)).json();
-
-// Money arrives as decimal strings: group the digits without a detour through floats.
-function money(text) {
-  const [whole, cents] = String(text).split(".");
-  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-  return cents === undefined ? grouped : `${grouped}.${cents}`;
-}
-
-function cell(row, text, attributes = {}) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  for (const [name, value] of Object.entries(attributes)) td.setAttribute(name, value);
-  row.append(td);
-}
-
-function fillTable(tbody, rows, toCells) {
-  tbody.replaceChildren(...rows.map((item) => {
-    const tr = document.createElement("tr");
-    toCells(item, (text, attributes) => cell(tr, text, attributes));
-    return tr;
-  }));
-}
+const { $, getJson, api, money, fillTable, setConnection, fail, hasKey, KeyRefused } = Ledger;
+const state = { seen: 0, refreshing: null, again: false, stream: null, chart: null,
+  timer: null };
 
 function renderPortfolio(portfolio) {
   for (const dd of document.querySelectorAll("[data-total]")) {
@@ -110,7 +72,7 @@ function renderProjections(answer) {
 // behind the last event seen (the projection is still applying it) is read again.
 // Nothing is asked once the key is forgotten, not even by a refresh under way.
 async function refresh() {
-  if (!state.key) return undefined;
+  if (!hasKey()) return undefined;
   if (state.refreshing) { state.again = true; return state.refreshing; }
   state.refreshing = (async () => {
     do {
@@ -123,7 +85,7 @@ async function refresh() {
         await new Promise((resolve) => setTimeout(resolve, 300));
         state.again = true;
       }
-    } while (state.again && state.key);
+    } while (state.again && hasKey());
   })().finally(() => { state.refreshing = null; });
   return state.refreshing;
 }
@@ -192,13 +154,13 @@ async function follow(after) {
 
 async function followForever(after) {
   let attempt = 0;
-  while (state.key) {
+  while (hasKey()) {
     try {
       await follow(Math.max(after, state.seen));
       attempt = 0;
     } catch (error) {
       if (error instanceof KeyRefused) return fail(error);
-      if (!state.key) return;
+      if (!hasKey()) return;
     }
     setConnection("reconnecting", "reconnecting…");
     await new Promise((resolve) => setTimeout(resolve, RETRY_MS[Math.min(attempt, 3)]));
@@ -206,56 +168,16 @@ async function followForever(after) {
   }
 }
 
-function setConnection(name, text) {
-  $("#connection").dataset.state = name;
-  $("#connection").textContent = text;
-}
-
 async function open() {
   const head = renderProjections(await getJson("/v1/projections"));
-  sessionStorage.setItem(KEY_SLOT, state.key);  // accepted: kept for this tab only
-  $("#key-form").hidden = true;
-  $("#board").hidden = false;
-  $("#forget").hidden = false;
   await refresh();
   followForever(Math.max(head - FEED_SIZE, 0));
   state.timer = setInterval(() => refresh().catch(fail), FRESHNESS_EVERY_MS);
 }
 
-function close(message) {
-  state.key = null;
-  sessionStorage.removeItem(KEY_SLOT);
+function stop() {
   if (state.stream) state.stream.abort();
   clearInterval(state.timer);
-  $("#board").hidden = true;
-  $("#forget").hidden = true;
-  $("#key-form").hidden = false;
-  $("#key-error").textContent = message || "";
-  setConnection("idle", "not connected");
 }
 
-function fail(error) {
-  if (error instanceof KeyRefused) return close(error.message);
-  setConnection("reconnecting", `error: ${error.message}`);
-}
-
-async function start(key) {
-  state.key = key;
-  try {
-    await open();
-  } catch (error) {
-    close(error instanceof KeyRefused ? error.message
-      : `The ledger did not answer: ${error.message}`);
-  }
-}
-
-$("#key-form").addEventListener("submit", (submitted) => {
-  submitted.preventDefault();
-  const key = $("#key").value.trim();
-  $("#key").value = "";
-  if (key) start(key);
-});
-$("#forget").addEventListener("click", () => close("The key was forgotten."));
-
-const kept = sessionStorage.getItem(KEY_SLOT);
-if (kept) start(kept); else close();
+Ledger.page({ onOpen: open, onClose: stop });
