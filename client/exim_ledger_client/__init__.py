@@ -31,6 +31,7 @@ from exim_ledger_client.models import (
     RefusalPage,
     Verification,
 )
+from exim_ledger_client.batch import BatchItem
 from exim_ledger_client.payloads import EventPayload, EventType
 from exim_ledger_client.proofs import (
     ConsistencyProof,
@@ -43,7 +44,7 @@ from exim_ledger_client.proofs import (
 )
 
 __all__ = [
-    "NO_RETRY", "Account", "AsyncLedgerClient", "CategoryFigures", "ConsistencyProof", "Deal",
+    "NO_RETRY", "Account", "AsyncLedgerClient", "BatchItem", "CategoryFigures", "ConsistencyProof", "Deal",
     "DealExposure", "DealPage", "Digest", "Envelope", "EventPage", "EventPayload",
     "EventType", "Figures", "InclusionProof", "LedgerClient", "LedgerProblem",
     "LedgerUnavailable", "License", "LicenseLine", "LicensePage", "Policies", "Policy",

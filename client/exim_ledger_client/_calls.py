@@ -11,6 +11,7 @@ from uuid import UUID
 
 from exim_ledger_client._append import AppendOperation
 from exim_ledger_client._core import Call, P, T, post, read_json, timestamp
+from exim_ledger_client.batch import BatchItem
 from exim_ledger_client.models import (
     Deal,
     DealExposure,
@@ -65,10 +66,11 @@ def append(deal_id: UUID | str, type: str, data: Data, expected_version: int | N
                 correlation_id)
 
 
-def batch(events: Sequence[Data], *, idempotency_key: str | None = None,
+def batch(events: Sequence[BatchItem], *, idempotency_key: str | None = None,
           correlation_id: str | None = None) -> Call[list[Envelope]]:
     """``POST /v1/batches``: up to 1000 events, all or nothing; each item names its deal by
-    ``deal_id`` or ``application_number``. Their envelopes, in order."""
+    ``deal_id`` or ``application_number``, and is typed by its event type (``BatchItem``).
+    Their envelopes, in order."""
     return post("/v1/batches", {"events": list(events)}, envelopes, idempotency_key,
                 correlation_id)
 

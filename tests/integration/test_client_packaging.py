@@ -23,6 +23,10 @@ def post(ledger: LedgerClient, deal_id: str) -> Envelope:
     ledger.append(deal_id, "BoardVoted", {
         "meeting_date": "2026-12-01", "votes_for": 4, "votes_against": 1, "abstentions": 0,
         "decision": "approved", "approved_amount": Decimal("8500000")})
+    ledger.batch([{"deal_id": deal_id, "type": "FundsDisbursed",
+                   "data": {"amount": Decimal("2"), "reference": "W-2"}},
+                  {"application_number": "EXIM-1", "type": "DealCancelled",
+                   "data": {"reason": "withdrawn"}}])
     return ledger.append(deal_id, "FundsDisbursed", {"amount": "1.00", "reference": "W-1"},
                          expected_version=2, correlation_id="run-1")
 
@@ -36,6 +40,13 @@ BAD = {
     "float amount": 'ledger.append(deal_id, "ClaimPaid", {"amount": 1.5, "reference": "C"})',
     "missing field": 'ledger.append(deal_id, "FundsDisbursed", {"amount": "1.00"})',
     "unknown field": 'ledger.append(deal_id, "DealCancelled", {"reason": "x", "why": "y"})',
+    "unknown type in a batch":
+        'ledger.batch([{"deal_id": deal_id, "type": "NoSuchType", "data": {"reason": "x"}}])',
+    "float in a batch": 'ledger.batch([{"deal_id": deal_id, "type": "ClaimPaid", '
+                        '"data": {"amount": 1.5, "reference": "C"}}])',
+    "another type's payload in a batch":
+        'ledger.batch([{"deal_id": deal_id, "type": "DealCancelled", '
+        '"data": {"amount": "1.00", "reference": "W"}}])',
 }
 
 
