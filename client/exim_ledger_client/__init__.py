@@ -6,6 +6,7 @@
 from exim_ledger_client._async import AsyncLedgerClient
 from exim_ledger_client._core import NO_RETRY, Retry
 from exim_ledger_client._sync import LedgerClient
+from exim_ledger_client.batch import BatchItem
 from exim_ledger_client.errors import LedgerProblem, LedgerUnavailable
 from exim_ledger_client.models import (
     Account,
@@ -31,7 +32,6 @@ from exim_ledger_client.models import (
     RefusalPage,
     Verification,
 )
-from exim_ledger_client.batch import BatchItem
 from exim_ledger_client.payloads import EventPayload, EventType
 from exim_ledger_client.proofs import (
     ConsistencyProof,
@@ -44,7 +44,8 @@ from exim_ledger_client.proofs import (
 )
 
 __all__ = [
-    "NO_RETRY", "Account", "AsyncLedgerClient", "BatchItem", "CategoryFigures", "ConsistencyProof", "Deal",
+    "NO_RETRY", "Account", "AsyncLedgerClient", "BatchItem", "CategoryFigures",
+    "ConsistencyProof", "Deal",
     "DealExposure", "DealPage", "Digest", "Envelope", "EventPage", "EventPayload",
     "EventType", "Figures", "InclusionProof", "LedgerClient", "LedgerProblem",
     "LedgerUnavailable", "License", "LicenseLine", "LicensePage", "Policies", "Policy",
