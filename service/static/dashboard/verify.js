@@ -173,7 +173,9 @@ const LedgerProofs = (() => {
     } catch (error) {
       throw new Error(`not an Ed25519 public key (${error.message})`);
     }
-    if (raw.length !== 32) throw new Error("an Ed25519 public key is 32 bytes");
+    if (raw.length !== 32) {
+      throw new Error(`not an Ed25519 public key: it holds ${raw.length} bytes, not 32`);
+    }
     return raw;
   }
 
