@@ -37,6 +37,7 @@ pytestmark = pytest.mark.browser
 FILE_PAGE = Path(__file__).resolve().parents[2] / "tools" / "audit.html"
 WAIT_MS = 30_000  # generous: the CI machine is a loaded 2-core box
 AUDITOR = auth("auditor")
+OPERATOR_SEED = hashlib.sha256(b"the operator's signing key, for these tests").digest()
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +48,13 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def live_server(live_database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    """``exim-ledger serve`` whose audit endpoints a page opened from a file may read."""
+    """``exim-ledger serve`` whose audit endpoints a page opened from a file may read,
+    signing with the operator's key."""
     from exim_ledger_bench.server import serve
 
-    env = ledger_env(live_database_url) | {"LEDGER_AUDIT_CORS_ORIGINS": "null"}
+    env = ledger_env(live_database_url) | {
+        "LEDGER_AUDIT_CORS_ORIGINS": "null",
+        "LEDGER_SIGNING_KEY": base64.b64encode(OPERATOR_SEED).decode()}
     with serve(env, tmp_path) as url:
         yield LiveServer(url, env)
 
@@ -72,11 +76,10 @@ def digest_at_head(url: str) -> dict[str, Any]:
     return r.json()  # type: ignore[no-any-return]
 
 
-def operator_key_pem(directory: Path) -> str:
-    """The operator's public key, from the signing key the server keeps in its directory
-    (as an operator hands it over: PEM, by another channel than the ledger)."""
-    seed = base64.b64decode((directory / "signing-key").read_text())
-    public = Ed25519PrivateKey.from_private_bytes(seed).public_key()
+def operator_key_pem() -> str:
+    """The operator's public key as an operator hands it over: PEM, by another channel
+    than the ledger."""
+    public = Ed25519PrivateKey.from_private_bytes(OPERATOR_SEED).public_key()
     return public.public_bytes(serialization.Encoding.PEM,
                                serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
@@ -126,7 +129,7 @@ def test_the_served_page_verifies_the_digest_an_event_and_a_kept_digest(
     kept.write_text(json.dumps(digest_at_head(url), indent=2, sort_keys=True))
     created = new_deal(url)
     digest = digest_at_head(url)
-    key = operator_key_pem(tmp_path)
+    key = operator_key_pem()
     with watched_page(browser, url) as (page, watch):
         page.goto(f"{url}/dashboard/audit")
         expect(page.locator("#base-url")).to_have_value(url)
@@ -207,7 +210,7 @@ def test_a_byte_changed_in_a_proof_or_a_digest_or_a_wrong_key_fails(
         demo_server: LiveServer, browser: Browser, tmp_path: Path):
     url = demo_server.url
     digest = digest_at_head(url)
-    key = operator_key_pem(tmp_path)
+    key = operator_key_pem()
     position = digest["position"]
 
     def path_byte(proof: dict[str, Any]) -> None:
@@ -265,7 +268,7 @@ def test_the_copy_kept_on_disk_verifies_against_a_server_listing_the_null_origin
         page.goto(FILE_PAGE.as_uri())
         expect(page.locator("#base-url")).to_have_value("")
         expect(page.locator("#no-crypto")).to_be_hidden()
-        connect(page, operator_key_pem(tmp_path), base_url=url)
+        connect(page, operator_key_pem(), base_url=url)
         expect_verdict(page, "#signature-result", "verified", digest["root"])
         prove(page, digest["position"])
         expect_verdict(page, "#inclusion-result", "verified", f"of {digest['tree_size']}")

@@ -1,17 +1,21 @@
-"""Cross-origin reads of the audit endpoints (LEDGER_AUDIT_CORS_ORIGINS): the origins the
-operator lists may read them, preflight included; any other origin gets no CORS header,
-and its preflight a 403 problem."""
+"""The auditor's page over HTTP, and cross-origin reads of the audit endpoints
+(LEDGER_AUDIT_CORS_ORIGINS): the origins the operator lists may read them, preflight
+included; any other origin gets no CORS header, and its preflight a 403 problem."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import httpx
 import pytest
 
+from service.api.routes.dashboard import audit_csp
 from service.settings import Settings
 from tests.conftest import BOOTSTRAP, auth
 from tests.support.factories import assert_problem
 
 LISTED = "https://audit.example.org"
+KEPT = Path(__file__).resolve().parents[2] / "tools" / "audit.html"
 AUDITOR = auth("auditor")
 
 
@@ -75,10 +79,20 @@ async def test_without_the_setting_no_origin_is_allowed(database_url: str):
     from service.api.app import create_app
 
     app = create_app(Settings(database_url=database_url, bootstrap_keys=BOOTSTRAP))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://ledger") as c:
-            r = await c.options("/v1/audit/digest", headers=preflight("null"))
-            assert_problem(r, 403, "cross_origin_refused")
-            r = await c.get("/v1/audit/digest", headers={**AUDITOR, "Origin": "null"})
-            assert "access-control-allow-origin" not in r.headers
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), \
+            httpx.AsyncClient(transport=transport, base_url="http://ledger") as c:
+        r = await c.options("/v1/audit/digest", headers=preflight("null"))
+        assert_problem(r, 403, "cross_origin_refused")
+        r = await c.get("/v1/audit/digest", headers={**AUDITOR, "Origin": "null"})
+        assert "access-control-allow-origin" not in r.headers
+
+
+async def test_the_service_serves_the_auditors_file_with_a_csp_of_its_inline_hashes(
+        client: httpx.AsyncClient):
+    r = await client.get("/dashboard/audit")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    assert r.text == KEPT.read_text(encoding="utf-8")
+    assert r.headers["content-security-policy"] == audit_csp(r.text)
+    assert "connect-src 'self'" in r.headers["content-security-policy"]
