@@ -45,6 +45,9 @@ class Settings(BaseSettings):
                          BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v)
                          ] = "info"
     log_format: Literal["console", "json"] = "console"
+    # origins (scheme://host[:port], or "null" for a page opened from a file) whose pages
+    # may read the audit endpoints cross-origin; comma-separated; empty: none
+    audit_cors_origins: str = ""
 
     @property
     def url(self) -> URL:
@@ -57,6 +60,11 @@ class Settings(BaseSettings):
         if url.drivername not in ("postgresql", "postgres", "sqlite"):
             raise DatabaseUrlError(_BAD_URL.format(url.render_as_string()))
         return url
+
+    @property
+    def audit_origins(self) -> frozenset[str]:
+        return frozenset(o.strip().rstrip("/") for o in self.audit_cors_origins.split(",")
+                         if o.strip())
 
     @property
     def is_postgres(self) -> bool:

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
 from service.api import problems
+from service.api.cors import AuditCors
 from service.api.deps import DeclaredQueries, clean_query
 from service.api.metrics import Metrics, MetricsMiddleware, ProjectionLag
 from service.api.openapi import complete_openapi
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
     app.state.declared_queries = DeclaredQueries()
     app.add_middleware(RefusalCapture)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(AuditCors, origins=settings.audit_origins)
     app.add_middleware(RequestLog)  # outermost: its id is on every response it sees
     problems.install(app)
 

@@ -5,9 +5,13 @@ the user enters in its ``Authorization`` header, so the HTML needs no authentica
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from pathlib import Path
 
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
@@ -27,6 +31,22 @@ PAGE_HEADERS = {
 }
 
 router = APIRouter(include_in_schema=False)
+INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
+
+
+def audit_csp(page: str) -> str:
+    """The auditor's page is one file (tools/audit.html) with its script and style inline:
+    those blocks, by their hashes, and calls to this origin only."""
+    allowed: dict[str, list[str]] = {"script": [], "style": []}
+    for kind, body in INLINE.findall(page):
+        digest = base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode()
+        allowed[kind].append(f"'sha256-{digest}'")
+    sources = {kind: " ".join(hashes) or "'none'" for kind, hashes in allowed.items()}
+    return "; ".join([
+        "default-src 'none'", f"script-src {sources['script']}",
+        f"style-src {sources['style']}", "img-src data:", "connect-src 'self'",
+        "object-src 'none'", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
+    ])
 
 
 @router.get("/")
@@ -57,3 +77,10 @@ async def program() -> Response:
 @router.get("/dashboard/deals/{deal_id}")
 async def deal(deal_id: str) -> Response:  # noqa: ARG001 - the page reads its id from the URL
     return _page("deal.html")
+
+
+@router.get("/dashboard/audit")
+async def audit() -> Response:
+    page = await run_in_threadpool((STATIC / "dashboard" / "audit.html").read_text, "utf-8")
+    return Response(page, media_type="text/html; charset=utf-8",
+                    headers=PAGE_HEADERS | {"Content-Security-Policy": audit_csp(page)})

@@ -39,12 +39,23 @@ const LedgerProofs = (() => {
     return Uint8Array.from(binary, (c) => c.charCodeAt(0));
   }
 
+  // Python sorts strings by code point; JavaScript's < compares UTF-16 code units, which
+  // puts a character beyond U+FFFF (a surrogate pair, 0xD800...) before U+E000-U+FFFF.
+  function byCodePoint(a, b) {
+    const x = Array.from(a, (c) => c.codePointAt(0));
+    const y = Array.from(b, (c) => c.codePointAt(0));
+    for (let i = 0; i < Math.min(x.length, y.length); i += 1) {
+      if (x[i] !== y[i]) return x[i] - y[i];
+    }
+    return x.length - y.length;
+  }
+
   // Keys sorted, no whitespace, non-ASCII kept as is: Python's
   // json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False).
   function canonicalJson(value) {
     if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
     if (value !== null && typeof value === "object") {
-      const keys = Object.keys(value).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      const keys = Object.keys(value).sort(byCodePoint);
       return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(",")}}`;
     }
     if (typeof value === "number" && !Number.isInteger(value)) {
@@ -140,13 +151,42 @@ const LedgerProofs = (() => {
       : { ok, reason: "the audit path does not lead to the tree head" };
   }
 
+  // The DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): the key's 32 bytes follow.
+  const SPKI_PREFIX = "302a300506032b6570032100";
+
+  // The raw 32 bytes of a key as the auditor pastes it, in the forms tools/verify_ledger.py
+  // takes: the base64 of the key, the JSON of /v1/audit/public-key, or a PEM public key.
+  function publicKeyBytes(publicKey) {
+    let text = typeof publicKey === "string" ? publicKey.trim() : publicKey.public_key;
+    let raw;
+    try {
+      if (text.startsWith("{")) text = String(JSON.parse(text).public_key || "");
+      if (text.startsWith("-----BEGIN PUBLIC KEY-----")) {
+        const der = base64ToBytes(text.split(/\r?\n/).slice(1, -1).join(""));
+        if (bytesToHex(der.slice(0, 12)) !== SPKI_PREFIX) {
+          throw new Error("the PEM public key is not an Ed25519 key");
+        }
+        raw = der.slice(12);
+      } else {
+        raw = base64ToBytes(text);
+      }
+    } catch (error) {
+      throw new Error(`not an Ed25519 public key (${error.message})`);
+    }
+    if (raw.length !== 32) {
+      throw new Error(`not an Ed25519 public key: it holds ${raw.length} bytes, not 32`);
+    }
+    return raw;
+  }
+
+  // A key's id as the ledger names it: the first 16 hex digits of the SHA-256 of its bytes.
+  const keyId = async (raw) => bytesToHex(await sha256(raw)).slice(0, 16);
+
   // The digest's Ed25519 signature over the canonical JSON of its signed fields, checked
-  // against a public key the auditor obtained elsewhere ({algorithm, public_key} or the
-  // base64 of the raw 32-byte key).
+  // against a public key the auditor obtained elsewhere ({algorithm, public_key}, or any
+  // text publicKeyBytes reads).
   async function checkSignature(digest, publicKey) {
-    const raw = base64ToBytes(typeof publicKey === "string" ? publicKey
-      : publicKey.public_key);
-    if (raw.length !== 32) throw new Error("an Ed25519 public key is 32 bytes");
+    const raw = publicKeyBytes(publicKey);
     let key;
     try {
       key = await subtle().importKey("raw", raw, { name: "Ed25519" }, false, ["verify"]);
@@ -161,5 +201,5 @@ const LedgerProofs = (() => {
   }
 
   return { canonicalJson, eventHash, verifyInclusion, verifyConsistency, checkEvent,
-    checkSignature, hexToBytes, bytesToHex, Unsupported };
+    checkSignature, publicKeyBytes, keyId, hexToBytes, bytesToHex, subtle, Unsupported };
 })();
