@@ -19,12 +19,21 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from domain.desks import posters
 from domain.events import EVENT_TYPES
-from service.api.deps import Gate, any_key
+from service.api.deps import Gate, Permit, any_key
+from service.api.examples import load
 from service.api.openapi import CODES_KEY, EVENT_TYPES_KEY, ROLES_KEY
+from service.api.problems import MEDIA_TYPE
 from service.keys import ROLES
 
 
+GENERAL = frozenset({"unauthorized", "not_found", "validation_error", "payload_too_large",
+                     "database_unavailable"})  # any operation that documents their status
+BY_PARAMETER = {"idempotency_key_reused": "Idempotency-Key",
+                "position_not_reached": "min_position", "projection_behind": "min_position"}
+
+
 def describe_operations(app: FastAPI, document: dict[str, Any]) -> None:
+    catalog = load()["problems"]
     # routes as FastAPI documents them: an included router's, with its prefix
     for route in iter_route_contexts(app.routes):
         if not (isinstance(route.original_route, APIRoute) and route.include_in_schema):
@@ -32,10 +41,11 @@ def describe_operations(app: FastAPI, document: dict[str, Any]) -> None:
         for method in route.methods or ():
             operation = document["paths"][route.path_format].get(method.lower())
             if operation is not None:
-                describe(route.dependant, operation)
+                describe(route.dependant, operation, catalog)
 
 
-def describe(dependant: Dependant, operation: dict[str, Any]) -> None:
+def describe(dependant: Dependant, operation: dict[str, Any],
+             catalog: list[dict[str, Any]]) -> None:
     calls = list(_calls(dependant))
     gates = [call.roles for call in calls if isinstance(call, Gate)]
     keyed = bool(gates) or any_key in calls
@@ -66,6 +76,30 @@ def describe(dependant: Dependant, operation: dict[str, Any]) -> None:
         lines.append(f"**Rule codes** (`{CODES_KEY}`), in the order checked: "
                      f"{', '.join(f'`{c}`' for c in codes)}.")
     operation["description"] = "\n\n".join(filter(None, lines))
+    forbidden = keyed and not all(isinstance(call, Permit) for call in calls
+                                  if isinstance(call, Gate))
+    show_problems(operation, answered(operation, forbidden), catalog)
+
+
+def answered(operation: dict[str, Any], forbidden: bool) -> frozenset[str]:
+    """The codes of the problem examples that ``operation`` can answer: the general ones,
+    its rule codes, those its parameters bring, and ``forbidden`` unless only a desk's
+    check (``event_not_permitted``) refuses a role."""
+    parameters = {p["name"] for p in operation.get("parameters", ())}
+    return GENERAL.union(operation.get(CODES_KEY, ()), ["forbidden"] * forbidden,
+                         (code for code, name in BY_PARAMETER.items() if name in parameters))
+
+
+def show_problems(operation: dict[str, Any], codes: frozenset[str],
+                  catalog: list[dict[str, Any]]) -> None:
+    """Each problem status documented: an example of each of its codes ``codes`` hold,
+    taken from real answers (``examples.json``; a test reproduces each)."""
+    for status, response in operation["responses"].items():
+        media = response.get("content", {}).get(MEDIA_TYPE)
+        if media is not None:
+            media["examples"] = {body["code"]: {"summary": body["code"], "value": body}
+                                 for body in catalog
+                                 if str(body["status"]) == status and body["code"] in codes}
 
 
 def _admitted(event_type: str, gates: list[frozenset[str]]) -> frozenset[str]:
