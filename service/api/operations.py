@@ -25,7 +25,6 @@ from service.api.openapi import CODES_KEY, EVENT_TYPES_KEY, ROLES_KEY
 from service.api.problems import MEDIA_TYPE
 from service.keys import ROLES
 
-
 GENERAL = frozenset({"unauthorized", "not_found", "validation_error", "payload_too_large",
                      "database_unavailable"})  # any operation that documents their status
 BY_PARAMETER = {"idempotency_key_reused": "Idempotency-Key",
@@ -51,10 +50,8 @@ def describe(dependant: Dependant, operation: dict[str, Any],
     keyed = bool(gates) or any_key in calls
     types = [t for t in EVENT_TYPES if t in operation.get(EVENT_TYPES_KEY, ())]
     desks = {t: _admitted(t, gates) for t in types}
-    if gates:
-        roles = frozenset.intersection(*gates)
-    else:  # a post judges the key by the types its body posts (service.api.desks)
-        roles = frozenset().union(*desks.values())
+    # without a gate, a post judges the key by the types its body posts (service.api.desks)
+    roles = frozenset.intersection(*gates) if gates else frozenset().union(*desks.values())
     codes = _ordered([*operation.get(CODES_KEY, ()),
                       *(code for t in types for code in EVENT_TYPES[t].codes)])
     lines = [operation.get("description", "")]

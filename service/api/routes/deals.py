@@ -52,7 +52,8 @@ async def apply(request: Request, ledger: LedgerDep, key: Poster, ctx: WriteCont
 
 @router.post(
     "/{deal_id}/events", status_code=201, response_model=Envelope,
-    summary="Append an event to a deal", openapi_extra=request_body(EVENT_REQUEST, "EventRequest", ON_A_DEAL),
+    summary="Append an event to a deal",
+    openapi_extra=request_body(EVENT_REQUEST, "EventRequest", ON_A_DEAL),
     responses={**created(location=True), **WRITE_PROBLEMS, **problems(404)},
 )
 async def append(
