@@ -3,7 +3,7 @@ context a write records."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -12,10 +12,10 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from domain.desks import check_may_post
+from domain.desks import check_may_post, posters
 from service.api.params import CorrelationId, IdempotencyKey, SourceSystem
 from service.api.problems import ApiProblem
-from service.keys import ApiKey, KeyStore
+from service.keys import PERMISSIONS, ApiKey, KeyStore
 from service.ledger.application import Ledger
 from service.ledger.commands import Context
 
@@ -97,21 +97,34 @@ async def authenticate(request: Request,
     return key
 
 
-def require(permission: str) -> Callable[..., Any]:
-    """The dependency that admits a key with ``permission``: authentication and the
-    role check in one step (every level of dependencies costs FastAPI work per request)."""
+class Gate:
+    """A dependency that admits only some roles; ``roles`` says which, for the OpenAPI
+    document (``service.api.operations``) as well as for the check."""
 
-    async def dependency(
-        request: Request,
+    roles: frozenset[str]
+
+
+class Require(Gate):
+    """Admits a key with ``permission``: authentication and the role check in one step
+    (every level of dependencies costs FastAPI work per request)."""
+
+    def __init__(self, permission: str) -> None:
+        self.permission, self.roles = permission, PERMISSIONS[permission]
+
+    async def __call__(
+        self, request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> ApiKey:
         key = await authenticate(request, credentials)
-        if not key.may(permission):
+        if not key.may(self.permission):
             raise ApiProblem(403, "forbidden",
-                             f"role {key.role!r} may not {permission}; ask an admin for a key")
+                             f"role {key.role!r} may not {self.permission}; ask an admin for "
+                             "a key")
         return key
 
-    return dependency
+
+def require(permission: str) -> Require:
+    return Require(permission)
 
 
 async def any_key(
@@ -139,13 +152,18 @@ async def write_context(
 WriteContext = Annotated[Context, Depends(write_context)]
 
 
-def permit(event_type: str) -> Any:
-    """The dependency that admits a key that may post ``event_type`` (``domain.desks``):
-    else 403 ``event_not_permitted``, naming the type and the role. Its value is the
-    write's context."""
+class Permit(Gate):
+    """Admits a key that may post ``event_type`` (``domain.desks``): else 403
+    ``event_not_permitted``, naming the type and the role. Its value is the write's
+    context."""
 
-    async def dependency(key: Poster, ctx: WriteContext) -> Context:
-        check_may_post(key.role, event_type)
+    def __init__(self, event_type: str) -> None:
+        self.event_type, self.roles = event_type, posters(event_type)
+
+    async def __call__(self, key: Poster, ctx: WriteContext) -> Context:
+        check_may_post(key.role, self.event_type)
         return ctx
 
-    return Depends(dependency)
+
+def permit(event_type: str) -> Any:
+    return Depends(Permit(event_type))

@@ -2,8 +2,10 @@
 
 ``examples.json`` holds answers taken from a ledger loaded with ``exim-ledger demo`` (lists
 cut short): ``schemas`` gives one example per component schema (the JSON bodies, request
-and response), ``responses`` one per non-JSON media type of a route's 200 answer. A test
-validates each against its schema, so they cannot drift from what the server says."""
+and response), ``responses`` one per non-JSON media type of a route's 200 answer, and
+``problems`` one answer per problem code shown (``service.api.operations`` puts each under
+the statuses of the operations that can answer it). Tests validate each against its schema
+and reproduce each problem, so they cannot drift from what the server says."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1/batches", tags=["batches"])
 
 @router.post(
     "", status_code=201, response_model=Events, summary="Post up to 1000 events atomically",
-    openapi_extra=request_body(BATCH, "Batch"),
+    openapi_extra=request_body(BATCH, "Batch", IN_A_BATCH),
     responses={**created(location=False), **problems(401, 403, 404, 409, 413, 422, 503)},
 )
 async def post_batch(request: Request, ledger: LedgerDep, key: Poster, ctx: WriteContext

@@ -37,7 +37,7 @@ EXAMPLE_APPLICATION = {
 
 @router.post(
     "", status_code=201, response_model=Envelope, summary="Apply for financing (DealApplied)",
-    openapi_extra=request_body(DEAL_APPLICATION, "DealApplication", examples={
+    openapi_extra=request_body(DEAL_APPLICATION, "DealApplication", APPLIED, examples={
         "application": {"summary": "an application", "value": EXAMPLE_APPLICATION}}),
     responses={**created(location=True), **WRITE_PROBLEMS},
 )
@@ -52,7 +52,8 @@ async def apply(request: Request, ledger: LedgerDep, key: Poster, ctx: WriteCont
 
 @router.post(
     "/{deal_id}/events", status_code=201, response_model=Envelope,
-    summary="Append an event to a deal", openapi_extra=request_body(EVENT_REQUEST, "EventRequest"),
+    summary="Append an event to a deal",
+    openapi_extra=request_body(EVENT_REQUEST, "EventRequest", ON_A_DEAL),
     responses={**created(location=True), **WRITE_PROBLEMS, **problems(404)},
 )
 async def append(

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 
 from service.api.deps import Admin, get_keys
 from service.api.framing import read_json
-from service.api.openapi import request_body
+from service.api.openapi import CODES_KEY, request_body
 from service.api.params import After, Limit
 from service.api.responses import problems
 from service.keys import Action, Actor, KeyStore, Origin, Role
@@ -89,8 +89,9 @@ async def list_keys(keys: Keys, _: Admin) -> Response:
 @router.post(
     "", status_code=201, response_model=NewKey, summary="Create a key; its secret is "
                                                         "answered once",
-    openapi_extra=request_body(NEW_KEY, "NewKeyRequest", examples={"dashboard": {
+    openapi_extra={**request_body(NEW_KEY, "NewKeyRequest", examples={"dashboard": {
         "summary": "a key for a dashboard", "value": {"role": "reader", "name": "dashboard"}}}),
+        CODES_KEY: ["role_not_grantable", "key_name_taken"]},  # service.keys.KeyStore.create
     responses=problems(409, 413),
 )
 async def create_key(request: Request, keys: Keys, admin: Admin) -> Response:
@@ -101,7 +102,8 @@ async def create_key(request: Request, keys: Keys, admin: Admin) -> Response:
 
 
 @router.post("/{name:path}/revoke", response_model=Key, responses=problems(404, 409),
-             summary="Revoke a key: refused everywhere within a second, for good")
+             summary="Revoke a key: refused everywhere within a second, for good",
+             openapi_extra={CODES_KEY: ["key_already_revoked"]})  # KeyStore.revoke
 async def revoke_key(name: Annotated[str, Path(description="the key's name", json_schema_extra={
         "minLength": 1, "maxLength": 200, "pattern": "^[^:,]+$"})], keys: Keys,
                      admin: Admin) -> Response:

@@ -46,7 +46,7 @@ async def list_policies(ledger: LedgerDep, _: Reader) -> Response:
     "", status_code=201, response_model=Envelope,
     summary="Propose a policy version (PolicyProposed on the program stream); another admin "
             "adopts it",
-    openapi_extra=request_body(POLICY_PROPOSAL, "PolicyProposal", examples={
+    openapi_extra=request_body(POLICY_PROPOSAL, "PolicyProposal", [POLICY_PROPOSED], examples={
         "designating": {"summary": "a version that designates beneficiary destinations",
                         "value": EXAMPLE}}),
     responses={**created(location=True), **problems(409, 413)},
@@ -79,7 +79,7 @@ async def _decide(request: Request, ledger: LedgerDep, ctx: WriteContext, policy
     "/{policy_id}/approval", status_code=201, response_model=Envelope,
     summary="Approve a pending proposal: another admin than its proposer adopts it "
             "(PolicyAdopted)",
-    openapi_extra=request_body(POLICY_DECISION, "PolicyDecision"),
+    openapi_extra=request_body(POLICY_DECISION, "PolicyDecision", [POLICY_ADOPTED]),
     responses={**created(location=True), **problems(404, 409, 413)},
 )
 async def approve(request: Request, _: Admin, ledger: LedgerDep, ctx: WriteContext,
@@ -90,7 +90,7 @@ async def approve(request: Request, _: Admin, ledger: LedgerDep, ctx: WriteConte
 @router.post(
     "/{policy_id}/withdrawal", status_code=201, response_model=Envelope,
     summary="Withdraw a pending proposal (PolicyWithdrawn): its id and date are free again",
-    openapi_extra=request_body(POLICY_DECISION, "PolicyDecision"),
+    openapi_extra=request_body(POLICY_DECISION, "PolicyDecision", [POLICY_WITHDRAWN]),
     responses={**created(location=True), **problems(404, 409, 413)},
 )
 async def withdraw(request: Request, _: Admin, ledger: LedgerDep, ctx: WriteContext,

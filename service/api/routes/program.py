@@ -50,9 +50,10 @@ async def _post(request: Request, ledger: LedgerDep, ctx: Context, type_name: st
 @router.post(
     "/authorizations", status_code=201, response_model=Envelope,
     summary="The board authorizes the program (ProgramAuthorized), with its limits",
-    openapi_extra=request_body(PROGRAM_AUTHORIZATION, "ProgramAuthorization", examples={
-        "five billion": {"summary": "five years, with two country limits",
-                         "value": AUTHORIZATION}}),
+    openapi_extra=request_body(
+        PROGRAM_AUTHORIZATION, "ProgramAuthorization", [PROGRAM_AUTHORIZED], examples={
+            "five billion": {"summary": "five years, with two country limits",
+                             "value": AUTHORIZATION}}),
     responses={**created(location=True), **problems(409, 413)},
 )
 async def authorize(request: Request, ledger: LedgerDep, ctx: Authorizing) -> Response:
@@ -62,7 +63,7 @@ async def authorize(request: Request, ledger: LedgerDep, ctx: Authorizing) -> Re
 @router.post(
     "/suspensions", status_code=201, response_model=Envelope,
     summary="The board suspends the program from a date (ProgramSuspended)",
-    openapi_extra=request_body(PROGRAM_SUSPENSION, "ProgramSuspension"),
+    openapi_extra=request_body(PROGRAM_SUSPENSION, "ProgramSuspension", [PROGRAM_SUSPENDED]),
     responses={**created(location=True), **problems(409, 413)},
 )
 async def suspend(request: Request, ledger: LedgerDep, ctx: Suspending) -> Response:
