@@ -33,11 +33,10 @@ const DealParts = (() => {
   const list = (values) => (values && values.length ? values.join(", ") : "–");
 
   function facts(dl, rows) {
-    dl.replaceChildren(...rows.flatMap(([name, label, value]) => [
+    dl.replaceChildren(...rows.map(([name, label, value]) => el("div", {},
       el("dt", {}, label),
       el("dd", { "data-fact": name },
-        value instanceof Node ? value : String(value ?? "–")),
-    ]));
+        value instanceof Node ? value : String(value ?? "–")))));
   }
 
   function renderState(state) {
@@ -61,10 +60,9 @@ const DealParts = (() => {
       ["closed", "Closed", state.closed ? `yes: ${state.cancellation_reason || ""}` : "no"],
     ]);
     const figures = $("#state-figures");
-    figures.replaceChildren(...FIGURES.flatMap(([name, label]) => [
+    figures.replaceChildren(...FIGURES.map(([name, label]) => el("div", {},
       el("dt", {}, label),
-      el("dd", {}, amount(state[name], { "data-figure": name })),
-    ]));
+      el("dd", {}, amount(state[name], { "data-figure": name })))));
     fillTable($("#items"), state.items || [], (item, cell) => {
       cell(item.description);
       cell(item.category);
