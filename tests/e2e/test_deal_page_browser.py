@@ -28,7 +28,7 @@ from tests.support.browser_support import (
 from tests.support.live_server import LiveServer, cli
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Page, Route
 
 pytestmark = pytest.mark.browser
 
@@ -93,6 +93,14 @@ def open_with_key(page: Page, url: str, path: str, key: str) -> None:
     page.click("#key-form button[type=submit]")
 
 
+def tamper_with_the_audit_path(route: Route) -> None:
+    """The server's proof with one hex digit of its first audit path node changed."""
+    proof = route.fetch().json()
+    first = proof["audit_path"][0]
+    proof["audit_path"][0] = ("0" if first[0] != "0" else "1") + first[1:]
+    route.fulfill(json=proof)
+
+
 def expect_state(page: Page, state: dict[str, Any]) -> None:
     """The page shows ``state``: its version, stage and statuses, and every figure exactly
     (the compact text's exact value is in data-exact and the title)."""
@@ -138,12 +146,12 @@ def test_a_deal_found_by_search_shows_its_state_timeline_past_and_proofs(
         expect(rows).to_have_count(len(events), timeout=WAIT_MS)
         assert [rows.nth(i).get_attribute("data-type") for i in range(rows.count())] == [
             e["type"] for e in events]
-        expect(page.locator("#licenses tr")).to_have_count(len(now["licenses"]))
+        expect(page.locator("#licenses tr:not(.none)")).to_have_count(len(now["licenses"]))
         expect(page.locator(".proof[data-proof='verified']")).to_have_count(
             len(events), timeout=WAIT_MS)
         expect(page.locator(".proof[data-proof='failed']")).to_have_count(0)
         postings = get(url, f"/v1/exposure/deals/{deal['deal_id']}")["postings"]
-        expect(page.locator("#postings tr")).to_have_count(len(postings))
+        expect(page.locator("#postings tr:not(.none)")).to_have_count(len(postings))
         screenshot(page, tmp_path, "deal.png")
         assert_accessible(page)
 
@@ -162,6 +170,14 @@ def test_a_deal_found_by_search_shows_its_state_timeline_past_and_proofs(
         page.click("#as-of-now")
         expect_state(page, now)
         assert "as_of" not in page.url
+
+        page.route("**/v1/audit/proof?*", tamper_with_the_audit_path)
+        page.reload()
+        expect(page.locator(".proof[data-proof='failed']")).to_have_count(
+            len(events), timeout=WAIT_MS)
+        expect(page.locator(".proof[data-proof='verified']")).to_have_count(0)
+        expect(page.locator(".proof").first).to_contain_text("does not lead to the tree head")
+        screenshot(page, tmp_path, "deal-tampered.png")
         assert [u for u in watch.urls if KEYS["auditor"] in u] == []
         watch.assert_clean(navigated=True)
 

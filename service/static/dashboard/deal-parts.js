@@ -32,6 +32,21 @@ const DealParts = (() => {
   const party = (p) => (p ? el("span", {}, `${p.name} · `, country(p.country)) : "–");
   const list = (values) => (values && values.length ? values.join(", ") : "–");
 
+  // fillTable, or one row saying there is nothing (an empty table reads as still loading).
+  function fillOrNone(tbody, rows, toCells) {
+    if (rows.length) return fillTable(tbody, rows, toCells);
+    const columns = tbody.closest("table").querySelectorAll("thead th").length;
+    return tbody.replaceChildren(el("tr", { class: "none" },
+      el("td", { colspan: columns }, "None.")));
+  }
+
+  // A time shown to the second, its full recorded precision in the title.
+  function exactWhen(text) {
+    const node = when(text);
+    if (text) node.title = text;
+    return node;
+  }
+
   function facts(dl, rows) {
     dl.replaceChildren(...rows.map(([name, label, value]) => el("div", {},
       el("dt", {}, label),
@@ -63,7 +78,7 @@ const DealParts = (() => {
     figures.replaceChildren(...FIGURES.map(([name, label]) => el("div", {},
       el("dt", {}, label),
       el("dd", {}, amount(state[name], { "data-figure": name })))));
-    fillTable($("#items"), state.items || [], (item, cell) => {
+    fillOrNone($("#items"), state.items || [], (item, cell) => {
       cell(item.description);
       cell(item.category);
       cell(item.eccn);
@@ -81,7 +96,7 @@ const DealParts = (() => {
   }
 
   function renderLicenses(licenses) {
-    fillTable($("#licenses"), licenses, (license, cell) => {
+    fillOrNone($("#licenses"), licenses, (license, cell) => {
       cell(license.application_ref);
       cell(license.license_number || "–");
       cell(license.status, { "data-license-status": license.status });
@@ -111,7 +126,7 @@ const DealParts = (() => {
       ["reversed_versions", "Reversed versions", list(state.reversed_versions)],
     ]);
     const screenings = Object.values(state.screenings || {}).flat();
-    fillTable($("#screenings"), screenings, (s, cell) => {
+    fillOrNone($("#screenings"), screenings, (s, cell) => {
       cell(s.party);
       cell(s.list);
       cell(s.list_date);
@@ -127,15 +142,15 @@ const DealParts = (() => {
       : exposure.postings;
     facts($("#balances"), asOf ? [["as_of", "Balances", "see the figures above"]]
       : Object.entries(exposure.balances).map(([name, value]) => [name, name, amount(value)]));
-    fillTable($("#postings"), shown, (p, cell) => {
+    fillOrNone($("#postings"), shown, (p, cell) => {
       cell(p.position);
       cell(p.kind);
       cell(el("span", { class: "account" }, p.account));
       cell(amount(p.debit));
       cell(amount(p.credit));
-      cell(when(p.recorded_at));
+      cell(exactWhen(p.recorded_at));
     });
   }
 
-  return { desk, renderState, renderPostings, DESKS };
+  return { desk, renderState, renderPostings, exactWhen, DESKS };
 })();

@@ -4,7 +4,7 @@
 "use strict";
 
 (() => {
-  const { $, el, getJson, query, when, fillTable, dealLink, setConnection } = Ledger;
+  const { $, el, getJson, query, fillTable, dealLink, setConnection } = Ledger;
   const page = { id: null, asOf: null, events: [], proofs: null };
 
   function dealIdFromPath() {
@@ -138,8 +138,8 @@
         reversed.has(e.version) ? el("span", { class: "badge reversed" }, " reversed") : null,
         e.type === "EventReversed" ? ` (of version ${e.data.version})` : null,
         later ? el("span", { class: "badge later" }, " after this moment") : null));
-      cell(when(e.occurred_at));
-      cell(when(e.recorded_at));
+      cell(DealParts.exactWhen(e.occurred_at));
+      cell(DealParts.exactWhen(e.recorded_at));
       cell(e.actor);
       cell(DealParts.desk(e.type));
       cell(e.source || "–");
