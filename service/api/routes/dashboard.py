@@ -74,6 +74,11 @@ async def program() -> Response:
     return _page("program.html")
 
 
+@router.get("/dashboard/deals")
+async def deal_search() -> Response:
+    return _page("deal.html")
+
+
 @router.get("/dashboard/deals/{deal_id}")
 async def deal(deal_id: str) -> Response:  # noqa: ARG001 - the page reads its id from the URL
     return _page("deal.html")
