@@ -9,6 +9,7 @@ const ExplorerPanels = (() => {
   const SERIES = [["committed", "Committed", "#1d3557"],
     ["outstanding", "Outstanding", "#2a7a3b"], ["exposure", "Exposure", "#b5432a"]];
   const CHECKPOINTS = 10;
+  const MIN_CHECKPOINTS = 8;
   const label = (text) => String(text).replaceAll("_", " ");
 
   function showButton(text, filters, show) {
@@ -58,21 +59,27 @@ const ExplorerPanels = (() => {
     });
   }
 
-  // The first and the last recorded event bound the checkpoints.
+  // Checkpoints spread over the log's positions, each the moment its event was recorded,
+  // so a burst of writes still shows its steps; when writes shared their moments (group
+  // commit), moments evenly spaced in time fill in up to MIN_CHECKPOINTS.
   async function moments() {
     const projections = await Ledger.getJson("/v1/projections");
     const head = Math.max(0, ...projections.projections.map((p) => p.head));
     if (head === 0) return [];
-    const [first, last] = await Promise.all([0, head - 1].map((after) =>
-      Ledger.getJson(`/v1/events?after=${after}&limit=1`)));
-    const start = first.events[0].recorded_at;
-    const end = last.events[0].recorded_at;
-    const from = Date.parse(start);
-    const span = Date.parse(end) - from;
-    if (span <= 0) return [end];
-    const inner = Array.from({ length: CHECKPOINTS - 2 }, (_, i) =>
-      new Date(from + (span * (i + 1)) / (CHECKPOINTS - 1)).toISOString());
-    return [start, ...inner, end];
+    const count = Math.min(CHECKPOINTS, head);
+    const positions = [...new Set(Array.from({ length: count }, (_, i) =>
+      count === 1 ? head : 1 + Math.round(((head - 1) * i) / (count - 1))))];
+    const found = await Promise.all(positions.map((position) =>
+      Ledger.getJson(`/v1/events?after=${position - 1}&limit=1`)));
+    const times = [...new Set(found.map((page) => page.events[0].recorded_at))];
+    const first = Date.parse(times[0]);
+    const span = Date.parse(times[times.length - 1]) - first;
+    const missing = span > 0 ? MIN_CHECKPOINTS - times.length : 0;
+    for (let k = 1; k <= missing; k += 1) {
+      times.push(new Date(first + (span * k) / (missing + 1)).toISOString());
+    }
+    return [...new Set(times)].sort((a, b) => Date.parse(a) - Date.parse(b) ||
+      a.localeCompare(b));
   }
 
   const SVG = "http://www.w3.org/2000/svg";
@@ -83,7 +90,8 @@ const ExplorerPanels = (() => {
     return node;
   }
 
-  const clock = (text) => `${text.slice(11, 19)}Z`;
+  // The moment's time of day; to the millisecond when the checkpoints are that close.
+  const clock = (text, fine) => `${text.slice(11, fine ? 23 : 19)}Z`;
 
   // Horizontal bars, three per moment, each with its value written beside it: it reads on
   // a phone as well as on a desktop, with no label left out.
@@ -95,7 +103,9 @@ const ExplorerPanels = (() => {
     const head = 26;
     const groupHeight = SERIES.length * (bar + gap) + 18;
     const height = head + points.length * groupHeight;
-    const labelWidth = 78;
+    const first = Date.parse(points[0].as_of);
+    const fine = Date.parse(points[points.length - 1].as_of) - first < 600_000;
+    const labelWidth = fine ? 96 : 70;
     const valueWidth = 58;
     const room = width - labelWidth - valueWidth;
     const max = Math.max(1, ...points.flatMap((p) => SERIES.map(([n]) => Number(p.totals[n]))));
@@ -111,7 +121,7 @@ const ExplorerPanels = (() => {
     points.forEach((point, g) => {
       const top = head + g * groupHeight;
       chart.append(svg("text", { x: 0, y: top + 12, "font-size": 12, fill: "#1b1f24" },
-        clock(point.as_of)));
+        clock(point.as_of, fine)));
       SERIES.forEach(([name, text, colour], i) => {
         const value = point.totals[name];
         const y = top + i * (bar + gap);
@@ -142,7 +152,7 @@ const ExplorerPanels = (() => {
     draw(points);
     Ledger.fillTable($("#history-table tbody"), points, (point, cell, tr) => {
       tr.dataset.asOf = point.as_of;
-      cell(Ledger.when(point.as_of));
+      cell(el("time", { datetime: point.as_of }, point.as_of.replace("T", " ")));
       cell(String(point.position));
       for (const [name] of SERIES) cell(Ledger.amount(point.totals[name]),
         { "data-field": name });

@@ -105,11 +105,11 @@
 
   function showTotals(portfolio) {
     const totals = portfolio.totals;
-    $("#totals-list").replaceChildren(...TOTALS.flatMap(([name, text]) => {
+    $("#totals-list").replaceChildren(...TOTALS.map(([name, text]) => {
       const value = totals[name] ?? (name === "claims" ? totals.claims_paid : undefined);
       const shown = name === "deals" ? el("span", {}, String(value))
         : Ledger.amount(value ?? null);
-      return [el("dt", {}, text), el("dd", { "data-total": name }, shown)];
+      return el("div", {}, el("dt", {}, text), el("dd", { "data-total": name }, shown));
     }));
   }
 
