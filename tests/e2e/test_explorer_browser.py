@@ -147,7 +147,6 @@ def assert_license_view(page: Page, url: str, query: dict[str, str]) -> None:
 
 def test_the_explorer_shows_the_servers_answer_for_the_filters_in_its_address(
         demo_server: LiveServer, browser: Browser, tmp_path: Path):
-    from playwright.sync_api import expect
 
     url, key = demo_server.url, KEYS["auditor"]
     shared, query = filters_with_pages(url)

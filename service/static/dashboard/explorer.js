@@ -121,7 +121,6 @@
     if (alarm) tr.classList.add("alarm");
     const link = Ledger.dealLink(deal.deal_id, deal.deal_id.slice(0, 8));
     link.setAttribute("title", deal.deal_id);
-    link.setAttribute("aria-label", `Deal ${deal.application_number}`);
     cell(link);
     cell(deal.application_number, { "data-field": "application_number" });
     cell(deal.buyer.name);
