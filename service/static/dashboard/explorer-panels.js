@@ -97,7 +97,8 @@ const ExplorerPanels = (() => {
   // a phone as well as on a desktop, with no label left out.
   function draw(points) {
     const box = $("#history-chart");
-    const width = Math.max(280, Math.floor(box.clientWidth || 600));
+    const width = Math.max(260, Math.floor(box.clientWidth || 600));
+    drawnWidth = Math.floor(box.clientWidth);
     const bar = 13;
     const gap = 3;
     const head = 26;
@@ -137,11 +138,13 @@ const ExplorerPanels = (() => {
     box.replaceChildren(chart);
   }
 
+  // Drawn to the box's width, and again whenever that width changes (a rotated phone, the
+  // page shown after the key was accepted).
   let drawn = null;
-  let resizing = null;
-  window.addEventListener("resize", () => {
-    clearTimeout(resizing);
-    resizing = setTimeout(() => { if (drawn) draw(drawn); }, 150);
+  let drawnWidth = 0;
+  const watcher = new ResizeObserver(([entry]) => {
+    const width = Math.floor(entry.contentRect.width);
+    if (drawn && width > 0 && width !== drawnWidth) draw(drawn);
   });
 
   async function history() {
@@ -150,6 +153,7 @@ const ExplorerPanels = (() => {
       Ledger.getJson("/v1/portfolio" + Ledger.query({ as_of: moment }))));
     drawn = points;
     draw(points);
+    watcher.observe($("#history-chart"));
     Ledger.fillTable($("#history-table tbody"), points, (point, cell, tr) => {
       tr.dataset.asOf = point.as_of;
       cell(el("time", { datetime: point.as_of }, point.as_of.replace("T", " ")));
