@@ -172,14 +172,14 @@ def test_the_explorer_shows_the_servers_answer_for_the_filters_in_its_address(
         with page.expect_request(lambda r: "format=csv" in r.url) as sent, \
                 page.expect_download(timeout=WAIT_MS) as saved:
             page.click("#deals-csv")
-        assert Path(saved.value.path()).read_text(encoding="utf-8") == api(
-            url, "/v1/portfolio/deals", **query, format="csv").text
+        assert Path(saved.value.path()).read_bytes() == api(
+            url, "/v1/portfolio/deals", **query, format="csv").content
         assert sent.value.headers["authorization"] == f"Bearer {key}"
 
         with page.expect_download(timeout=WAIT_MS) as audit_saved:
             page.click("#audit-csv")
-        assert Path(audit_saved.value.path()).read_text(encoding="utf-8") == api(
-            url, "/v1/audit/log", format="csv").text
+        assert Path(audit_saved.value.path()).read_bytes() == api(
+            url, "/v1/audit/log", format="csv").content
 
         assert_accessible(page)
         screenshot(page, tmp_path, "explorer.png")
