@@ -5,6 +5,7 @@ history are the API's figures; it reads on a phone and passes axe-core."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -197,6 +198,11 @@ def test_the_explorer_reads_on_a_phone_and_tells_a_reader_the_audit_log_is_not_t
         open_with_key(page, f"{url}/dashboard/explorer?instrument=direct_loan", KEYS["reader"])
         expect_page(page, api(url, "/v1/portfolio/deals", instrument="direct_loan",
                               limit=25).json()["deals"])
+        page.select_option("#f-term", "long")  # a filter chosen here goes to the address
+        expect(page).to_have_url(re.compile(r"term=long"), timeout=WAIT_MS)
+        assert "instrument=direct_loan" in page.url
+        expect_page(page, api(url, "/v1/portfolio/deals", instrument="direct_loan",
+                              term="long", limit=25).json()["deals"])
         expect(page.locator("#audit-note")).to_contain_text("reader's", timeout=WAIT_MS)
         expect(page.locator("#audit-csv")).to_be_disabled()
         expect(page.locator("#history-table tbody tr").first).to_be_visible(timeout=WAIT_MS)
