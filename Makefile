@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test reliability fuzz soak lint typecheck migrate bench clean
+.PHONY: run test reliability fuzz soak lint typecheck migrate bench screens clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench: $(STAMP)
 SOAK_SECONDS ?= 600
 soak: $(STAMP)
 	$(BIN)/python -m tests.reliability.soak --seconds $(SOAK_SECONDS)
+
+# the dashboard's pages on the demo portfolio, in Debian's Chromium: docs/screens/*.png
+screens: $(STAMP)
+	$(BIN)/python tools/screens.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

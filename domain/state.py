@@ -107,6 +107,7 @@ class DealState:
     financing_policy: str | None = None  # the policy version stored on DealFinanced
     end_user: dict[str, str] | None = None  # None: the buyer is the end user
     screenings: dict[str, dict[str, Any]] = {}  # noqa: RUF012 - (party|list) -> the latest
+    applied_occurred_at: str | None = None  # the DealApplied's occurred_at: its business date
 
     def evolve(self, type_name: str, data: Mapping[str, Any], stamp: Stamp,
                target: ReversalTarget | None = None) -> None:
@@ -116,6 +117,7 @@ class DealState:
         if type_name == "DealApplied":
             self._on_deal_applied(data)
             self.applied_at = stamp.recorded_at
+            self.applied_occurred_at = stamp.occurred_at
             self.latest_occurred_at = stamp.occurred_at
         elif type_name in MONEY_EFFECTS:
             self._add_money(type_name, data)

@@ -81,6 +81,7 @@ def view(state: DealState, policy: PolicyVersion, deal_id: str, version: int, sh
         "reversed_versions": list(state.reversed_versions),
         "policy_version": policy.id,
         "latest_occurred_at": state.latest_occurred_at,
+        "applied_occurred_at": state.applied_occurred_at,
         "applied_at": state.applied_at,
         "updated_at": state.updated_at,
     }

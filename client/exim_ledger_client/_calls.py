@@ -114,15 +114,22 @@ def _params(**values: str | int | UUID | None) -> dict[str, str | int]:
 def portfolio_deals(*, stage: str | None = None, country: str | None = None,
                     instrument: str | None = None, term: str | None = None,
                     category: str | None = None, license_status: str | None = None,
-                    limit: int = 100, cursor: str | None = None,
+                    q: str | None = None, occurred_from: datetime | str | None = None,
+                    occurred_to: datetime | str | None = None, limit: int = 100,
+                    cursor: str | None = None,
                     min_position: int | None = None) -> Call[DealPage]:
     """``GET /v1/portfolio/deals``: a page of deals (one row each, the derived state),
     filtered by each argument given; pass the page's ``next_cursor`` as ``cursor`` for the
     next one. ``license_status`` is one of not_required, required, requested, approved,
-    partially_approved, expired, denied, revoked."""
+    partially_approved, expired, denied, revoked; ``q`` is text in the application number,
+    the buyer's or the end user's name (any case); ``occurred_from`` (inclusive) and
+    ``occurred_to`` (exclusive) bound the deal's business date."""
     return Call("GET", "/v1/portfolio/deals", read_json(DealPage.from_json), _params(
         stage=stage, country=country, instrument=instrument, term=term, category=category,
-        license_status=license_status, limit=limit, cursor=cursor, min_position=min_position))
+        license_status=license_status, q=q,
+        occurred_from=timestamp(occurred_from) if occurred_from is not None else None,
+        occurred_to=timestamp(occurred_to) if occurred_to is not None else None,
+        limit=limit, cursor=cursor, min_position=min_position))
 
 
 def license(number: str, *, min_position: int | None = None) -> Call[License]:

@@ -125,6 +125,9 @@ class Deal(BaseModel):
     policy_version: str = Field(description="the version of the deal's latest event, which "
                                             "controlled_eccns and license_status are judged by")
     latest_occurred_at: datetime = Field(description="the greatest occurred_at of its events")
+    applied_occurred_at: datetime | None = Field(
+        description="the DealApplied's occurred_at: the deal's business date, which the "
+                    "list's occurred_from and occurred_to filter on")
     applied_at: datetime | None
     updated_at: datetime | None
 

@@ -118,6 +118,15 @@ CategoryFilter = Annotated[Category | None, Query(
 LicenseStatusFilter = Annotated[LicenseStatus | None, Query(
     description="only deals whose license_status is this")]
 EventTypeFilter = Annotated[EventType | None, Query(description="only events of this type")]
+SearchText = Annotated[str | None, Query(
+    min_length=1, max_length=100, pattern=anchored(re.compile(r"[^\x00-\x1f]+")),
+    description="only deals whose application number, buyer's name or end user's name "
+                "holds this text, without regard to case")]
+OccurredFrom = Annotated[Timestamp | None, Query(
+    description="only deals applied for (business time: DealApplied's occurred_at) at or "
+                "after this moment")]
+OccurredTo = Annotated[Timestamp | None, Query(
+    description="only deals applied for (business time) before this moment")]
 
 IdempotencyKey = Annotated[str | None, *_header_text(128), Header(
     alias="Idempotency-Key", description="the same key with the same body returns the "

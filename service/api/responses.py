@@ -162,6 +162,27 @@ class CategoryFigures(BaseModel):
     item_value: Amount
 
 
+class LicenseStatusCount(BaseModel):
+    license_status: str
+    deals: int
+    financed: int = Field(description="how many of them were financed (DealFinanced)")
+    exposure: Amount
+
+
+class StageLicenseCount(BaseModel):
+    stage: str
+    license_status: str
+    deals: int
+
+
+class LicenseStatusCounts(BaseModel):
+    position: int = Field(description="the last event it reflects")
+    by_license_status: list[LicenseStatusCount]
+    by_stage: list[StageLicenseCount] = Field(
+        description="deals by stage and license status: a financed deal whose license was "
+                    "revoked or expired keeps its stage and shows here")
+
+
 class Portfolio(BaseModel):
     position: int = Field(description="the last event it reflects")
     totals: Figures
@@ -288,6 +309,12 @@ class RefusalPage(BaseModel):
     next_cursor: Cursor
 
 
+DEAL_EXPORTS: Responses = {200: {"content": {
+    "application/x-ndjson": {"schema": {
+        "type": "string", "description": "format=jsonl: one Deal per line"}},
+    "text/csv": {"schema": {
+        "type": "string", "description": "format=csv: a header row, then one row per deal"}},
+}}}
 AUDIT_EXPORTS: Responses = {200: {"content": {
     "application/x-ndjson": {"schema": {
         "type": "string", "description": "format=jsonl: one AuditEntry per line"}},

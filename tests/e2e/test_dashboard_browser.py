@@ -1,11 +1,14 @@
 """The dashboard in a real Chromium against a real server holding the demo portfolio: the
 figures it shows are the API's, it follows new events without a reload, it keeps the key
-out of every URL, and it asks nothing of another host."""
+out of every URL, and it asks nothing of another host; today's refusals by code are the
+API's; it reads on a phone (one line per event, every bar labelled) and passes axe-core."""
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +16,14 @@ import httpx
 import pytest
 
 from tests.conftest import KEYS, auth
-from tests.support.browser_support import chromium, screenshot, watched_page
+from tests.support.browser_support import (
+    Watch,
+    assert_accessible,
+    assert_no_sideways_scroll,
+    chromium,
+    screenshot,
+    watched_page,
+)
 from tests.support.factories import application
 from tests.support.live_server import LiveServer, cli
 
@@ -49,6 +59,14 @@ def portfolio_at_head(url: str) -> dict[str, Any]:
     return r.json()  # type: ignore[no-any-return]
 
 
+def assert_clean_but_refusals_forbidden(watch: Watch, navigated: bool = False) -> None:
+    """A reader key is refused today's refusals (403, shown as a note on the panel), and
+    Chromium reports that answer itself as a failed resource load: nothing else may fail."""
+    watch.errors = [e for e in watch.errors
+                    if not ("status of 403" in e and "/v1/refusals?" in e)]
+    watch.assert_clean(navigated)
+
+
 def open_with_key(page: Page, url: str, key: str) -> None:
     page.goto(f"{url}/")
     page.wait_for_url(f"{url}/dashboard")
@@ -63,9 +81,14 @@ def expect_position(page: Page, position: int) -> None:
 
 
 def shown_totals(page: Page) -> dict[str, str]:
+    """Each total's exact figure: the compact text's title carries it (``data-exact``)."""
     cells = page.locator("[data-total]")
-    return {cells.nth(i).get_attribute("data-total") or "": cells.nth(i).inner_text()
-            .replace(",", "") for i in range(cells.count())}
+    shown = {}
+    for i in range(cells.count()):
+        cell, exact = cells.nth(i), cells.nth(i).locator(".amount")
+        shown[cell.get_attribute("data-total") or ""] = (
+            exact.get_attribute("data-exact") or "" if exact.count() else cell.inner_text())
+    return shown
 
 
 def assert_page_matches(page: Page, portfolio: dict[str, Any]) -> None:
@@ -76,7 +99,8 @@ def assert_page_matches(page: Page, portfolio: dict[str, Any]) -> None:
         row = page.locator(f"#by-stage td[data-stage='{stage}'] + td")
         assert row.inner_text() == str(count), stage
     countries = page.locator("#by-country td[data-country]")
-    assert sorted(countries.all_inner_texts()) == sorted(
+    assert sorted(countries.nth(i).get_attribute("data-country") or ""
+                  for i in range(countries.count())) == sorted(
         r["country"] for r in portfolio["by_country"])
 
 
@@ -112,7 +136,7 @@ def test_the_dashboard_shows_the_portfolio_and_follows_new_events(
         assert page.evaluate("sessionStorage.length") == 1
         assert page.evaluate("localStorage.length") == 0
         assert [u for u in watch.urls if KEYS["reader"] in u] == []
-        watch.assert_clean()
+        assert_clean_but_refusals_forbidden(watch)
 
 
 def test_the_key_lasts_as_long_as_the_tab(live_server: LiveServer, browser: Browser):
@@ -128,7 +152,7 @@ def test_the_key_lasts_as_long_as_the_tab(live_server: LiveServer, browser: Brow
         page.click("#forget")
         expect(page.locator("#key-form")).to_be_visible()
         assert page.evaluate("sessionStorage.length") == 0
-        watch.assert_clean(navigated=True)
+        assert_clean_but_refusals_forbidden(watch, navigated=True)
     with watched_page(browser, url) as (page, _):  # another tab's session storage
         page.goto(f"{url}/dashboard")
         expect(page.locator("#key-form")).to_be_visible(timeout=WAIT_MS)
@@ -148,3 +172,106 @@ def test_a_refused_key_is_asked_for_again(live_server: LiveServer, browser: Brow
         unexpected = [e for e in watch.errors if not re.search(r"status of 401", e)]
         assert unexpected == []
         assert watch.foreign == []
+
+
+def refused_writes(url: str) -> None:
+    """Two writes refused with two codes: a duplicate application number (409) and an
+    exporter outside the United States (422)."""
+    first = application()
+    assert httpx.post(f"{url}/v1/deals", json=first, headers=auth("writer"),
+                      timeout=30).status_code == 201
+    again = httpx.post(f"{url}/v1/deals", json=first, headers=auth("writer"), timeout=30)
+    assert again.status_code == 409, again.text
+    abroad = application(exporter={"name": "Elsewhere GmbH", "country": "DE"})
+    refused = httpx.post(f"{url}/v1/deals", json=abroad, headers=auth("writer"), timeout=30)
+    assert refused.status_code == 422, refused.text
+
+
+def refusals_today(url: str) -> Counter[str]:
+    today = datetime.now(UTC).strftime("%Y-%m-%dT00:00:00Z")
+    counts: Counter[str] = Counter()
+    cursor = None
+    while True:
+        r = httpx.get(f"{url}/v1/refusals", headers=auth("auditor"), timeout=30,
+                      params={"from": today, **({"cursor": cursor} if cursor else {})})
+        assert r.status_code == 200, r.text
+        counts.update(refusal["code"] for refusal in r.json()["refusals"])
+        cursor = r.json()["next_cursor"]
+        if cursor is None:
+            return counts
+
+
+def test_the_refusals_panel_counts_todays_refusals_by_code(
+        demo_server: LiveServer, browser: Browser, tmp_path: Path):
+    from playwright.sync_api import expect
+
+    url = demo_server.url
+    refused_writes(url)
+    expected = refusals_today(url)
+    assert {"duplicate_application", "exporter_not_us"} <= set(expected)
+    with watched_page(browser, url) as (page, watch):
+        open_with_key(page, url, KEYS["auditor"])
+        expect(page.locator("#refusals")).to_have_attribute("data-state", "shown",
+                                                            timeout=WAIT_MS)
+        codes = page.locator("#refusals-by-code td[data-code]")
+        shown = {codes.nth(i).get_attribute("data-code") or "":
+                 int(page.locator(f"#refusals-by-code td[data-count='"
+                                  f"{codes.nth(i).get_attribute('data-code')}']").inner_text())
+                 for i in range(codes.count())}
+        assert shown == dict(expected)
+        expect(page.locator("#events li").first).to_be_visible(timeout=WAIT_MS)
+        assert_accessible(page)
+        screenshot(page, tmp_path, "dashboard-auditor.png")
+        watch.assert_clean()
+
+
+def test_a_reader_key_is_told_that_refusals_need_an_auditor_key(
+        live_server: LiveServer, browser: Browser):
+    from playwright.sync_api import expect
+
+    url = live_server.url
+    with watched_page(browser, url) as (page, watch):
+        open_with_key(page, url, KEYS["reader"])
+        expect(page.locator("#refusals-note")).to_have_text("An auditor key shows refusals.",
+                                                            timeout=WAIT_MS)
+        expect(page.locator("#board")).to_be_visible()
+        expect(page.locator("#connection")).to_have_attribute("data-state", "live",
+                                                              timeout=WAIT_MS)
+        assert_clean_but_refusals_forbidden(watch)
+
+
+def test_the_dashboard_reads_on_a_phone(
+        demo_server: LiveServer, browser: Browser, tmp_path: Path):
+    from playwright.sync_api import expect
+
+    url = demo_server.url
+    portfolio = portfolio_at_head(url)
+    with watched_page(browser, url, width=390, height=844) as (page, watch):
+        open_with_key(page, url, KEYS["admin"])
+        expect_position(page, portfolio["position"])
+        expect(page.locator("#events li").first).to_have_attribute(
+            "data-position", str(portfolio["position"]), timeout=WAIT_MS)
+        rows = page.evaluate("""() => [...document.querySelectorAll("#events li")].map((li) => {
+            const spans = [...li.children].filter((s) => s.offsetParent !== null);
+            const line = parseFloat(getComputedStyle(li).lineHeight) || 20;
+            return {tops: new Set(spans.map((s) => s.getBoundingClientRect().top)).size,
+                    tall: li.getBoundingClientRect().height < 2 * line,
+                    deal: !!li.querySelector("a.deal[href^='/dashboard/']")};
+        })""")
+        assert rows and all(r["tops"] == 1 and r["tall"] for r in rows), rows
+        assert all(r["deal"] for r in rows)
+
+        bars = page.evaluate("""() => {
+            const chart = window.Chart.getChart(document.querySelector("#exposure-chart"));
+            const axis = chart.options.indexAxis === "y" ? chart.scales.y : chart.scales.x;
+            return {bars: chart.data.labels,
+                    ticks: axis.ticks.map((t) => axis.getLabelForValue(t.value))};
+        }""")
+        assert bars["bars"] and bars["ticks"] == bars["bars"], bars
+        alternative = page.locator("#chart-values td[data-country]")
+        assert [alternative.nth(i).get_attribute("data-country")
+                for i in range(alternative.count())] == bars["bars"]
+        assert_no_sideways_scroll(page)
+        screenshot(page, tmp_path, "dashboard-phone.png")
+        assert_accessible(page)
+        watch.assert_clean()

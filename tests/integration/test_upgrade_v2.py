@@ -211,11 +211,12 @@ async def test_the_log_hashes_positions_and_roots_are_the_recorded_ones(upgraded
 # what a deal's view gained in v3: what the latest approval covered, the meetings of its
 # votes, its latest notice to Congress; every key the v2 view had reads as recorded
 V3_VIEW_KEYS = {"board_terms", "meeting_dates", "congressional_notice", "end_user",
-                "screenings"}
+                "screenings", "applied_occurred_at"}
 
 
 def as_recorded(view: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A deal view without the keys v3 added (which a v2 view cannot have recorded)."""
+    """A deal view without the keys added since v2 (which a v2 view cannot have recorded):
+    v3's, and the business date the explorer filters on."""
     if view is None:
         return None
     assert view.keys() >= V3_VIEW_KEYS, view

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator
 from typing import Any, Literal
@@ -15,6 +13,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from domain.chain import format_timestamp
 from projections import audit
 from service.api.deps import Auditor, LedgerDep
+from service.api.exports import EXPORT_PAGE, csv_lines
 from service.api.freshness import ensure_fresh, reading
 from service.api.params import (
     Cursor,
@@ -31,7 +30,6 @@ from service.api.problems import ApiProblem
 from service.api.responses import AUDIT_EXPORTS, AuditPage, DealTrail, problems
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=problems(401, 403, 422, 503))
-PAGE = 1000
 
 
 @router.get("/deals/{deal_id}", response_model=DealTrail, responses=problems(404, 409),
@@ -85,9 +83,9 @@ async def audit_log(
     def rows() -> Iterator[dict[str, Any]]:
         after = cursor or 0
         while True:
-            chunk = page(after, PAGE)
+            chunk = page(after, EXPORT_PAGE)
             yield from chunk
-            if len(chunk) < PAGE:
+            if len(chunk) < EXPORT_PAGE:
                 return
             after = chunk[-1]["position"]
 
@@ -97,18 +95,7 @@ async def audit_log(
             lines, media_type="application/x-ndjson",
             headers={"Content-Disposition": "attachment; filename=audit.jsonl"},
         )
-    return StreamingResponse(_csv(rows()), media_type="text/csv; charset=utf-8",
+    return StreamingResponse(csv_lines(rows(), audit.ENTRY_FIELDS),
+                             media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": "attachment; filename=audit.csv"})
 
-
-def _csv(entries: Iterator[dict[str, Any]]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(audit.ENTRY_FIELDS))
-    writer.writeheader()
-    for i, entry in enumerate(entries, 1):
-        writer.writerow(entry)
-        if i % 500 == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()

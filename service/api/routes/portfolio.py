@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from domain.chain import format_timestamp, parse_timestamp
+from domain.money import FIGURES
 from projections import deals as deals_model
 from projections import portfolio
 from projections.portfolio_asof import portfolio_at
 from projections.reading import Reading
 from service.api.deal_models import DealPage
 from service.api.deps import LedgerDep, Reader
+from service.api.exports import EXPORT_PAGE, csv_lines
 from service.api.freshness import ensure_fresh, reading
 from service.api.params import (
     AsOf,
@@ -25,10 +30,13 @@ from service.api.params import (
     LicenseStatusFilter,
     Limit,
     MinPosition,
+    OccurredFrom,
+    OccurredTo,
+    SearchText,
     StageFilter,
     TermFilter,
 )
-from service.api.responses import Portfolio, problems
+from service.api.responses import DEAL_EXPORTS, LicenseStatusCounts, Portfolio, problems
 from service.ledger.application import Ledger
 
 router = APIRouter(prefix="/v1/portfolio", tags=["portfolio"],
@@ -63,27 +71,94 @@ async def get_portfolio(
     return JSONResponse(await run_in_threadpool(read))
 
 
-@router.get("/deals", response_model=DealPage, responses=problems(409),
-            summary="One row per deal, filterable, cursor-paged")
-async def list_deals(
-    request: Request, _: Reader,
+Format = Literal["json", "jsonl", "csv"]
+# a deal's columns in a CSV export: its view's scalars, each party's name and country
+CSV_FIELDS = (
+    "deal_id", "application_number", "stage", "license_status", "board_status",
+    "buyer_name", "buyer_country", "end_user_name", "end_user_country", "exporter_name",
+    "instrument", "term", "tenor_years", "contract_value", *FIGURES, "financed", "closed",
+    "policy_version", "applied_occurred_at", "latest_occurred_at", "applied_at", "updated_at",
+)
+
+
+def deal_filters(
     stage: StageFilter = None, country: CountryFilter = None,
     instrument: InstrumentFilter = None, term: TermFilter = None,
     category: CategoryFilter = None, license_status: LicenseStatusFilter = None,
-    limit: Limit = 100, cursor: Cursor = None, min_position: MinPosition = None,
+    occurred_from: OccurredFrom = None, occurred_to: OccurredTo = None,
+) -> deals_model.DealFilters:
+    return deals_model.DealFilters(
+        stage=stage, country=country, instrument=instrument, term=term, category=category,
+        license_status=license_status,
+        occurred_from=format_timestamp(occurred_from) if occurred_from else None,
+        occurred_to=format_timestamp(occurred_to) if occurred_to else None)
+
+
+Filters = Annotated[deals_model.DealFilters, Depends(deal_filters)]
+
+
+@router.get("/deals", response_model=DealPage, responses={**DEAL_EXPORTS, **problems(409)},
+            summary="One row per deal, filterable, cursor-paged (jsonl/csv streamed)")
+async def list_deals(
+    request: Request, _: Reader, filters: Filters, q: SearchText = None,
+    format: Format = "json", limit: Limit = 100, cursor: Cursor = None,
+    min_position: MinPosition = None,
+) -> Response:
+    await ensure_fresh(request, ["deals"], min_position)
+    r = reading(request)
+    searched = dataclasses.replace(filters, text=q)
+
+    def page(after: int, size: int) -> tuple[list[str], int | None, int]:
+        with r.engine.connect() as conn:
+            tables, position = r.active(conn, "deals")
+            views, last = deals_model.query_deals(conn, tables, searched, limit=size,
+                                                  after=after)
+        return views, last, position
+
+    if format == "json":
+        shown, last, position = await run_in_threadpool(page, cursor or 0, limit)
+        cursor_text = json.dumps(str(last) if last is not None else None)
+        return Response(f'{{"deals":[{",".join(shown)}],"next_cursor":{cursor_text},'
+                        f'"position":{position}}}', media_type="application/json")
+
+    def views() -> Iterator[str]:
+        after: int | None = cursor or 0
+        while after is not None:
+            chunk, after, _ = page(after, EXPORT_PAGE)
+            yield from chunk
+
+    if format == "jsonl":
+        return StreamingResponse(
+            (view + "\n" for view in views()),
+            media_type="application/x-ndjson",
+            headers={"Content-Disposition": "attachment; filename=deals.jsonl"})
+    rows = (_csv_row(json.loads(view)) for view in views())
+    return StreamingResponse(
+        csv_lines(rows, CSV_FIELDS),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": "attachment; filename=deals.csv"})
+
+
+def _csv_row(view: dict[str, Any]) -> dict[str, Any]:
+    parties = {f"{party}_{field}": (view.get(party) or {}).get(field, "")
+               for party in ("buyer", "end_user") for field in ("name", "country")}
+    return {**{name: view.get(name) for name in CSV_FIELDS if name in view}, **parties,
+            "exporter_name": view["exporter"].get("name", "")}
+
+
+@router.get("/license-status", response_model=LicenseStatusCounts, responses=problems(409),
+            summary="Deals by license status across the portfolio (revoked or expired "
+                    "licenses on financed deals included)")
+async def license_status(
+    request: Request, _: Reader, filters: Filters, min_position: MinPosition = None,
 ) -> Response:
     await ensure_fresh(request, ["deals"], min_position)
     r = reading(request)
 
-    def read() -> str:
+    def read() -> dict[str, Any]:
         with r.engine.connect() as conn:
             tables, position = r.active(conn, "deals")
-            views, last = deals_model.query_deals(
-                conn, tables, stage=stage, country=country, instrument=instrument, term=term,
-                category=category, license_status=license_status, limit=limit,
-                after=cursor or 0)
-        cursor_text = json.dumps(str(last) if last is not None else None)
-        return (f'{{"deals":[{",".join(views)}],"next_cursor":{cursor_text},'
-                f'"position":{position}}}')
+            return {"position": position,
+                    **deals_model.license_status_counts(conn, tables, filters)}
 
-    return Response(await run_in_threadpool(read), media_type="application/json")
+    return JSONResponse(await run_in_threadpool(read))

@@ -1,20 +1,25 @@
-// The portfolio dashboard: reads /v1/portfolio and /v1/projections, and follows
-// /v1/events/stream, always with the key in the Authorization header (never in a URL).
+// The portfolio dashboard: reads /v1/portfolio, /v1/projections and today's
+// /v1/refusals, and follows /v1/events/stream, always with the key in the Authorization
+// header (never in a URL).
 "use strict";
 
 const FEED_SIZE = 50;
 const CHART_COUNTRIES = 15;
 const FRESHNESS_EVERY_MS = 5000;
+const REFUSALS_EVERY_MS = 15000;
+const REFUSALS_PAGE = 1000;
+const PROGRAM_STREAM = "00000000-0000-0000-0000-000000000000";
 const RETRY_MS = [1000, 2000, 5000, 10000];
 
-const { $, getJson, api, money, fillTable, setConnection, fail, hasKey, KeyRefused } = Ledger;
+const { $, el, getJson, api, query, amount, money, country, countryName, dealLink, when,
+  fillTable, setConnection, fail, hasKey, KeyRefused, Problem } = Ledger;
 const state = { seen: 0, refreshing: null, again: false, stream: null, chart: null,
-  timer: null };
+  timer: null, refusalsTimer: null };
 
 function renderPortfolio(portfolio) {
   for (const dd of document.querySelectorAll("[data-total]")) {
     const value = portfolio.totals[dd.dataset.total];
-    dd.textContent = dd.dataset.total === "deals" ? String(value) : money(value);
+    dd.replaceChildren(dd.dataset.total === "deals" ? String(value) : amount(value));
   }
   $("#portfolio-position").textContent = String(portfolio.position);
   const stages = Object.entries(portfolio.by_stage);
@@ -25,27 +30,35 @@ function renderPortfolio(portfolio) {
   const countries = [...portfolio.by_country].sort(
     (a, b) => Number(b.exposure) - Number(a.exposure) || a.country.localeCompare(b.country));
   fillTable($("#by-country"), countries, (row, add) => {
-    add(row.country, { "data-country": row.country });
+    add(country(row.country), { "data-country": row.country });
     add(String(row.deals));
     for (const figure of ["committed", "disbursed", "outstanding", "exposure"]) {
-      add(money(row[figure]));
+      add(amount(row[figure]), { "data-figure": figure });
     }
   });
   renderChart(countries.slice(0, CHART_COUNTRIES));
 }
 
+// Horizontal bars, so that every country keeps its label even on a phone; the table
+// beside the canvas (visually hidden) is its text alternative.
 function renderChart(countries) {
   const labels = countries.map((row) => row.country);
   // Millions, for the axis only: the tables keep the exact figures.
   const values = countries.map((row) => Number(row.exposure) / 1e6);
+  fillTable($("#chart-values tbody"), countries, (row, add) => {
+    add(countryName(row.country), { "data-country": row.country });
+    add(money(row.exposure));
+  });
   if (!state.chart) {
     state.chart = new window.Chart($("#exposure-chart"), {
       type: "bar",
       data: { labels, datasets: [{ label: "Exposure (USD million)", data: values,
         backgroundColor: "#457b9d" }] },
-      options: { animation: false, maintainAspectRatio: false,
-        plugins: { legend: { display: false } },
-        scales: { y: { title: { display: true, text: "USD million" } } } },
+      options: { indexAxis: "y", animation: false, maintainAspectRatio: false,
+        plugins: { legend: { display: false },
+          tooltip: { callbacks: { title: (items) => countryName(items[0].label) } } },
+        scales: { y: { ticks: { autoSkip: false } },
+          x: { title: { display: true, text: "USD million" } } } },
     });
     return;
   }
@@ -90,20 +103,59 @@ async function refresh() {
   return state.refreshing;
 }
 
-function showEvent(event) {
-  const li = document.createElement("li");
-  li.className = "fresh";
-  li.dataset.position = String(event.position);
-  const parts = [
-    ["position", `#${event.position}`], ["time", event.recorded_at.slice(0, 19) + "Z"],
-    ["type", event.type], ["deal", event.deal_id.slice(0, 8)], ["actor", event.actor],
-  ];
-  for (const [name, text] of parts) {
-    const span = document.createElement("span");
-    span.className = name;
-    span.textContent = text;
-    li.append(span);
+// Today's refusals by rule code, paged through; only an auditor (or admin) key may read
+// them, and the panel says so to any other key rather than failing.
+async function refreshRefusals() {
+  if (!hasKey()) return;
+  const today = `${new Date().toISOString().slice(0, 10)}T00:00:00Z`;
+  const counts = new Map();
+  let cursor = null;
+  try {
+    do {
+      const page = await getJson(`/v1/refusals${query({ from: today, limit: REFUSALS_PAGE,
+        cursor })}`);
+      for (const refusal of page.refusals) {
+        counts.set(refusal.code, (counts.get(refusal.code) || 0) + 1);
+      }
+      cursor = page.next_cursor;
+    } while (cursor && hasKey());
+  } catch (error) {
+    if (error instanceof Problem && error.status === 403) {
+      $("#refusals").dataset.state = "forbidden";
+      clearInterval(state.refusalsTimer);  // a key's role does not change: ask once
+      $("#refusals-note").textContent = "An auditor key shows refusals.";
+      fillTable($("#refusals-by-code"), [], () => {});
+      return;
+    }
+    throw error;
   }
+  const rows = [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const total = rows.reduce((sum, [, n]) => sum + n, 0);
+  $("#refusals").dataset.state = "shown";
+  $("#refusals-note").textContent = total
+    ? `${total} refused write${total === 1 ? "" : "s"} since ${today.slice(0, 10)} 00:00Z`
+    : "No write was refused today.";
+  $("#refusals-by-code").closest("table").hidden = rows.length === 0;
+  fillTable($("#refusals-by-code"), rows, ([code, n], add) => {
+    add(code, { "data-code": code });
+    add(String(n), { "data-count": code });
+  });
+}
+
+// One line per event: its business (occurred) time, its type and its deal.
+function showEvent(event) {
+  const deal = event.deal_id === PROGRAM_STREAM
+    ? el("a", { href: "/dashboard/program", class: "deal", title: "the program stream" },
+      "program")
+    : dealLink(event.deal_id, event.deal_id.slice(0, 8));
+  deal.title = deal.title || event.deal_id;
+  const li = el("li", { class: "fresh", "data-position": String(event.position) },
+    el("span", { class: "position" }, `#${event.position}`),
+    el("span", { class: "time", title: `recorded ${event.recorded_at}` },
+      when(event.occurred_at || event.recorded_at)),
+    el("span", { class: "type", title: event.type }, event.type),
+    el("span", { class: "deal" }, deal),
+    el("span", { class: "actor" }, event.actor));
   const list = $("#events");
   list.prepend(li);
   while (list.children.length > FEED_SIZE) list.lastElementChild.remove();
@@ -173,11 +225,14 @@ async function open() {
   await refresh();
   followForever(Math.max(head - FEED_SIZE, 0));
   state.timer = setInterval(() => refresh().catch(fail), FRESHNESS_EVERY_MS);
+  refreshRefusals().catch(fail);
+  state.refusalsTimer = setInterval(() => refreshRefusals().catch(fail), REFUSALS_EVERY_MS);
 }
 
 function stop() {
   if (state.stream) state.stream.abort();
   clearInterval(state.timer);
+  clearInterval(state.refusalsTimer);
 }
 
 Ledger.page({ onOpen: open, onClose: stop });
