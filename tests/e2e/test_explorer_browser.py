@@ -148,6 +148,7 @@ def assert_license_view(page: Page, url: str, query: dict[str, str]) -> None:
 
 def test_the_explorer_shows_the_servers_answer_for_the_filters_in_its_address(
         demo_server: LiveServer, browser: Browser, tmp_path: Path):
+    from playwright.sync_api import expect
 
     url, key = demo_server.url, KEYS["auditor"]
     shared, query = filters_with_pages(url)
@@ -184,6 +185,17 @@ def test_the_explorer_shows_the_servers_answer_for_the_filters_in_its_address(
 
         assert_accessible(page)
         screenshot(page, tmp_path, "explorer.png")
+
+        # The license view narrows the deals to one status, keeping its other filters.
+        view = api(url, "/v1/portfolio/license-status",
+                   **{k: v for k, v in query.items() if k != "q"}).json()
+        status = max(view["by_license_status"], key=lambda r: r["deals"])["license_status"]
+        page.click(f"#license-table tr[data-license-status={status}] button")
+        expect(page).to_have_url(re.compile(f"license_status={status}"), timeout=WAIT_MS)
+        assert f"from={shared['from']}" in page.url and "q=" not in page.url
+        narrowed = {k: v for k, v in query.items() if k != "q"} | {"license_status": status}
+        expect_page(page, api(url, "/v1/portfolio/deals", **narrowed,
+                              limit=PAGE_SIZE).json()["deals"])
         assert key not in page.url
         assert [u for u in watch.urls if key in u] == []
         watch.assert_clean()

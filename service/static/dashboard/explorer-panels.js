@@ -38,7 +38,7 @@ const ExplorerPanels = (() => {
         { "data-field": "financed" });
       cell(Ledger.amount(row.exposure));
       cell(showButton(`Show ${label(row.license_status)}`,
-        { ...filters, license_status: row.license_status }, show));
+        { license_status: row.license_status }, show));
     });
     const financed = rows.filter((r) => ALARMING.includes(r.license_status))
       .reduce((sum, r) => sum + r.financed, 0);
@@ -55,7 +55,7 @@ const ExplorerPanels = (() => {
       cell(label(row.license_status));
       cell(String(row.deals));
       cell(showButton(`Show ${label(row.stage)}, ${label(row.license_status)}`,
-        { ...filters, stage: row.stage, license_status: row.license_status }, show));
+        { stage: row.stage, license_status: row.license_status }, show));
     });
   }
 

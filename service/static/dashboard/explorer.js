@@ -160,17 +160,21 @@
     toAddress();
     return Promise.all([
       loadDeals(),
-      ExplorerPanels.licenses(apiFilters({ withText: false }), applyOnly),
+      ExplorerPanels.licenses(apiFilters({ withText: false }), narrow),
     ]).catch(Ledger.fail);
   }
 
-  // From the license view: show exactly these deals.
-  function applyOnly(filters) {
-    state.filters = Object.fromEntries(FILTERS.map((name) => [name, ""]));
-    Object.assign(state.filters, filters);
+  // From the license view: its deals (its filters, so without the text search) narrowed
+  // to one license status, or one stage and status.
+  function narrow(extra) {
+    setFilters({ ...state.filters, q: "", ...extra });
+    $("#results-title").scrollIntoView();
+  }
+
+  function setFilters(filters) {
+    state.filters = Object.fromEntries(FILTERS.map((name) => [name, filters[name] || ""]));
     showFilters();
     apply();
-    $("#results-title").scrollIntoView();
   }
 
   function page(step) {
@@ -257,7 +261,7 @@
       "#filter-form input[type=date]")) {
       select.addEventListener("change", () => { readFilters(); apply(); });
     }
-    $("#f-clear").addEventListener("click", () => applyOnly({}));
+    $("#f-clear").addEventListener("click", () => setFilters({}));
     $("#next-page").addEventListener("click", () => page(1));
     $("#prev-page").addEventListener("click", () => page(-1));
     $("#deals-csv").addEventListener("click", () => downloadDeals("csv"));
@@ -276,7 +280,7 @@
     wire();
     Ledger.setConnection("live", "connected");
     await loadDeals();
-    ExplorerPanels.licenses(apiFilters({ withText: false }), applyOnly).catch(Ledger.fail);
+    ExplorerPanels.licenses(apiFilters({ withText: false }), narrow).catch(Ledger.fail);
     ExplorerPanels.history().catch(Ledger.fail);
     checkAuditor().catch(Ledger.fail);
   }
