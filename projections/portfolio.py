@@ -17,7 +17,7 @@ from projections.dealstates import DealStateProjection
 from projections.folding import Folded, category_values, figures, fold_events, format_cents
 
 SUMS = ("requested", "approved", "committed", "disbursed", "outstanding", "exposure",
-        "recovered")
+        "claims_paid", "recovered")
 COUNTERS = ("deals", *SUMS, "item_value")
 LISTS = ("country", "instrument", "term")
 # Positions between checkpoints: an as_of read folds at most this many events (and the

@@ -225,6 +225,7 @@ class Figures:
     outstanding: Decimal
     exposure: Decimal
     recovered: Decimal = Decimal("0.00")
+    claims_paid: Decimal = Decimal("0.00")
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,7 @@ class Figures(BaseModel):
     disbursed: Amount
     outstanding: Amount
     exposure: Amount
+    claims_paid: Amount
     recovered: Amount
 
 

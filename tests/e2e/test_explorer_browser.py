@@ -108,7 +108,7 @@ def assert_totals(page: Page, portfolio: dict[str, Any]) -> None:
     totals = portfolio["totals"]
     assert page.locator("[data-total=deals]").inner_text() == str(totals["deals"])
     for name in ("requested", "approved", "committed", "outstanding", "exposure",
-                 "recovered"):
+                 "claims_paid", "recovered"):
         shown = page.locator(f"[data-total={name}] .amount")
         assert shown.get_attribute("data-exact") == totals[name], name
         assert shown.get_attribute("title", timeout=WAIT_MS), name

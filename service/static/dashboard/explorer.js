@@ -12,7 +12,7 @@
   const DEFAULT_LIMIT = "25";
   const TOTALS = [["deals", "Deals"], ["requested", "Requested"], ["approved", "Approved"],
     ["committed", "Committed"], ["outstanding", "Outstanding"], ["exposure", "Exposure"],
-    ["claims", "Claims paid"], ["recovered", "Recovered"]];
+    ["claims_paid", "Claims paid"], ["recovered", "Recovered"]];
   const state = { filters: {}, limit: DEFAULT_LIMIT, cursor: null, previous: [], loading: 0,
     wired: false };
 
@@ -106,7 +106,7 @@
   function showTotals(portfolio) {
     const totals = portfolio.totals;
     $("#totals-list").replaceChildren(...TOTALS.map(([name, text]) => {
-      const value = totals[name] ?? (name === "claims" ? totals.claims_paid : undefined);
+      const value = totals[name];
       const shown = name === "deals" ? el("span", {}, String(value))
         : Ledger.amount(value ?? null);
       return el("div", {}, el("dt", {}, text), el("dd", { "data-total": name }, shown));
