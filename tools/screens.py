@@ -44,6 +44,15 @@ def a_deal(url: str, key: str) -> str:
     raise RuntimeError(f"no deal to show: {r.status_code} {r.text[:200]}")
 
 
+def public_key(url: str, key: str) -> str:
+    """The operator's public key, as an auditor would have received it (here, from the
+    ledger itself: the picture shows the page, not an audit)."""
+    r = httpx.get(f"{url}/v1/audit/public-key", headers={"Authorization": f"Bearer {key}"},
+                  timeout=30)
+    r.raise_for_status()
+    return r.text
+
+
 def settle(page: Page, ready: str | None) -> None:
     """Wait until the page shows its data: ``ready`` visible, then the network quiet (a page
     that follows the live stream never is, hence the bounded wait)."""
@@ -68,6 +77,8 @@ def shoot(browser: Browser, url: str, key: str, path: str, out: Path,
         if page.locator("#key").count():
             page.locator("#key").wait_for(state="visible", timeout=WAIT_MS)
             page.fill("#key", key)
+            if page.locator("#public-key").count():  # the auditor's page checks with it
+                page.fill("#public-key", public_key(url, key))
             page.press("#key", "Enter")
         settle(page, ready)
         height = min(page.evaluate("document.documentElement.scrollHeight"), MAX_HEIGHT)
@@ -103,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("explorer.png", "/dashboard/explorer", DESKTOP, "#board"),
                 ("program.png", "/dashboard/program", DESKTOP, "#by-country tr"),
                 ("deal.png", f"/dashboard/deals/{deal}", DESKTOP, "#board"),
-                ("audit.png", "/dashboard/audit", DESKTOP, None),
+                ("audit.png", "/dashboard/audit", DESKTOP, "#signature-result:text('verified')"),
                 ("portfolio-phone.png", "/dashboard", PHONE, "#events li"),
             ]
             with sync_playwright() as playwright:
