@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -82,9 +82,13 @@ class RefusalLog:
     """The queue and its writer thread; ``start`` and ``close`` belong to the app's
     lifespan."""
 
-    def __init__(self, engine: sa.Engine, on_drop: Dropped, capacity: int = 1000) -> None:
+    def __init__(self, engine: sa.Engine, on_drop: Dropped, capacity: int = 1000,
+                 policy_at: Callable[[datetime], str] | None = None) -> None:
         self.engine = engine
         self.on_drop = on_drop
+        # the policy in force at a moment, for a refusal whose request could not tell it
+        # without reading the store (which the answer never waits for): the writer reads it
+        self.policy_at = policy_at
         self._queue: queue.Queue[Refusal | None] = queue.Queue(maxsize=capacity)
         self._done = threading.Condition()
         self._offered = 0  # refusals queued so far, in queue order
@@ -144,10 +148,20 @@ class RefusalLog:
             if batch:
                 self._write(batch)
 
+    def _completed(self, refusal: Refusal) -> Refusal:
+        if refusal.policy_version is not None or self.policy_at is None:
+            return refusal
+        try:
+            return replace(refusal, policy_version=self.policy_at(refusal.recorded_at))
+        except Exception:  # no policy in force then, or the store is down: stored without
+            logger.debug("no policy version for a refusal", exc_info=True)
+            return refusal
+
     def _write(self, batch: list[Refusal]) -> None:
         try:
+            rows = [self._completed(refusal).row() for refusal in batch]
             with self.engine.begin() as conn:
-                conn.execute(refusals.insert(), [refusal.row() for refusal in batch])
+                conn.execute(refusals.insert(), rows)
         except Exception:  # the store is not the answer: count, log and go on
             logger.warning("%d refusal(s) not stored", len(batch), exc_info=True)
             self.on_drop("store_failed", len(batch))

@@ -65,7 +65,8 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
         runner = build_runner(settings, ledger, engine)
         runner.ensure_rows()
         refused = RefusalLog(engine, app.state.metrics.drop_refusals,
-                             settings.refusal_queue_size)
+                             settings.refusal_queue_size,
+                             policy_at=lambda moment: ledger.policy_book().at(moment).id)
         refused.start()
         app.state.refusals = refused
         loop = asyncio.get_running_loop()
