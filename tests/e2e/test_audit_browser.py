@@ -20,14 +20,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.conftest import KEYS, auth
 from tests.support.browser_support import (
+    WAIT_MS,
     assert_accessible,
     assert_no_sideways_scroll,
-    chromium,
     screenshot,
     watched_page,
 )
 from tests.support.factories import application
-from tests.support.live_server import LiveServer, cli, ledger_env
+from tests.support.live_server import LiveServer, ledger_env
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Route
@@ -35,15 +35,8 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.browser
 
 FILE_PAGE = Path(__file__).resolve().parents[2] / "tools" / "audit.html"
-WAIT_MS = 30_000  # generous: the CI machine is a loaded 2-core box
 AUDITOR = auth("auditor")
 OPERATOR_SEED = hashlib.sha256(b"the operator's signing key, for these tests").digest()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture
@@ -57,13 +50,6 @@ def live_server(live_database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
         "LEDGER_SIGNING_KEY": base64.b64encode(OPERATOR_SEED).decode()}
     with serve(env, tmp_path) as url:
         yield LiveServer(url, env)
-
-
-@pytest.fixture
-def demo_server(live_server: LiveServer) -> LiveServer:
-    loaded = cli(live_server.env, "demo", "--deals", "60")
-    assert loaded.returncode == 0, loaded.stderr
-    return live_server
 
 
 def digest_at_head(url: str) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,37 +15,23 @@ import httpx
 import pytest
 
 from tests.conftest import KEYS, auth
+from tests.e2e.conftest import DEMO_DEALS
 from tests.support.browser_support import (
+    WAIT_MS,
     Watch,
     assert_accessible,
     assert_no_sideways_scroll,
-    chromium,
     screenshot,
     watched_page,
 )
 from tests.support.factories import application
-from tests.support.live_server import LiveServer, cli
+from tests.support.live_server import LiveServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 pytestmark = pytest.mark.browser
 
-DEMO_DEALS = "60"
-WAIT_MS = 30_000  # generous: the CI machine is a loaded 2-core box
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def demo_server(live_server: LiveServer) -> LiveServer:
-    loaded = cli(live_server.env, "demo", "--deals", DEMO_DEALS)
-    assert loaded.returncode == 0, loaded.stderr
-    return live_server
 
 
 def portfolio_at_head(url: str) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,33 +18,19 @@ import pytest
 
 from tests.conftest import KEYS, auth
 from tests.support.browser_support import (
+    WAIT_MS,
     assert_accessible,
     assert_no_sideways_scroll,
-    chromium,
     screenshot,
     watched_page,
 )
-from tests.support.live_server import LiveServer, cli
+from tests.support.live_server import LiveServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Route
 
 pytestmark = pytest.mark.browser
 
-WAIT_MS = 30_000  # generous: the CI machine is a loaded 2-core box
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def demo_server(live_server: LiveServer) -> LiveServer:
-    loaded = cli(live_server.env, "demo", "--deals", "60")
-    assert loaded.returncode == 0, loaded.stderr
-    return live_server
 
 
 def get(url: str, path: str, role: str = "auditor", **params: Any) -> Any:

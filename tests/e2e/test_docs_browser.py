@@ -4,14 +4,13 @@ succeed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.conftest import KEYS
-from tests.support.browser_support import chromium, screenshot, watched_page
+from tests.support.browser_support import WAIT_MS, screenshot, watched_page
 from tests.support.live_server import LiveServer
 
 if TYPE_CHECKING:
@@ -19,14 +18,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.browser
 
-WAIT_MS = 30_000
 PORTFOLIO = "#operations-portfolio-get_portfolio_v1_portfolio_get"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

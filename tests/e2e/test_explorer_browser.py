@@ -6,7 +6,6 @@ history are the API's figures; it reads on a phone and passes axe-core."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,40 +16,20 @@ import pytest
 
 from tests.conftest import KEYS, auth
 from tests.support.browser_support import (
+    WAIT_MS,
     assert_accessible,
     assert_no_sideways_scroll,
-    chromium,
     screenshot,
     watched_page,
 )
-from tests.support.live_server import LiveServer, cli
+from tests.support.live_server import LiveServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 pytestmark = pytest.mark.browser
 
-WAIT_MS = 30_000  # generous: the CI machine is a loaded 2-core box
 PAGE_SIZE = 5
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def demo_server(live_server: LiveServer) -> LiveServer:
-    loaded = cli(live_server.env, "demo", "--deals", "60")
-    assert loaded.returncode == 0, loaded.stderr
-    head = httpx.get(f"{live_server.url}/v1/projections", headers=auth("reader")).json()
-    position = max(p["head"] for p in head["projections"])
-    for path in ("/v1/portfolio", "/v1/portfolio/deals", "/v1/audit/log"):  # caught up
-        r = httpx.get(f"{live_server.url}{path}", params={"min_position": position},
-                      headers=auth("auditor"), timeout=30)
-        assert r.status_code == 200, r.text
-    return live_server
 
 
 def api(url: str, path: str, **params: Any) -> httpx.Response:

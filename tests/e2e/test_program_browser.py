@@ -5,7 +5,6 @@ reads on a phone and passes axe-core."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,27 +14,20 @@ import pytest
 
 from tests.conftest import KEYS, auth
 from tests.support.browser_support import (
+    WAIT_MS,
     assert_accessible,
     assert_no_sideways_scroll,
-    chromium,
     screenshot,
     watched_page,
 )
-from tests.support.live_server import LiveServer, cli
+from tests.support.live_server import LiveServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 pytestmark = pytest.mark.browser
 
-WAIT_MS = 30_000  # generous: the CI machine is a loaded 2-core box
 ADOPTED, PENDING = "2099-01-01", "2099-02-01"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 def version(policy_id: str, **changes: Any) -> dict[str, Any]:
@@ -51,12 +43,10 @@ def post(url: str, path: str, body: dict[str, Any], key: str) -> None:
 
 
 @pytest.fixture
-def program_server(live_server: LiveServer) -> LiveServer:
+def program_server(demo_server: LiveServer) -> LiveServer:
     """The demo, one version proposed and adopted (four eyes), one still pending, and a new
     authorization that limits the two countries with the most committed and one with none."""
-    loaded = cli(live_server.env, "demo", "--deals", "60")
-    assert loaded.returncode == 0, loaded.stderr
-    url = live_server.url
+    url = demo_server.url
     post(url, "/v1/policies", version(ADOPTED), "admin")
     post(url, f"/v1/policies/{ADOPTED}/approval", {"comment": "agreed"}, "admin2")
     post(url, "/v1/policies", version(PENDING, designated_countries=None), "admin")
@@ -69,7 +59,7 @@ def program_server(live_server: LiveServer) -> LiveServer:
         "meeting_date": today, "votes_for": 4, "votes_against": 1, "abstentions": 0,
         "effective_from": today, "total_limit": "900000000000.00",
         "country_limits": limits}, "board")
-    return live_server
+    return demo_server
 
 
 def get(url: str, path: str) -> dict[str, Any]:

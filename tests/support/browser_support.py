@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page, Request
 
 STREAMS = {"/v1/events/stream"}
+WAIT_MS = 30_000  # how long a test waits on a page: generous, CI is a loaded 2-core box
 SCREENSHOTS = os.environ.get("LEDGER_TEST_SCREENSHOTS")  # a folder to keep screenshots in
 
 
