@@ -139,6 +139,7 @@ def test_a_deal_found_by_search_shows_its_state_timeline_past_and_proofs(
         expect(page.locator("#postings tr:not(.none)")).to_have_count(len(postings))
         screenshot(page, tmp_path, "deal.png")
         assert_accessible(page)
+        assert_no_sideways_scroll(page)  # the desktop layout holds too
 
         page.fill("#as-of", moment)
         page.click("#as-of-form button[type=submit]")

@@ -142,6 +142,7 @@ def test_the_program_page_shows_the_policies_and_limits_of_the_api(
             "data-exact") == program["committed"]
         screenshot(page, tmp_path, "program.png")
         assert_accessible(page)
+        assert_no_sideways_scroll(page)  # the desktop layout holds too
         watch.assert_clean()
 
 
