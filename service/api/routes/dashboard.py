@@ -6,6 +6,7 @@ the user enters in its ``Authorization`` header, so the HTML needs no authentica
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 from pathlib import Path
@@ -13,6 +14,8 @@ from pathlib import Path
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, RedirectResponse, Response
+
+from service import audit_page
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
 
@@ -84,8 +87,14 @@ async def deal(deal_id: str) -> Response:  # noqa: ARG001 - the page reads its i
     return _page("deal.html")
 
 
+@functools.cache
+def _audit_page() -> tuple[str, dict[str, str]]:
+    """The auditor's page and its headers, built on the first request of a process."""
+    page = audit_page.built()
+    return page, PAGE_HEADERS | {"Content-Security-Policy": audit_csp(page)}
+
+
 @router.get("/dashboard/audit")
 async def audit() -> Response:
-    page = await run_in_threadpool((STATIC / "dashboard" / "audit.html").read_text, "utf-8")
-    return Response(page, media_type="text/html; charset=utf-8",
-                    headers=PAGE_HEADERS | {"Content-Security-Policy": audit_csp(page)})
+    page, headers = await run_in_threadpool(_audit_page)
+    return Response(page, media_type="text/html; charset=utf-8", headers=headers)
