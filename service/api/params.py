@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import Depends, Header, Path, Query
@@ -118,6 +118,8 @@ CategoryFilter = Annotated[Category | None, Query(
 LicenseStatusFilter = Annotated[LicenseStatus | None, Query(
     description="only deals whose license_status is this")]
 EventTypeFilter = Annotated[EventType | None, Query(description="only events of this type")]
+# json pages; jsonl and csv stream every row the filters select
+ExportFormat = Literal["json", "jsonl", "csv"]
 SearchText = Annotated[str | None, Query(
     min_length=1, max_length=100, pattern=anchored(re.compile(r"[^\x00-\x1f]+")),
     description="only deals whose application number, buyer's name or end user's name "

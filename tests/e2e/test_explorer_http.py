@@ -167,3 +167,7 @@ async def test_license_status_counts_a_financed_deal_whose_license_was_revoked(
                          params={"license_status": "revoked", "min_position": at},
                          headers=auth("reader"))
     assert [row["license_status"] for row in r.json()["by_license_status"]] == ["revoked"]
+    r = await client.get("/v1/portfolio/license-status", headers=auth("reader"), params={
+        "q": body["application_number"].lower(), "min_position": at})
+    assert [(row["license_status"], row["deals"]) for row in r.json()["by_license_status"]] \
+        == [("revoked", 1)], "the text search narrows it like the list"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
@@ -20,6 +20,7 @@ from service.api.params import (
     DealId,
     DealIdFilter,
     EventTypeFilter,
+    ExportFormat,
     Filter,
     From,
     Limit,
@@ -57,7 +58,7 @@ async def deal_trail(
 async def audit_log(
     request: Request, _: Auditor, from_: From = None, to: To = None,
     actor: Filter = None, type: EventTypeFilter = None, deal_id: DealIdFilter = None,
-    format: Literal["json", "jsonl", "csv"] = "json", limit: Limit = 100, cursor: Cursor = None,
+    format: ExportFormat = "json", limit: Limit = 100, cursor: Cursor = None,
     min_position: MinPosition = None,
 ) -> Response:
     filters: dict[str, Any] = {

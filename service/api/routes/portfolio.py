@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -26,6 +25,7 @@ from service.api.params import (
     CategoryFilter,
     CountryFilter,
     Cursor,
+    ExportFormat,
     InstrumentFilter,
     LicenseStatusFilter,
     Limit,
@@ -71,7 +71,6 @@ async def get_portfolio(
     return JSONResponse(await run_in_threadpool(read))
 
 
-Format = Literal["json", "jsonl", "csv"]
 # a deal's columns in a CSV export: its view's scalars, each party's name and country
 CSV_FIELDS = (
     "deal_id", "application_number", "stage", "license_status", "board_status",
@@ -85,11 +84,11 @@ def deal_filters(
     stage: StageFilter = None, country: CountryFilter = None,
     instrument: InstrumentFilter = None, term: TermFilter = None,
     category: CategoryFilter = None, license_status: LicenseStatusFilter = None,
-    occurred_from: OccurredFrom = None, occurred_to: OccurredTo = None,
+    occurred_from: OccurredFrom = None, occurred_to: OccurredTo = None, q: SearchText = None,
 ) -> deals_model.DealFilters:
     return deals_model.DealFilters(
         stage=stage, country=country, instrument=instrument, term=term, category=category,
-        license_status=license_status,
+        license_status=license_status, text=q,
         occurred_from=format_timestamp(occurred_from) if occurred_from else None,
         occurred_to=format_timestamp(occurred_to) if occurred_to else None)
 
@@ -100,18 +99,16 @@ Filters = Annotated[deals_model.DealFilters, Depends(deal_filters)]
 @router.get("/deals", response_model=DealPage, responses={**DEAL_EXPORTS, **problems(409)},
             summary="One row per deal, filterable, cursor-paged (jsonl/csv streamed)")
 async def list_deals(
-    request: Request, _: Reader, filters: Filters, q: SearchText = None,
-    format: Format = "json", limit: Limit = 100, cursor: Cursor = None,
-    min_position: MinPosition = None,
+    request: Request, _: Reader, filters: Filters, format: ExportFormat = "json",
+    limit: Limit = 100, cursor: Cursor = None, min_position: MinPosition = None,
 ) -> Response:
     await ensure_fresh(request, ["deals"], min_position)
     r = reading(request)
-    searched = dataclasses.replace(filters, text=q)
 
     def page(after: int, size: int) -> tuple[list[str], int | None, int]:
         with r.engine.connect() as conn:
             tables, position = r.active(conn, "deals")
-            views, last = deals_model.query_deals(conn, tables, searched, limit=size,
+            views, last = deals_model.query_deals(conn, tables, filters, limit=size,
                                                   after=after)
         return views, last, position
 

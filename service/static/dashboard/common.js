@@ -108,6 +108,10 @@ const Ledger = (() => {
       el("span", { class: "code" }, ` ${code || ""}`));
   }
 
+  // A name the API spells with underscores, for reading: "license_revoked" -> "license
+  // revoked" (the data-* attributes keep the name itself).
+  const label = (name) => String(name).replaceAll("_", " ");
+
   function dealLink(id, text) {
     return el("a", { href: `/dashboard/deals/${encodeURIComponent(id)}`, class: "deal" },
       text || id);
@@ -217,6 +221,6 @@ const Ledger = (() => {
   const hasKey = () => state.key !== null;
 
   return { $, el, api, getJson, query, money, compact, amount, countryName, country,
-    dealLink, when, fillTable, setConnection, page, fail, hasKey, headers,
+    label, dealLink, when, fillTable, setConnection, page, fail, hasKey, headers,
     KeyRefused, Problem };
 })();

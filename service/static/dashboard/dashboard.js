@@ -24,7 +24,7 @@ function renderPortfolio(portfolio) {
   $("#portfolio-position").textContent = String(portfolio.position);
   const stages = Object.entries(portfolio.by_stage);
   fillTable($("#by-stage"), stages, ([stage, count], add) => {
-    add(stage.replaceAll("_", " "), { "data-stage": stage });
+    add(Ledger.label(stage), { "data-stage": stage });
     add(String(count));
   });
   const countries = [...portfolio.by_country].sort(

@@ -4,13 +4,12 @@
 "use strict";
 
 const ExplorerPanels = (() => {
-  const { $, el } = Ledger;
+  const { $, el, label } = Ledger;
   const ALARMING = ["revoked", "expired"];
   const SERIES = [["committed", "Committed", "#1d3557"],
     ["outstanding", "Outstanding", "#2a7a3b"], ["exposure", "Exposure", "#b5432a"]];
   const CHECKPOINTS = 10;
   const MIN_CHECKPOINTS = 8;
-  const label = (text) => String(text).replaceAll("_", " ");
 
   function showButton(text, filters, show) {
     const button = el("button", { type: "button", class: "link" }, text);

@@ -4,7 +4,7 @@
 "use strict";
 
 (() => {
-  const { $, el } = Ledger;
+  const { $, el, label } = Ledger;
   const FILTERS = ["stage", "country", "license_status", "instrument", "term", "category",
     "q", "from", "to"];
   const CHOICES = ["stage", "license_status", "instrument", "term", "category"];
@@ -16,7 +16,6 @@
   const state = { filters: {}, limit: DEFAULT_LIMIT, cursor: null, previous: [], loading: 0,
     wired: false };
 
-  const label = (text) => String(text).replaceAll("_", " ");
 
   // "2026-11-05" -> that day's midnight; with nextDay, the following day's (an exclusive end).
   function midnight(date, nextDay = false) {
@@ -41,12 +40,12 @@
   }
 
   // The filters as the API names them (the date inputs become business-time bounds).
-  function apiFilters({ withText = true } = {}) {
+  function apiFilters() {
     const f = state.filters;
     return {
       stage: f.stage, country: f.country, license_status: f.license_status,
       instrument: f.instrument, term: f.term, category: f.category,
-      q: withText ? f.q : undefined,
+      q: f.q,
       occurred_from: f.from ? midnight(f.from) : undefined,
       occurred_to: f.to ? midnight(f.to, true) : undefined,
     };
@@ -160,14 +159,14 @@
     toAddress();
     return Promise.all([
       loadDeals(),
-      ExplorerPanels.licenses(apiFilters({ withText: false }), narrow),
+      ExplorerPanels.licenses(apiFilters(), narrow),
     ]).catch(Ledger.fail);
   }
 
-  // From the license view: its deals (its filters, so without the text search) narrowed
-  // to one license status, or one stage and status.
+  // From the license view: its deals (the same filters) narrowed to one license status,
+  // or one stage and status.
   function narrow(extra) {
-    setFilters({ ...state.filters, q: "", ...extra });
+    setFilters({ ...state.filters, ...extra });
     $("#results-title").scrollIntoView();
   }
 
@@ -280,7 +279,7 @@
     wire();
     Ledger.setConnection("live", "connected");
     await loadDeals();
-    ExplorerPanels.licenses(apiFilters({ withText: false }), narrow).catch(Ledger.fail);
+    ExplorerPanels.licenses(apiFilters(), narrow).catch(Ledger.fail);
     ExplorerPanels.history().catch(Ledger.fail);
     checkAuditor().catch(Ledger.fail);
   }

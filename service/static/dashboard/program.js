@@ -27,8 +27,8 @@ function entries(values, countries) {
     countries ? countryName(value) : value)));
 }
 
-function label(name) {
-  const text = name.replaceAll("_", " ");
+function label(name) {  // a heading: capitalised
+  const text = Ledger.label(name);
   return text[0].toUpperCase() + text.slice(1);
 }
 
